@@ -1,0 +1,58 @@
+import { Hono } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import type { AppEnv, Deps } from './context.ts'
+import { ApiError } from './errors.ts'
+import { audit, renderError, requestId, serviceContext } from './middleware.ts'
+import { agentRoutes } from './routes/agent.ts'
+import { auditRoutes } from './routes/audit.ts'
+import { authRoutes } from './routes/auth.ts'
+import { serverRoutes } from './routes/servers.ts'
+import { tokenRoutes } from './routes/tokens.ts'
+import { userRoutes } from './routes/users.ts'
+import { getHealth } from './services/health.ts'
+
+export type { Clock, Config, Deps } from './context.ts'
+export type { AgentEvents, Hub } from './hub/hub.ts'
+
+/** Builds the whole API from its dependencies; knows nothing of the runtime it is served on. */
+export function createApp(deps: Deps) {
+  const api = new Hono<AppEnv>()
+    .get('/health', async (c) => {
+      const health = await getHealth(serviceContext(c))
+      return c.json(health, health.status === 'ok' ? 200 : 503)
+    })
+    .route('/auth', authRoutes)
+    .route('/users', userRoutes)
+    .route('/tokens', tokenRoutes)
+    .route('/servers', serverRoutes)
+    .route('/agent', agentRoutes)
+    .route('/audit', auditRoutes)
+
+  const app = new Hono<AppEnv>()
+  app.use(async (c, next) => {
+    c.set('deps', deps)
+    await next()
+  })
+  app.use(requestId)
+  app.use(
+    bodyLimit({
+      maxSize: deps.config.maxBodyBytes,
+      onError: () => {
+        throw new ApiError(
+          'payload_too_large',
+          `the request body is larger than ${deps.config.maxBodyBytes} bytes`,
+          {
+            details: { max_bytes: deps.config.maxBodyBytes },
+          },
+        )
+      },
+    }),
+  )
+  app.use(audit)
+  app.onError(renderError)
+  app.notFound((c) => renderError(new ApiError('not_found', `no route for ${c.req.method} ${c.req.path}`), c))
+  return app.route('/api/v1', api)
+}
+
+export type App = ReturnType<typeof createApp>
+export type AppType = App

@@ -1,0 +1,63 @@
+import type { Role, Scope } from '@berth/shared'
+import type { Context } from 'hono'
+import type { Db } from './db/index.ts'
+import type { Hub } from './hub/hub.ts'
+
+export interface Config {
+  version: string
+  jwtSecret: string
+  jwtTtlSeconds: number
+  openRegistration: boolean
+  maxBodyBytes: number
+  /** How often agents heartbeat; a link silent for three intervals is dropped. */
+  heartbeatMs: number
+  callTimeoutMs: number
+  enrollmentTtlSeconds: number
+  /** The URL agents and users reach the API at; taken from the request when not set. */
+  publicUrl: string | null
+}
+
+export interface Clock {
+  now(): number
+}
+
+/** Everything the app needs from its runtime. WebCrypto is global on both runtimes, so it is not injected. */
+export interface Deps {
+  db: Db
+  hub: Hub
+  config: Config
+  clock: Clock
+  /** The client's address as the runtime knows it (socket address on Node, CF-Connecting-IP on Workers). */
+  clientAddress(c: Context): string | null
+  /** The bundled agent, served for the ready-to-paste install commands; null when the runtime has none. */
+  agentBundle(): Promise<Uint8Array | null>
+}
+
+export type Level = 'read' | 'write' | 'admin'
+
+/** Who is making a request. */
+export type Actor =
+  | { type: 'user'; userId: string; role: Role }
+  | { type: 'token'; userId: string; role: Role; tokenId: string; scopes: Scope[] }
+
+/** What a service gets: its dependencies and, for user requests, who is acting. */
+export interface ServiceContext {
+  db: Db
+  hub: Hub
+  config: Config
+  clock: Clock
+}
+
+export interface ActorContext extends ServiceContext {
+  actor: Actor
+}
+
+export interface AppEnv {
+  Variables: {
+    requestId: string
+    deps: Deps
+    actor: Actor | undefined
+    auditTarget: string | undefined
+    agentServerId: string | undefined
+  }
+}

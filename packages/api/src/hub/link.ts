@@ -1,0 +1,158 @@
+import {
+  CLOSE_REVOKED,
+  decodeFrame,
+  encodeFrame,
+  newId,
+  type OpArgs,
+  type OpName,
+  type OpResult,
+  ops,
+  type ToAgentBody,
+  toApi,
+} from '@berth/shared'
+import { ApiError } from '../errors.ts'
+import type { Hello } from './hub.ts'
+
+/** The transport under a link: a WebSocket on Node, a hibernatable one in a Durable Object. */
+export interface LinkSocket {
+  send(text: string): void
+  close(code: number, reason: string): void
+}
+
+export interface LinkHooks {
+  hello(hello: Hello): void
+  /** A frame that did not parse; the link is closed after it. */
+  invalid(): void
+}
+
+interface Pending {
+  op: OpName
+  resolve(value: unknown): void
+  reject(err: ApiError): void
+  timer: ReturnType<typeof setTimeout>
+}
+
+export const CLOSE_CODES = {
+  normal: 1000,
+  invalidFrame: 1008,
+  heartbeatLost: 4000,
+  replaced: 4001,
+  revoked: CLOSE_REVOKED,
+} as const
+
+/**
+ * One agent's connection as the API sees it, whatever carries it: answers heartbeats,
+ * matches results to calls, fails pending calls when the link ends.
+ */
+export class AgentLink {
+  lastSeen: number
+  hello: Hello | null = null
+  private readonly pending = new Map<string, Pending>()
+  private closed = false
+
+  constructor(
+    readonly serverId: string,
+    private readonly socket: LinkSocket,
+    private readonly hooks: LinkHooks,
+    now: number,
+  ) {
+    this.lastSeen = now
+  }
+
+  get isClosed(): boolean {
+    return this.closed
+  }
+
+  send(frame: ToAgentBody): void {
+    this.socket.send(encodeFrame(frame))
+  }
+
+  receive(text: string, now: number): void {
+    this.lastSeen = now
+    const frame = decodeFrame(toApi, text)
+    if (!frame) {
+      this.hooks.invalid()
+      return
+    }
+    switch (frame.type) {
+      case 'hello':
+        this.hello = frame
+        this.hooks.hello(frame)
+        return
+      case 'heartbeat':
+        this.send({ type: 'heartbeat_ack', seq: frame.seq })
+        return
+      case 'result':
+        this.settle(frame)
+        return
+      case 'chunk':
+      case 'end':
+      case 'event':
+      case 'stats':
+      case 'job':
+        // Streams, events, stats and jobs have no consumer in this version.
+        return
+      default:
+        frame satisfies never
+    }
+  }
+
+  call<O extends OpName>(op: O, args: OpArgs<O>, timeoutMs: number): Promise<OpResult<O>> {
+    if (this.closed) return Promise.reject(offline(this.serverId))
+    const id = newId('call')
+    return new Promise<OpResult<O>>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id)
+        this.send({ type: 'cancel', id })
+        reject(new ApiError('timeout', `the agent did not answer ${op} within ${timeoutMs} ms`))
+      }, timeoutMs)
+      this.pending.set(id, { op, resolve: resolve as (value: unknown) => void, reject, timer })
+      this.send({ type: 'call', id, op, args, timeoutMs })
+    })
+  }
+
+  /** Ends the link: pending calls fail as offline, the socket is closed with the code given. */
+  close(code: number, reason: string): void {
+    if (this.closed) return
+    this.closed = true
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer)
+      p.reject(offline(this.serverId))
+      this.pending.delete(id)
+    }
+    try {
+      this.socket.close(code, reason)
+    } catch {
+      // already closed underneath
+    }
+  }
+
+  private settle(frame: Extract<ReturnType<typeof decodeFrame<typeof toApi>>, { type: 'result' }>): void {
+    const p = this.pending.get(frame.id)
+    if (!p) return // answered after its timeout, or a duplicate
+    this.pending.delete(frame.id)
+    clearTimeout(p.timer)
+    if (!frame.ok) {
+      const { kind, message, details } = frame.error
+      if (kind === 'agent_error' || kind === 'timeout') {
+        p.reject(
+          new ApiError(kind, `the agent could not ${p.op}`, { details: { message, ...asObject(details) } }),
+        )
+      } else {
+        p.reject(new ApiError(kind, message, { details }))
+      }
+      return
+    }
+    const parsed = ops[p.op].result.safeParse(frame.data)
+    if (parsed.success) p.resolve(parsed.data)
+    else p.reject(new ApiError('agent_error', `the agent sent a malformed result for ${p.op}`))
+  }
+}
+
+function asObject(value: unknown): Record<string, unknown> {
+  return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {}
+}
+
+export function offline(serverId: string): ApiError {
+  return new ApiError('agent_offline', `the agent of server ${serverId} is not connected`)
+}

@@ -1,0 +1,162 @@
+import { newId } from '@berth/shared'
+import type { Context, MiddlewareHandler } from 'hono'
+import { HTTPException } from 'hono/http-exception'
+import { validator } from 'hono/validator'
+import type { z } from 'zod'
+import type { ActorContext, AppEnv, Level, ServiceContext } from './context.ts'
+import { ApiError, errorBody } from './errors.ts'
+import { recordAudit } from './services/audit.ts'
+import { assertLevel, authenticateBearer } from './services/auth.ts'
+
+const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+
+export function serviceContext(c: Context<AppEnv>): ServiceContext {
+  const { db, hub, config, clock } = c.var.deps
+  return { db, hub, config, clock }
+}
+
+/** The service context of an authenticated route. */
+export function actorContext(c: Context<AppEnv>): ActorContext {
+  const actor = c.var.actor
+  if (!actor) throw new ApiError('auth_error', 'a valid bearer token is required')
+  return { ...serviceContext(c), actor }
+}
+
+/** The URL agents and users reach this API at. */
+export function publicUrl(c: Context<AppEnv>): string {
+  return c.var.deps.config.publicUrl ?? new URL(c.req.url).origin
+}
+
+export function bearerToken(c: Context): string | null {
+  const header = c.req.header('Authorization')
+  const match = header?.match(/^Bearer\s+(\S+)$/i)
+  return match?.[1] ?? null
+}
+
+/** Renders any thrown value as the documented error body; a 500 never carries the exception's text. */
+export function renderError(err: unknown, c: Context<AppEnv>): Response {
+  const requestId = c.var.requestId ?? newId('request')
+  let apiError: ApiError
+  if (err instanceof ApiError) apiError = err
+  else if (err instanceof HTTPException) apiError = fromHttpException(err)
+  else {
+    const e = err as Error
+    console.error(
+      `${new Date().toISOString()} error request_id=${requestId} ${e?.name ?? 'Error'}: ${oneLine(e?.message)}`,
+    )
+    apiError = new ApiError('internal', `internal error (request ${requestId})`)
+  }
+  const now = c.var.deps?.clock.now() ?? Date.now()
+  return c.json(errorBody(apiError, requestId, now), apiError.status as 500, {
+    ...apiError.headers,
+    'X-Request-Id': requestId,
+  })
+}
+
+function fromHttpException(err: HTTPException): ApiError {
+  switch (err.status) {
+    case 400:
+      return new ApiError('validation_error', err.message || 'the request is not valid', {
+        code: 'malformed_request',
+      })
+    case 401:
+      return new ApiError('auth_error', 'a valid bearer token is required')
+    case 404:
+      return new ApiError('not_found', 'not found')
+    case 413:
+      return new ApiError('payload_too_large', 'the request body is too large')
+    default:
+      return new ApiError('internal', 'internal error')
+  }
+}
+
+const oneLine = (text: unknown) =>
+  String(text ?? '')
+    .replace(/\s+/g, ' ')
+    .slice(0, 500)
+
+export const requestId: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const id = newId('request')
+  c.set('requestId', id)
+  await next()
+  c.res.headers.set('X-Request-Id', id)
+}
+
+/** Writes every mutating request to the audit log after it ran, with its outcome. */
+export const audit: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (!MUTATING.has(c.req.method)) return next()
+  const started = performance.now()
+  await next()
+  const actor = c.var.actor
+  const agentServer = c.var.agentServerId
+  const route = c.req.matchedRoutes.findLast((r) => r.method !== 'ALL')?.path ?? c.req.path
+  try {
+    await recordAudit(serviceContext(c), {
+      actorType: actor ? actor.type : agentServer ? 'agent' : 'anonymous',
+      actorId: actor ? (actor.type === 'token' ? actor.tokenId : actor.userId) : (agentServer ?? null),
+      action: `${c.req.method} ${route}`,
+      target: c.var.auditTarget ?? firstParam(c) ?? null,
+      status: c.res.status,
+      durationMs: Math.round(performance.now() - started),
+      requestId: c.var.requestId,
+      ip: c.var.deps.clientAddress(c),
+    })
+  } catch (err) {
+    console.error(
+      `${new Date().toISOString()} audit write failed request_id=${c.var.requestId}: ${oneLine((err as Error)?.message)}`,
+    )
+  }
+}
+
+function firstParam(c: Context<AppEnv>): string | undefined {
+  const params = c.req.param() as Record<string, string>
+  return params.id ?? Object.values(params)[0]
+}
+
+/** Requires a user or API token, and at least `level` access (see assertLevel). */
+export function requireAuth(level: Level, opts: { selfService?: boolean } = {}): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    let actor = c.var.actor
+    if (!actor) {
+      const token = bearerToken(c)
+      if (!token)
+        throw new ApiError('auth_error', 'a valid bearer token is required', {
+          headers: { 'WWW-Authenticate': 'Bearer' },
+        })
+      actor = await authenticateBearer(serviceContext(c), token)
+      c.set('actor', actor)
+    }
+    assertLevel(actor, level, opts)
+    await next()
+  }
+}
+
+function validationError(error: z.ZodError, where: string): ApiError {
+  return new ApiError('validation_error', `the ${where} is not valid`, {
+    details: error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+  })
+}
+
+/** Validates a JSON body with a zod schema (typed for the RPC client). */
+export function jsonBody<S extends z.ZodType>(schema: S) {
+  return validator('json', (value, c) => {
+    const type = c.req.header('Content-Type') ?? ''
+    if (!/^application\/([\w.-]+\+)?json\b/i.test(type)) {
+      throw new ApiError('validation_error', 'the body must be JSON (Content-Type: application/json)', {
+        code: 'unsupported_content_type',
+      })
+    }
+    const parsed = schema.safeParse(value)
+    if (!parsed.success) throw validationError(parsed.error, 'request body')
+    return parsed.data as z.output<S>
+  })
+}
+
+/** Validates the query string with a zod schema. */
+export function query<S extends z.ZodType>(schema: S) {
+  return validator('query', (value) => {
+    const parsed = schema.safeParse(value)
+    if (!parsed.success) throw validationError(parsed.error, 'query string')
+    return parsed.data as z.output<S>
+  })
+}

@@ -1,0 +1,26 @@
+import { loginBody, registerBody } from '@berth/shared'
+import { Hono } from 'hono'
+import type { AppEnv } from '../context.ts'
+import { actorContext, jsonBody, requireAuth, serviceContext } from '../middleware.ts'
+import { getUser, loginUser, registerUser } from '../services/users.ts'
+
+export const authRoutes = new Hono<AppEnv>()
+  .post('/register', jsonBody(registerBody), async (c) => {
+    const user = await registerUser(serviceContext(c), c.req.valid('json'))
+    c.set('auditTarget', user.id)
+    return c.json({ user }, 201)
+  })
+  .post('/login', jsonBody(loginBody), async (c) => {
+    const session = await loginUser(serviceContext(c), c.req.valid('json'), c.var.deps.clientAddress(c))
+    c.set('auditTarget', session.user.id)
+    return c.json(session, 200)
+  })
+  .get('/me', requireAuth('read'), async (c) => {
+    const ctx = actorContext(c)
+    const user = await getUser(ctx, ctx.actor.userId)
+    const via =
+      ctx.actor.type === 'token'
+        ? { type: 'token', token_id: ctx.actor.tokenId, scopes: ctx.actor.scopes }
+        : { type: 'session' }
+    return c.json({ user, auth: via }, 200)
+  })

@@ -1,0 +1,145 @@
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { OpArgs, OpName, OpResult } from '@berth/shared'
+import type { Context } from 'hono'
+import { type WebSocket, WebSocketServer } from 'ws'
+import type { Clock } from '../../context.ts'
+import { ApiError } from '../../errors.ts'
+import type { AgentEvents, CallOptions, Hub } from '../../hub/hub.ts'
+import { AgentLink, CLOSE_CODES, offline } from '../../hub/link.ts'
+import { log } from './log.ts'
+
+/** What the Node upgrade handler passes as the app's env for a WebSocket upgrade. */
+export interface UpgradeEnv {
+  incoming: IncomingMessage
+  socket: Duplex
+  head: Buffer
+  /** Set once the socket has been taken over, so the handler writes no HTTP response on it. */
+  upgraded: boolean
+}
+
+export interface NodeHubOptions {
+  heartbeatMs: number
+  callTimeoutMs: number
+  clock: Clock
+  events: AgentEvents
+}
+
+const MAX_FRAME_BYTES = 16 * 1024 * 1024
+
+/** The Hub on Node: this process holds its agents' sockets in a map keyed by server id. */
+export class NodeHub implements Hub {
+  private readonly links = new Map<string, AgentLink>()
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES })
+  private timer: ReturnType<typeof setInterval> | undefined
+  private lastSweep: number
+
+  constructor(private readonly opts: NodeHubOptions) {
+    this.lastSweep = opts.clock.now()
+  }
+
+  /** Starts the watchdog: drops links silent for three heartbeats and reports who was heard from. */
+  start(): void {
+    this.timer = setInterval(() => this.sweep(), this.opts.heartbeatMs)
+    this.timer.unref()
+  }
+
+  async call<O extends OpName>(
+    serverId: string,
+    op: O,
+    args: OpArgs<O>,
+    opts: CallOptions = {},
+  ): Promise<OpResult<O>> {
+    const link = this.links.get(serverId)
+    if (!link?.hello) throw offline(serverId)
+    return link.call(op, args, opts.timeoutMs ?? this.opts.callTimeoutMs)
+  }
+
+  async online(serverId: string): Promise<boolean> {
+    return this.links.get(serverId)?.hello != null
+  }
+
+  async onlineCount(): Promise<number> {
+    let n = 0
+    for (const link of this.links.values()) if (link.hello) n++
+    return n
+  }
+
+  async acceptAgent(c: Context, serverId: string): Promise<Response> {
+    const env = c.env as Partial<UpgradeEnv> | undefined
+    if (!env?.incoming || !env.socket || !env.head) {
+      throw new ApiError('validation_error', 'this endpoint takes a WebSocket upgrade', {
+        code: 'upgrade_required',
+      })
+    }
+    env.upgraded = true
+    this.wss.handleUpgrade(env.incoming, env.socket, env.head, (ws) => this.attach(serverId, ws))
+    return new Response(null, { status: 200 })
+  }
+
+  async disconnect(serverId: string, why: 'revoked' | 'replaced'): Promise<void> {
+    const link = this.links.get(serverId)
+    if (!link) return
+    this.links.delete(serverId)
+    link.close(CLOSE_CODES[why], why === 'revoked' ? 'agent token revoked' : 'replaced by a newer connection')
+    await this.report(() => this.opts.events.offline(serverId, this.opts.clock.now()))
+  }
+
+  /** Closes every link (the API is shutting down); agents reconnect to the next process. */
+  close(): void {
+    if (this.timer) clearInterval(this.timer)
+    for (const link of this.links.values()) link.close(1001, 'API shutting down')
+    this.links.clear()
+    this.wss.close()
+  }
+
+  private attach(serverId: string, ws: WebSocket): void {
+    const { clock, events, heartbeatMs } = this.opts
+    const previous = this.links.get(serverId)
+    if (previous) previous.close(CLOSE_CODES.replaced, 'replaced by a newer connection')
+    const link: AgentLink = new AgentLink(
+      serverId,
+      { send: (text) => ws.send(text), close: (code, reason) => ws.close(code, reason) },
+      {
+        hello: (hello) => void this.report(() => events.online(serverId, hello, clock.now())),
+        invalid: () => link.close(CLOSE_CODES.invalidFrame, 'invalid frame'),
+      },
+      clock.now(),
+    )
+    this.links.set(serverId, link)
+    ws.on('message', (data) => link.receive(String(data), clock.now()))
+    ws.on('error', () => {}) // the close event that follows does the work
+    ws.on('close', () => {
+      link.close(CLOSE_CODES.normal, 'closed')
+      if (this.links.get(serverId) !== link) return
+      this.links.delete(serverId)
+      void this.report(() => events.offline(serverId, clock.now()))
+    })
+    link.send({ type: 'welcome', serverId, heartbeatMs })
+  }
+
+  private sweep(): void {
+    const now = this.opts.clock.now()
+    const silentSince = now - 3 * this.opts.heartbeatMs
+    const heard: string[] = []
+    for (const [serverId, link] of this.links) {
+      if (link.lastSeen < silentSince) {
+        this.links.delete(serverId)
+        link.close(CLOSE_CODES.heartbeatLost, 'no heartbeat')
+        void this.report(() => this.opts.events.offline(serverId, now))
+      } else if (link.hello && link.lastSeen >= this.lastSweep) {
+        heard.push(serverId)
+      }
+    }
+    this.lastSweep = now
+    if (heard.length > 0) void this.report(() => this.opts.events.seen(heard, now))
+  }
+
+  private async report(fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn()
+    } catch (err) {
+      log.error('recording agent state failed', err)
+    }
+  }
+}

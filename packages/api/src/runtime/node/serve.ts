@@ -1,0 +1,141 @@
+import { readFile } from 'node:fs/promises'
+import { type IncomingMessage, type Server, STATUS_CODES } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { fileURLToPath } from 'node:url'
+import { serve } from '@hono/node-server'
+import type { Context } from 'hono'
+import { createApp } from '../../app.ts'
+import type { Clock, Deps, ServiceContext } from '../../context.ts'
+import type { Db } from '../../db/index.ts'
+import { runMaintenance } from '../../services/maintenance.ts'
+import {
+  recordAgentOffline,
+  recordAgentOnline,
+  recordAgentsSeen,
+  sweepSilentServers,
+} from '../../services/servers.ts'
+import type { NodeConfig } from './config.ts'
+import { openDatabase } from './db.ts'
+import { NodeHub, type UpgradeEnv } from './hub.ts'
+import { log } from './log.ts'
+
+const AGENT_BUNDLE = fileURLToPath(new URL('../../../../agent/dist/berth-agent.mjs', import.meta.url))
+const MAINTENANCE_MS = 60_000
+
+export interface RunningApi {
+  url: string
+  port: number
+  db: Db
+  ctx: ServiceContext
+  close(): Promise<void>
+}
+
+/** Opens the database, builds the app and listens: the only place the Node API binds a port. */
+export async function startNodeApi(config: NodeConfig): Promise<RunningApi> {
+  const { db, client } = await openDatabase(config.databaseUrl, config.databaseAuthToken)
+  const clock: Clock = { now: () => Date.now() }
+  let ctx: ServiceContext
+  const hub = new NodeHub({
+    heartbeatMs: config.heartbeatMs,
+    callTimeoutMs: config.callTimeoutMs,
+    clock,
+    events: {
+      online: (serverId, hello, at) => recordAgentOnline(ctx, serverId, hello, at),
+      offline: (serverId, at) => recordAgentOffline(ctx, serverId, at),
+      seen: (serverIds, at) => recordAgentsSeen(ctx, serverIds, at),
+    },
+  })
+  ctx = { db, hub, config, clock }
+  const deps: Deps = {
+    db,
+    hub,
+    config,
+    clock,
+    clientAddress: (c) => clientAddress(c, config.trustProxy),
+    agentBundle: async () => readFile(AGENT_BUNDLE).catch(() => null),
+  }
+  const app = createApp(deps)
+
+  // Servers left online by a process that died are offline until their agents come back.
+  await sweepSilentServers(ctx)
+  hub.start()
+  const maintenance = setInterval(() => {
+    runMaintenance(ctx).catch((err) => log.error('maintenance failed', err))
+  }, MAINTENANCE_MS)
+  maintenance.unref()
+
+  const server = await listen(app.fetch, config)
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    void handleUpgrade(app.fetch, req, socket, head)
+  })
+  const port = (server.address() as AddressInfo).port
+  const url = `http://${config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host}:${port}`
+
+  return {
+    url,
+    port,
+    db,
+    ctx,
+    async close() {
+      clearInterval(maintenance)
+      hub.close()
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections?.()
+      })
+      client.close()
+    },
+  }
+}
+
+function listen(fetch: ReturnType<typeof createApp>['fetch'], config: NodeConfig): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch, port: config.port, hostname: config.host }, () =>
+      resolve(server as Server),
+    ) as Server
+    server.once('error', reject)
+  })
+}
+
+/** Runs an upgrade request through the app; when the app did not take the socket, writes its answer. */
+async function handleUpgrade(
+  fetch: ReturnType<typeof createApp>['fetch'],
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+): Promise<void> {
+  socket.on('error', () => {})
+  const env: UpgradeEnv = { incoming: req, socket, head, upgraded: false }
+  const headers = new Headers()
+  for (const [key, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value)
+  }
+  let response: Response
+  try {
+    response = await fetch(
+      new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, { headers }),
+      env,
+    )
+  } catch (err) {
+    log.error('upgrade failed', err)
+    response = new Response(null, { status: 500 })
+  }
+  if (env.upgraded || socket.destroyed) return
+  const body = Buffer.from(await response.arrayBuffer())
+  const lines = [`HTTP/1.1 ${response.status} ${STATUS_CODES[response.status] ?? ''}`]
+  response.headers.forEach((value, key) => {
+    if (key !== 'content-length' && key !== 'connection') lines.push(`${key}: ${value}`)
+  })
+  lines.push(`Content-Length: ${body.length}`, 'Connection: close', '', '')
+  socket.end(Buffer.concat([Buffer.from(lines.join('\r\n')), body]))
+}
+
+function clientAddress(c: Context, trustProxy: boolean): string | null {
+  if (trustProxy) {
+    const forwarded = c.req.header('X-Forwarded-For')?.split(',')[0]?.trim()
+    if (forwarded) return forwarded
+  }
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming
+  return incoming?.socket.remoteAddress ?? null
+}

@@ -1,0 +1,122 @@
+import type { Role, Scope } from '@berth/shared'
+import { eq } from 'drizzle-orm'
+import { jwtVerify, SignJWT } from 'jose'
+import type { Actor, Level, ServiceContext } from '../context.ts'
+import { apiTokens, users } from '../db/schema.ts'
+import { ApiError } from '../errors.ts'
+import { sha256Hex } from '../lib/crypto.ts'
+
+const LEVELS: Record<Level, number> = { read: 1, write: 2, admin: 3 }
+const ROLE_LEVEL: Record<Role, Level> = { viewer: 'read', member: 'write', admin: 'admin' }
+/** last_used_at is written at most this often per token, to keep token use off the write path. */
+const LAST_USED_RESOLUTION_MS = 60_000
+
+const unauthorized = (message = 'a valid bearer token is required') =>
+  new ApiError('auth_error', message, { headers: { 'WWW-Authenticate': 'Bearer' } })
+
+function jwtKey(secret: string): Uint8Array {
+  return new TextEncoder().encode(secret)
+}
+
+export async function issueSessionToken(
+  ctx: ServiceContext,
+  userId: string,
+): Promise<{ token: string; expiresAt: number }> {
+  const now = ctx.clock.now()
+  const expiresAt = now + ctx.config.jwtTtlSeconds * 1000
+  const token = await new SignJWT({ typ: 'session' })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(userId)
+    .setIssuedAt(Math.floor(now / 1000))
+    .setExpirationTime(Math.floor(expiresAt / 1000))
+    .sign(jwtKey(ctx.config.jwtSecret))
+  return { token, expiresAt }
+}
+
+/** Resolves a bearer credential (session JWT or `berth_pat_` API token) to the actor behind it. */
+export async function authenticateBearer(ctx: ServiceContext, bearer: string): Promise<Actor> {
+  const now = ctx.clock.now()
+  if (bearer.startsWith('berth_pat_')) {
+    const hash = await sha256Hex(bearer)
+    const [row] = await ctx.db
+      .select({ token: apiTokens, role: users.role, disabled: users.disabled })
+      .from(apiTokens)
+      .innerJoin(users, eq(users.id, apiTokens.userId))
+      .where(eq(apiTokens.tokenHash, hash))
+      .limit(1)
+    if (!row || row.disabled) throw unauthorized('the API token is not valid')
+    if (row.token.expiresAt !== null && row.token.expiresAt <= now)
+      throw unauthorized('the API token has expired')
+    if (row.token.lastUsedAt === null || now - row.token.lastUsedAt >= LAST_USED_RESOLUTION_MS) {
+      await ctx.db.update(apiTokens).set({ lastUsedAt: now }).where(eq(apiTokens.id, row.token.id))
+    }
+    return {
+      type: 'token',
+      userId: row.token.userId,
+      role: row.role,
+      tokenId: row.token.id,
+      scopes: row.token.scopes,
+    }
+  }
+  let subject: string | undefined
+  try {
+    const { payload } = await jwtVerify(bearer, jwtKey(ctx.config.jwtSecret), {
+      algorithms: ['HS256'],
+      currentDate: new Date(now),
+    })
+    if (payload.typ === 'session') subject = payload.sub
+  } catch {
+    throw unauthorized('the session token is not valid or has expired')
+  }
+  if (!subject) throw unauthorized('the session token is not valid or has expired')
+  const [user] = await ctx.db
+    .select({ id: users.id, role: users.role, disabled: users.disabled })
+    .from(users)
+    .where(eq(users.id, subject))
+    .limit(1)
+  if (!user || user.disabled) throw unauthorized('the account no longer exists or is disabled')
+  return { type: 'user', userId: user.id, role: user.role }
+}
+
+/** The highest level an actor may act at: its role, narrowed by a token's scopes. */
+export function actorLevel(actor: Actor): Level {
+  const roleLevel = ROLE_LEVEL[actor.role]
+  if (actor.type === 'user') return roleLevel
+  return minLevel(roleLevel, maxScope(actor.scopes))
+}
+
+/**
+ * Refuses an actor below `needed`. Self-service routes (one's own tokens) are open to every
+ * role; only a token's scopes limit them.
+ */
+export function assertLevel(actor: Actor, needed: Level, opts: { selfService?: boolean } = {}): void {
+  const have = opts.selfService
+    ? actor.type === 'token'
+      ? maxScope(actor.scopes)
+      : 'admin'
+    : actorLevel(actor)
+  if (LEVELS[have] >= LEVELS[needed]) return
+  const by =
+    actor.type === 'token' && LEVELS[maxScope(actor.scopes)] < LEVELS[needed]
+      ? 'this token'
+      : `the ${actor.role} role`
+  throw new ApiError('forbidden', `${by} does not allow this (needs ${needed} access)`, {
+    code: 'insufficient_permissions',
+  })
+}
+
+export function maxScope(scopes: Scope[]): Level {
+  return scopes.reduce<Level>((best, s) => (LEVELS[s] > LEVELS[best] ? s : best), 'read')
+}
+
+function minLevel(a: Level, b: Level): Level {
+  return LEVELS[a] <= LEVELS[b] ? a : b
+}
+
+export function roleLevel(role: Role): Level {
+  return ROLE_LEVEL[role]
+}
+
+export function levelAtLeast(have: Level, needed: Level): boolean {
+  return LEVELS[have] >= LEVELS[needed]
+}

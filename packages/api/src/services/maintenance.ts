@@ -1,0 +1,10 @@
+import type { ServiceContext } from '../context.ts'
+import { pruneEnrollmentTokens, sweepSilentServers } from './servers.ts'
+import { pruneLoginFailures } from './users.ts'
+
+/** Periodic housekeeping: a timer on Node, a Cron Trigger on Workers. */
+export async function runMaintenance(ctx: ServiceContext): Promise<void> {
+  await pruneLoginFailures(ctx)
+  await pruneEnrollmentTokens(ctx)
+  await sweepSilentServers(ctx)
+}

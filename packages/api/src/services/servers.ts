@@ -1,0 +1,317 @@
+import type { createServerBody, Enrollment, OpResult, Server, updateServerBody } from '@berth/shared'
+import { AGENT_PATHS, newId } from '@berth/shared'
+import { and, eq, gt, inArray, isNull, lt, or, sql } from 'drizzle-orm'
+import type { z } from 'zod'
+import type { ActorContext, ServiceContext } from '../context.ts'
+import { isUniqueViolation } from '../db/errors.ts'
+import { enrollmentTokens, servers } from '../db/schema.ts'
+import { ApiError, notFound } from '../errors.ts'
+import type { Hello } from '../hub/hub.ts'
+import { newSecretToken, sha256Hex } from '../lib/crypto.ts'
+import { decodeCursor, toPage } from '../lib/pagination.ts'
+import { iso, isoOrNull } from '../lib/time.ts'
+
+type ServerRow = typeof servers.$inferSelect
+
+export function toServerView(row: ServerRow): Server {
+  return {
+    id: row.id,
+    name: row.name,
+    description: row.description,
+    status: row.status,
+    last_seen_at: isoOrNull(row.lastSeenAt),
+    agent: {
+      version: row.agentVersion,
+      hostname: row.hostname,
+      arch: row.arch,
+      os: row.os,
+      docker_version: row.dockerVersion,
+      cpus: row.cpus,
+      memory_bytes: row.memoryBytes,
+    },
+    created_at: iso(row.createdAt),
+    updated_at: iso(row.updatedAt),
+  }
+}
+
+const nameTaken = (name: string) =>
+  new ApiError('conflict', `a server named ${name} already exists`, { code: 'server_name_taken' })
+
+/** The commands that start an agent for an enrollment token, ready to paste on the new host. */
+export function agentCommands(apiUrl: string, token: string): Enrollment['commands'] {
+  const download = `${apiUrl}${AGENT_PATHS.download}`
+  const args = `--api ${apiUrl} --token ${token}`
+  return {
+    node: `curl -fsSL ${download} -o berth-agent.mjs && node berth-agent.mjs ${args}`,
+    npm: `npm run agent -- ${args}`,
+    docker: [
+      'docker run -d --name berth-agent --restart unless-stopped',
+      '-v /var/run/docker.sock:/var/run/docker.sock -v berth-agent:/var/lib/berth',
+      `node:20-alpine sh -c "wget -qO /var/lib/berth/berth-agent.mjs ${download} &&`,
+      `exec node /var/lib/berth/berth-agent.mjs ${args} --state /var/lib/berth/agent.json"`,
+    ].join(' '),
+    systemd: [
+      '[Unit]',
+      'Description=Berth agent',
+      'After=network-online.target docker.service',
+      'Wants=network-online.target',
+      '',
+      '[Service]',
+      `ExecStartPre=/bin/sh -c 'test -f /opt/berth/berth-agent.mjs || (mkdir -p /opt/berth && curl -fsSL ${download} -o /opt/berth/berth-agent.mjs)'`,
+      `ExecStart=/usr/bin/env node /opt/berth/berth-agent.mjs ${args} --state /var/lib/berth/agent.json`,
+      'Restart=always',
+      'RestartSec=5',
+      '',
+      '[Install]',
+      'WantedBy=multi-user.target',
+      '',
+    ].join('\n'),
+  }
+}
+
+async function newEnrollment(
+  ctx: ServiceContext,
+  serverId: string,
+  ttlSeconds: number | undefined,
+  now: number,
+) {
+  const token = newSecretToken('berth_enr')
+  const expiresAt = now + (ttlSeconds ?? ctx.config.enrollmentTtlSeconds) * 1000
+  const row = {
+    id: newId('enrollment', now),
+    serverId,
+    tokenHash: await sha256Hex(token),
+    expiresAt,
+    usedAt: null,
+    createdAt: now,
+  }
+  return { token, expiresAt, row }
+}
+
+function enrollmentView(apiUrl: string, token: string, expiresAt: number): Enrollment {
+  return { token, expires_at: iso(expiresAt), commands: agentCommands(apiUrl, token) }
+}
+
+export async function createServer(
+  ctx: ServiceContext,
+  input: z.infer<typeof createServerBody>,
+  apiUrl: string,
+): Promise<{ server: Server; enrollment: Enrollment }> {
+  const now = ctx.clock.now()
+  const id = newId('server', now)
+  const enrollment = await newEnrollment(ctx, id, input.enrollment_ttl_s, now)
+  try {
+    await ctx.db.batch([
+      ctx.db.insert(servers).values({
+        id,
+        name: input.name,
+        description: input.description ?? null,
+        createdAt: now,
+        updatedAt: now,
+      }),
+      ctx.db.insert(enrollmentTokens).values(enrollment.row),
+    ])
+  } catch (err) {
+    if (isUniqueViolation(err)) throw nameTaken(input.name)
+    throw err
+  }
+  return {
+    server: await getServer(ctx, id),
+    enrollment: enrollmentView(apiUrl, enrollment.token, enrollment.expiresAt),
+  }
+}
+
+async function findServer(ctx: ServiceContext, id: string): Promise<ServerRow> {
+  const [row] = await ctx.db.select().from(servers).where(eq(servers.id, id)).limit(1)
+  if (!row) throw notFound('server', id)
+  return row
+}
+
+export async function getServer(ctx: ServiceContext, id: string): Promise<Server> {
+  return toServerView(await findServer(ctx, id))
+}
+
+export async function findServerByName(ctx: ServiceContext, name: string): Promise<Server | null> {
+  const [row] = await ctx.db.select().from(servers).where(eq(servers.name, name)).limit(1)
+  return row ? toServerView(row) : null
+}
+
+export async function listServers(ctx: ActorContext, page: { cursor?: string; limit: number }) {
+  const after = decodeCursor(page.cursor)
+  const rows = await ctx.db
+    .select()
+    .from(servers)
+    .where(after ? gt(servers.id, after) : undefined)
+    .orderBy(servers.id)
+    .limit(page.limit + 1)
+  const { items, nextCursor } = toPage(rows, page.limit)
+  return { servers: items.map(toServerView), next_cursor: nextCursor }
+}
+
+export async function updateServer(
+  ctx: ActorContext,
+  id: string,
+  input: z.infer<typeof updateServerBody>,
+): Promise<Server> {
+  await findServer(ctx, id)
+  try {
+    await ctx.db
+      .update(servers)
+      .set({ ...input, updatedAt: ctx.clock.now() })
+      .where(eq(servers.id, id))
+  } catch (err) {
+    if (isUniqueViolation(err) && input.name) throw nameTaken(input.name)
+    throw err
+  }
+  return getServer(ctx, id)
+}
+
+/** Deletes a server: its agent token stops working and its agent is disconnected for good. */
+export async function deleteServer(ctx: ActorContext, id: string): Promise<void> {
+  await findServer(ctx, id)
+  await ctx.db.batch([
+    ctx.db.delete(enrollmentTokens).where(eq(enrollmentTokens.serverId, id)),
+    ctx.db.delete(servers).where(eq(servers.id, id)),
+  ])
+  await ctx.hub.disconnect(id, 'revoked')
+}
+
+/** Issues a new enrollment token for a server; every earlier one stops working. */
+export async function rotateEnrollment(
+  ctx: ServiceContext,
+  id: string,
+  ttlSeconds: number | undefined,
+  apiUrl: string,
+): Promise<Enrollment> {
+  await findServer(ctx, id)
+  const now = ctx.clock.now()
+  const enrollment = await newEnrollment(ctx, id, ttlSeconds, now)
+  await ctx.db.batch([
+    ctx.db.delete(enrollmentTokens).where(eq(enrollmentTokens.serverId, id)),
+    ctx.db.insert(enrollmentTokens).values(enrollment.row),
+  ])
+  return enrollmentView(apiUrl, enrollment.token, enrollment.expiresAt)
+}
+
+/**
+ * Trades a one-time enrollment token for the server's long-lived agent token. The server
+ * update and the token's use are one batch, so a token can be traded once only.
+ */
+export async function enrollAgent(
+  ctx: ServiceContext,
+  enrollmentToken: string,
+): Promise<{ server_id: string; agent_token: string }> {
+  const now = ctx.clock.now()
+  const hash = await sha256Hex(enrollmentToken)
+  const agentToken = newSecretToken('berth_agt')
+  const agentTokenHash = await sha256Hex(agentToken)
+  const usable = and(
+    eq(enrollmentTokens.tokenHash, hash),
+    isNull(enrollmentTokens.usedAt),
+    gt(enrollmentTokens.expiresAt, now),
+  )
+  const [updated] = await ctx.db.batch([
+    ctx.db
+      .update(servers)
+      .set({ agentTokenHash, updatedAt: now })
+      .where(
+        eq(servers.id, sql`(select ${enrollmentTokens.serverId} from ${enrollmentTokens} where ${usable})`),
+      )
+      .returning({ id: servers.id }),
+    ctx.db.update(enrollmentTokens).set({ usedAt: now }).where(usable),
+  ])
+  const serverId = updated[0]?.id
+  if (!serverId) {
+    throw new ApiError('auth_error', 'the enrollment token is not valid, was already used, or has expired', {
+      code: 'invalid_enrollment_token',
+    })
+  }
+  // A host enrolled again replaces the agent that held the old token.
+  await ctx.hub.disconnect(serverId, 'revoked')
+  return { server_id: serverId, agent_token: agentToken }
+}
+
+/** The server an agent token belongs to, or an auth error. */
+export async function authenticateAgent(ctx: ServiceContext, agentToken: string): Promise<string> {
+  const [row] = await ctx.db
+    .select({ id: servers.id })
+    .from(servers)
+    .where(eq(servers.agentTokenHash, await sha256Hex(agentToken)))
+    .limit(1)
+  if (!row) {
+    throw new ApiError(
+      'auth_error',
+      'the agent token is not valid; the server was deleted or enrolled again',
+      {
+        code: 'invalid_agent_token',
+      },
+    )
+  }
+  return row.id
+}
+
+export async function recordAgentOnline(
+  ctx: ServiceContext,
+  serverId: string,
+  hello: Hello,
+  at: number,
+): Promise<void> {
+  await ctx.db
+    .update(servers)
+    .set({
+      status: 'online',
+      lastSeenAt: at,
+      agentVersion: hello.agentVersion,
+      hostname: hello.hostname,
+      arch: hello.arch,
+      os: hello.os,
+      dockerVersion: hello.dockerVersion,
+      cpus: hello.cpus,
+      memoryBytes: hello.memoryBytes,
+    })
+    .where(eq(servers.id, serverId))
+}
+
+export async function recordAgentOffline(ctx: ServiceContext, serverId: string, at: number): Promise<void> {
+  await ctx.db.update(servers).set({ status: 'offline', lastSeenAt: at }).where(eq(servers.id, serverId))
+}
+
+export async function recordAgentsSeen(ctx: ServiceContext, serverIds: string[], at: number): Promise<void> {
+  for (let i = 0; i < serverIds.length; i += 500) {
+    await ctx.db
+      .update(servers)
+      .set({ lastSeenAt: at })
+      .where(inArray(servers.id, serverIds.slice(i, i + 500)))
+  }
+}
+
+/** Marks offline the servers no API instance has heard from in three heartbeat intervals (after a crash). */
+export async function sweepSilentServers(ctx: ServiceContext): Promise<void> {
+  const cutoff = ctx.clock.now() - 3 * ctx.config.heartbeatMs
+  await ctx.db
+    .update(servers)
+    .set({ status: 'offline' })
+    .where(and(eq(servers.status, 'online'), or(isNull(servers.lastSeenAt), lt(servers.lastSeenAt, cutoff))))
+}
+
+export async function pruneEnrollmentTokens(ctx: ServiceContext): Promise<void> {
+  const now = ctx.clock.now()
+  await ctx.db
+    .delete(enrollmentTokens)
+    .where(or(lt(enrollmentTokens.expiresAt, now), lt(enrollmentTokens.usedAt, now)))
+}
+
+export async function validateServer(ctx: ActorContext, id: string) {
+  await findServer(ctx, id)
+  const started = performance.now()
+  const result = await ctx.hub.call(id, 'docker.ping', {})
+  const roundTripMs = performance.now() - started
+  return { ok: true, round_trip_ms: round(roundTripMs), docker_ms: round(result.docker_ms) }
+}
+
+export async function serverResources(ctx: ActorContext, id: string): Promise<OpResult<'host.resources'>> {
+  await findServer(ctx, id)
+  return ctx.hub.call(id, 'host.resources', {})
+}
+
+const round = (ms: number) => Math.round(ms * 1000) / 1000

@@ -1,0 +1,76 @@
+import type { ApiToken, createTokenBody } from '@berth/shared'
+import { newId } from '@berth/shared'
+import { and, desc, eq, lt } from 'drizzle-orm'
+import type { z } from 'zod'
+import type { ActorContext } from '../context.ts'
+import { apiTokens } from '../db/schema.ts'
+import { ApiError, notFound } from '../errors.ts'
+import { newSecretToken, sha256Hex } from '../lib/crypto.ts'
+import { decodeCursor, toPage } from '../lib/pagination.ts'
+import { iso, isoOrNull } from '../lib/time.ts'
+import { levelAtLeast, roleLevel } from './auth.ts'
+
+type TokenRow = typeof apiTokens.$inferSelect
+
+function toTokenView(row: TokenRow): ApiToken {
+  return {
+    id: row.id,
+    name: row.name,
+    scopes: row.scopes,
+    prefix: row.prefix,
+    expires_at: isoOrNull(row.expiresAt),
+    last_used_at: isoOrNull(row.lastUsedAt),
+    created_at: iso(row.createdAt),
+  }
+}
+
+/** Creates an API token for the acting user; its value is returned here once and only its hash is kept. */
+export async function createToken(
+  ctx: ActorContext,
+  input: z.infer<typeof createTokenBody>,
+): Promise<{ token: ApiToken; value: string }> {
+  const scopes = [...new Set(input.scopes)]
+  const allowed = roleLevel(ctx.actor.role)
+  const over = scopes.filter((s) => !levelAtLeast(allowed, s))
+  if (over.length > 0) {
+    throw new ApiError('forbidden', `the ${ctx.actor.role} role cannot grant ${over.join(', ')}`, {
+      code: 'scope_exceeds_role',
+      details: { scopes: over },
+    })
+  }
+  const now = ctx.clock.now()
+  const value = newSecretToken('berth_pat')
+  const row: TokenRow = {
+    id: newId('token', now),
+    userId: ctx.actor.userId,
+    name: input.name,
+    tokenHash: await sha256Hex(value),
+    prefix: value.slice(0, 14),
+    scopes,
+    expiresAt: input.expires_in_days ? now + input.expires_in_days * 86_400_000 : null,
+    lastUsedAt: null,
+    createdAt: now,
+  }
+  await ctx.db.insert(apiTokens).values(row)
+  return { token: toTokenView(row), value }
+}
+
+export async function listTokens(ctx: ActorContext, page: { cursor?: string; limit: number }) {
+  const before = decodeCursor(page.cursor)
+  const rows = await ctx.db
+    .select()
+    .from(apiTokens)
+    .where(and(eq(apiTokens.userId, ctx.actor.userId), before ? lt(apiTokens.id, before) : undefined))
+    .orderBy(desc(apiTokens.id))
+    .limit(page.limit + 1)
+  const { items, nextCursor } = toPage(rows, page.limit)
+  return { tokens: items.map(toTokenView), next_cursor: nextCursor }
+}
+
+export async function revokeToken(ctx: ActorContext, id: string): Promise<void> {
+  const removed = await ctx.db
+    .delete(apiTokens)
+    .where(and(eq(apiTokens.id, id), eq(apiTokens.userId, ctx.actor.userId)))
+    .returning({ id: apiTokens.id })
+  if (removed.length === 0) throw notFound('token', id)
+}

@@ -1,0 +1,133 @@
+import { z } from 'zod'
+
+// Request bodies of the REST API. Responses are described as types below them.
+
+export const ROLES = ['admin', 'member', 'viewer'] as const
+export type Role = (typeof ROLES)[number]
+export const SCOPES = ['read', 'write', 'admin'] as const
+export type Scope = (typeof SCOPES)[number]
+
+const email = z.string().trim().toLowerCase().pipe(z.email().max(254))
+const password = z.string().min(8, 'at least 8 characters').max(256)
+const displayName = z.string().trim().min(1).max(100)
+const name = z
+  .string()
+  .trim()
+  .min(1)
+  .max(63)
+  .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, 'lowercase letters, digits and inner hyphens')
+
+export const registerBody = z.object({ email, password, name: displayName.optional() }).strict()
+export const loginBody = z.object({ email, password: z.string().min(1).max(256) }).strict()
+
+export const createUserBody = z
+  .object({ email, password, name: displayName.optional(), role: z.enum(ROLES).default('member') })
+  .strict()
+export const updateUserBody = z
+  .object({ name: displayName, role: z.enum(ROLES), password, disabled: z.boolean() })
+  .partial()
+  .strict()
+  .refine((b) => Object.keys(b).length > 0, 'nothing to change')
+
+export const createTokenBody = z
+  .object({
+    name: z.string().trim().min(1).max(100),
+    scopes: z.array(z.enum(SCOPES)).min(1).max(3).default(['read']),
+    expires_in_days: z.number().int().min(1).max(3650).optional(),
+  })
+  .strict()
+
+export const createServerBody = z
+  .object({
+    name,
+    description: z.string().max(500).optional(),
+    enrollment_ttl_s: z
+      .number()
+      .int()
+      .min(60)
+      .max(30 * 86400)
+      .optional(),
+  })
+  .strict()
+export const updateServerBody = z
+  .object({ name, description: z.string().max(500).nullable() })
+  .partial()
+  .strict()
+  .refine((b) => Object.keys(b).length > 0, 'nothing to change')
+export const rotateEnrollmentBody = z
+  .object({
+    enrollment_ttl_s: z
+      .number()
+      .int()
+      .min(60)
+      .max(30 * 86400)
+      .optional(),
+  })
+  .strict()
+
+export const enrollBody = z.object({ token: z.string().min(1).max(200) }).strict()
+
+export const listQuery = z.object({
+  cursor: z.string().max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+})
+
+// ---------------------------------------------------------------- responses
+
+export interface User {
+  id: string
+  email: string
+  name: string | null
+  role: Role
+  disabled: boolean
+  created_at: string
+  updated_at: string
+}
+
+export interface ApiToken {
+  id: string
+  name: string
+  scopes: Scope[]
+  prefix: string
+  expires_at: string | null
+  last_used_at: string | null
+  created_at: string
+}
+
+export type ServerStatus = 'pending' | 'online' | 'offline'
+
+export interface Server {
+  id: string
+  name: string
+  description: string | null
+  status: ServerStatus
+  last_seen_at: string | null
+  agent: {
+    version: string | null
+    hostname: string | null
+    arch: string | null
+    os: string | null
+    docker_version: string | null
+    cpus: number | null
+    memory_bytes: number | null
+  }
+  created_at: string
+  updated_at: string
+}
+
+export interface Enrollment {
+  token: string
+  expires_at: string
+  commands: { node: string; npm: string; docker: string; systemd: string }
+}
+
+export interface EnrollResponse {
+  server_id: string
+  agent_token: string
+}
+
+export interface Health {
+  status: 'ok' | 'degraded'
+  version: string
+  services: { database: 'ok' | 'error'; agents_online: number }
+}

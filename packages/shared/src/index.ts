@@ -1,0 +1,7 @@
+export * from './api.ts'
+export * from './errors.ts'
+export * from './ids.ts'
+export * from './protocol.ts'
+
+/** The version of this Berth release, shared by API and agent. */
+export const BERTH_VERSION = '0.1.0'
