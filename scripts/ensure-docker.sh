@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Makes sure the tests have what they need: a running Docker Engine, git, a static busybox,
+# and the busybox test image. Starts dockerd when it is installed but not running; installs
+# Debian's packages when running as root on Debian; otherwise says what is missing and fails.
+set -euo pipefail
+
+TEST_IMAGE=${BERTH_TEST_IMAGE:-berth-test/busybox:latest}
+say() { echo "berth: $*" >&2; }
+
+can_apt() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
+apt_updated=0
+apt_install() {
+  if ! can_apt; then
+    say "missing: $* (install them, or run as root on Debian so this script can)"
+    exit 1
+  fi
+  if [ $apt_updated = 0 ]; then apt-get update -qq >/dev/null; apt_updated=1; fi
+  say "installing Debian packages: $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+need=()
+command -v git >/dev/null 2>&1 || need+=(git)
+command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+# Test images need a static busybox: the image has no libc.
+if ! command -v busybox >/dev/null 2>&1 || ! { LC_ALL=C ldd "$(command -v busybox)" 2>&1 || true; } | grep -q 'not a dynamic'; then
+  need+=(busybox-static)
+fi
+[ ${#need[@]} -gt 0 ] && apt_install "${need[@]}"
+
+if ! docker info >/dev/null 2>&1; then
+  if [ "$(id -u)" != 0 ]; then
+    say "the Docker Engine is not reachable and only root can start dockerd here; start it (or add this user to the docker group)"
+    exit 1
+  fi
+  say "starting dockerd"
+  mkdir -p /var/log
+  nohup dockerd >/var/log/berth-dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  if ! docker info >/dev/null 2>&1; then
+    say "dockerd did not come up; its log follows"
+    tail -n 20 /var/log/berth-dockerd.log >&2 || true
+    exit 1
+  fi
+fi
+
+if ! docker image inspect "$TEST_IMAGE" >/dev/null 2>&1; then
+  say "building the test image $TEST_IMAGE from busybox-static"
+  root=$(mktemp -d)
+  mkdir -p "$root/bin" "$root/tmp" "$root/www"
+  cp "$(command -v busybox)" "$root/bin/busybox"
+  for applet in $("$root/bin/busybox" --list); do
+    [ "$applet" = busybox ] || ln -sf busybox "$root/bin/$applet"
+  done
+  echo 'berth test page' >"$root/www/index.html"
+  tar -C "$root" -c . | docker import -c 'ENV PATH=/bin' -c 'CMD ["/bin/sh"]' - "$TEST_IMAGE" >/dev/null
+  rm -rf "$root"
+fi

@@ -1,0 +1,18 @@
+import { join } from 'node:path'
+import { type Child, spawnNode } from './process.ts'
+
+export const AGENT_BUNDLE = 'packages/agent/dist/berth-agent.mjs'
+
+/** Starts the bundled agent as its own process, as a host would run it. */
+export function startAgentProcess(opts: {
+  api: string
+  token?: string
+  stateDir: string
+  name?: string
+  env?: Record<string, string>
+}): Child {
+  const args = [AGENT_BUNDLE, '--api', opts.api, '--state', join(opts.stateDir, 'agent.json')]
+  if (opts.token) args.push('--token', opts.token)
+  if (opts.name) args.push('--name', opts.name)
+  return spawnNode(args, { BERTH_API_URL: undefined, BERTH_AGENT_TOKEN: undefined, ...opts.env })
+}

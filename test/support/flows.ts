@@ -1,0 +1,43 @@
+import { expect } from 'vitest'
+import type { Client } from './http.ts'
+import { waitFor } from './process.ts'
+
+export const ADMIN = { email: 'admin@example.com', password: 'correct horse battery' }
+
+/** Registers the first user (the admin) and returns its session token. */
+export async function registerAdmin(http: Client): Promise<string> {
+  const reg = await http.post('/auth/register', { body: ADMIN })
+  expect(reg.status).toBe(201)
+  return login(http, ADMIN.email, ADMIN.password)
+}
+
+export async function login(http: Client, email: string, password: string): Promise<string> {
+  const res = await http.post('/auth/login', { body: { email, password } })
+  expect(res.status, res.text).toBe(200)
+  return res.body.token
+}
+
+export async function createUser(http: Client, admin: string, role: 'admin' | 'member' | 'viewer') {
+  const email = `${role}-${Math.random().toString(36).slice(2, 8)}@example.com`
+  const password = `${role} password 123`
+  const res = await http.post('/users', { token: admin, body: { email, password, role } })
+  expect(res.status, res.text).toBe(201)
+  return { id: res.body.user.id as string, email, password, token: await login(http, email, password) }
+}
+
+export async function waitForServerStatus(
+  http: Client,
+  token: string,
+  serverId: string,
+  status: string,
+  timeoutMs = 15_000,
+) {
+  return waitFor(
+    `server ${serverId} to be ${status}`,
+    async () => {
+      const res = await http.get(`/servers/${serverId}`, { token })
+      return res.body.server?.status === status ? res.body.server : undefined
+    },
+    timeoutMs,
+  )
+}

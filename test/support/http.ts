@@ -1,0 +1,48 @@
+/** A small HTTP client for the tests: JSON in and out, the status and headers kept. */
+export interface Reply<T = any> {
+  status: number
+  headers: Headers
+  body: T
+  text: string
+}
+
+export interface RequestOptions {
+  token?: string
+  body?: unknown
+  raw?: BodyInit
+  headers?: Record<string, string>
+}
+
+export function client(baseUrl: string) {
+  async function request<T = any>(
+    method: string,
+    path: string,
+    opts: RequestOptions = {},
+  ): Promise<Reply<T>> {
+    const headers: Record<string, string> = { ...opts.headers }
+    if (opts.token) headers.Authorization = `Bearer ${opts.token}`
+    let body: BodyInit | undefined = opts.raw
+    if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body)
+      headers['Content-Type'] ??= 'application/json'
+    }
+    const res = await fetch(`${baseUrl}/api/v1${path}`, { method, headers, body })
+    const text = await res.text()
+    let parsed: unknown = text
+    try {
+      parsed = text ? JSON.parse(text) : null
+    } catch {
+      // not JSON: the text is the body
+    }
+    return { status: res.status, headers: res.headers, body: parsed as T, text }
+  }
+  return {
+    request,
+    get: <T = any>(path: string, opts?: RequestOptions) => request<T>('GET', path, opts),
+    post: <T = any>(path: string, opts?: RequestOptions) => request<T>('POST', path, opts),
+    patch: <T = any>(path: string, opts?: RequestOptions) => request<T>('PATCH', path, opts),
+    delete: <T = any>(path: string, opts?: RequestOptions) => request<T>('DELETE', path, opts),
+  }
+}
+
+export type Client = ReturnType<typeof client>

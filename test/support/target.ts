@@ -1,0 +1,91 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createClient, type Client as Db } from '@libsql/client'
+import { type Client, client } from './http.ts'
+import { type Child, freePort, spawnNode, waitFor } from './process.ts'
+
+/** Heartbeats in the tests are fast so offline detection is seen within seconds. */
+export const TEST_HEARTBEAT_MS = 400
+
+export interface TargetOptions {
+  env?: Record<string, string>
+  localAgent?: boolean
+}
+
+/** The API under test, started as its own process; which runtime is chosen by BERTH_TEST_TARGET. */
+export interface ApiTarget {
+  url: string
+  http: Client
+  dataDir: string
+  /** SQL against the API's real database file, for what the HTTP API does not show. */
+  sql<T = Record<string, unknown>>(statement: string, args?: (string | number)[]): Promise<T[]>
+  /** SIGKILL, as a crash would. */
+  kill(): Promise<void>
+  /** Starts the API again on the same port and database. */
+  restart(): Promise<void>
+  stop(): Promise<void>
+  output(): string
+}
+
+export async function startApi(opts: TargetOptions = {}): Promise<ApiTarget> {
+  const target = process.env.BERTH_TEST_TARGET ?? 'node'
+  if (target !== 'node') throw new Error(`unknown BERTH_TEST_TARGET ${target}; known: node`)
+  return startNodeApi(opts)
+}
+
+async function startNodeApi(opts: TargetOptions): Promise<ApiTarget> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'berth-test-'))
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const env = {
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    DATABASE_URL: `file:${join(dataDir, 'berth.db')}`,
+    BERTH_DATA_DIR: dataDir,
+    BERTH_HEARTBEAT_MS: String(TEST_HEARTBEAT_MS),
+    BERTH_CALL_TIMEOUT_MS: '5000',
+    BERTH_LOCAL_AGENT: opts.localAgent ? 'auto' : 'off',
+    ...opts.env,
+  }
+  let child: Child
+  let log = ''
+  const http = client(url)
+  const launch = async () => {
+    child = spawnNode(['--import', 'tsx', 'packages/api/src/runtime/node/main.ts'], env)
+    await waitFor(
+      'the API to answer /health',
+      async () => {
+        if (!child.running) throw new Error(`the API exited:\n${child.output}`)
+        return (await http.get('/health')).status === 200
+      },
+      30_000,
+    )
+  }
+  await launch()
+  let db: Db | undefined
+  return {
+    url,
+    http,
+    dataDir,
+    async sql<T>(statement: string, args: (string | number)[] = []) {
+      db ??= createClient({ url: env.DATABASE_URL })
+      return (await db.execute({ sql: statement, args })).rows as T[]
+    },
+    async kill() {
+      log += child.output
+      await child.stop('SIGKILL')
+    },
+    async restart() {
+      log += child.output
+      await child.stop()
+      await launch()
+    },
+    async stop() {
+      db?.close()
+      await child.stop()
+      rmSync(dataDir, { recursive: true, force: true })
+    },
+    output: () => log + child.output,
+  }
+}
