@@ -1,0 +1,78 @@
+// Bundles the agent into one file that runs on any Node >= 20 with nothing installed beside it.
+import { mkdir, stat } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { build } from 'esbuild'
+
+const root = dirname(fileURLToPath(import.meta.url))
+const outfile = join(root, 'dist', 'berth-agent.mjs')
+
+const BUILDKIT_UNAVAILABLE = 'BuildKit sessions are not available in the bundled berth-agent'
+
+/** Modules replaced in the bundle: `importer` is matched against the importing file's path. */
+const stubs = [
+  // dockerode's BuildKit session and progress decoding read .proto files beside their sources, which a
+  // single file does not have; the stubs keep grpc-js and protobufjs (~550 KiB) out.
+  {
+    path: './session',
+    importer: /[\\/]dockerode[\\/]lib[\\/]/,
+    contents: `module.exports = function (docker, auth, handler) { handler(new Error('${BUILDKIT_UNAVAILABLE}'), null, function () {}) }`,
+  },
+  {
+    path: 'protobufjs',
+    importer: /[\\/]dockerode[\\/]lib[\\/]/,
+    contents: `module.exports = { loadSync: function () { throw new Error('${BUILDKIT_UNAVAILABLE}') } }`,
+  },
+  // zod's messages in 40-odd languages (~290 KiB); the agent speaks English only.
+  {
+    path: '../locales/index.js',
+    importer: /[\\/]zod[\\/]v4[\\/](classic|core)[\\/]/,
+    contents: `export { default as en } from ${JSON.stringify(join(root, '../../node_modules/zod/v4/locales/en.js'))}`,
+  },
+]
+
+const trim = {
+  name: 'berth-agent-stubs',
+  setup(b) {
+    b.onResolve({ filter: /^(\.\/session|protobufjs|\.\.\/locales\/index\.js)$/ }, (args) => {
+      const index = stubs.findIndex((s) => s.path === args.path && s.importer.test(args.importer))
+      return index === -1 ? undefined : { path: String(index), namespace: 'berth-stub' }
+    })
+    b.onLoad({ filter: /.*/, namespace: 'berth-stub' }, (args) => ({
+      contents: stubs[Number(args.path)].contents,
+      loader: 'js',
+      resolveDir: root,
+    }))
+  },
+}
+
+await mkdir(dirname(outfile), { recursive: true })
+await build({
+  entryPoints: [join(root, 'src', 'cli.ts')],
+  outfile,
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  minifyWhitespace: true,
+  minifySyntax: true,
+  legalComments: 'none',
+  // ssh2 (under docker-modem) loads these native speed-ups in try/catch and works without them.
+  external: ['cpu-features', '*.node'],
+  plugins: [trim],
+  banner: {
+    js: [
+      '#!/usr/bin/env node',
+      // Bundled CommonJS (dockerode, docker-modem, ssh2) calls require() for Node's own modules and reads __dirname.
+      "import { createRequire as __berthCreateRequire } from 'node:module';",
+      "import { fileURLToPath as __berthFileURLToPath } from 'node:url';",
+      'const require = __berthCreateRequire(import.meta.url);',
+      'const __filename = __berthFileURLToPath(import.meta.url);',
+      "const __dirname = __filename.slice(0, __filename.lastIndexOf('/'));",
+    ].join('\n'),
+  },
+  logLevel: 'warning',
+})
+
+const { size } = await stat(outfile)
+console.log(`built ${outfile} (${(size / 1024).toFixed(0)} KiB)`)

@@ -1,0 +1,273 @@
+import os from 'node:os'
+import {
+  AGENT_PATHS,
+  BERTH_VERSION,
+  CLOSE_REVOKED,
+  decodeFrame,
+  encodeFrame,
+  type ToAgent,
+  type ToApiBody,
+  toAgent,
+} from '@berth/shared'
+import WebSocket from 'ws'
+import { type Backoff, backoffDelay, wait } from './backoff.ts'
+import { type CallOutcome, CallBook } from './calls.ts'
+import type { Docker } from './docker.ts'
+import { type Log, messageOf } from './log.ts'
+import { runOp } from './ops.ts'
+
+/** Heartbeat interval until the API's `welcome` names its own. */
+export const DEFAULT_HEARTBEAT_MS = 10_000
+/** Heartbeat intervals of silence from the API after which the link is taken for dead. */
+const SILENT_BEATS = 3
+const HANDSHAKE_TIMEOUT_MS = 15_000
+const CLOSE_TIMEOUT_MS = 2_000
+const DOCKER_VERSION_TIMEOUT_MS = 3_000
+const CLOSE_NORMAL = 1000
+
+export interface ConnectionOptions {
+  /** Base URL of the API, without a trailing slash. */
+  api: string
+  docker: Docker
+  /** The host name this agent reports. */
+  name: string
+  log: Log
+  backoff: Backoff
+  /** How long a stopping agent lets running calls finish. */
+  drainMs: number
+  onWelcome(serverId: string): void
+}
+
+/** Why the agent stopped talking to the API: asked to, token refused at the upgrade, or revoked on a live link. */
+export type ConnectionEnd = 'stopped' | 'refused' | 'revoked'
+
+type Hello = Extract<ToApiBody, { type: 'hello' }>
+type Call = Extract<ToAgent, { type: 'call' }>
+type LinkEnd = { end: ConnectionEnd | 'dropped'; welcomed: boolean }
+
+/**
+ * The agent's long-lived link to the API: says hello, keeps heartbeats going, answers calls,
+ * and dials again with backoff whenever the link drops.
+ */
+export class Connection {
+  private socket: WebSocket | null = null
+  private heartbeat: ReturnType<typeof setInterval> | undefined
+  private watchdog: ReturnType<typeof setTimeout> | undefined
+  private seq = 0
+  private readonly calls = new CallBook()
+  private readonly stopping = new AbortController()
+  private stopped: Promise<void> | null = null
+
+  constructor(private readonly options: ConnectionOptions) {}
+
+  /** Keeps a link up with `agentToken` until stopped, or until the API refuses or revokes the token. */
+  async run(agentToken: string): Promise<ConnectionEnd> {
+    let attempt = 0
+    while (!this.stopping.signal.aborted) {
+      const hello = await this.describeHost()
+      if (this.stopping.signal.aborted) break
+      const link = await this.connect(agentToken, hello)
+      if (link.end !== 'dropped') return link.end
+      if (link.welcomed) attempt = 0
+      if (this.stopping.signal.aborted) break
+      const delay = backoffDelay(attempt++, this.options.backoff)
+      this.options.log(`connecting to the API again in ${delay} ms`)
+      await wait(delay, this.stopping.signal)
+    }
+    return 'stopped'
+  }
+
+  /** Lets running calls finish (up to drainMs), then closes the link with 1000. */
+  stop(): Promise<void> {
+    this.stopped ??= this.shutDown()
+    return this.stopped
+  }
+
+  private async shutDown(): Promise<void> {
+    this.stopping.abort()
+    await this.calls.drain(this.options.drainMs, 'the agent is stopping')
+    const socket = this.socket
+    if (!socket || socket.readyState === WebSocket.CLOSED) return
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => socket.terminate(), CLOSE_TIMEOUT_MS)
+      socket.once('close', () => {
+        clearTimeout(force)
+        resolve()
+      })
+      socket.close(CLOSE_NORMAL, 'agent stopping')
+    })
+  }
+
+  private connect(agentToken: string, hello: Hello): Promise<LinkEnd> {
+    const { log } = this.options
+    return new Promise((resolve) => {
+      const socket = new WebSocket(connectUrl(this.options.api), {
+        headers: { authorization: `Bearer ${agentToken}` },
+        handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+        perMessageDeflate: false,
+      })
+      this.socket = socket
+      let refusedWith: number | null = null
+      let welcomed = false
+
+      socket.on('unexpected-response', (_req, res) => {
+        res.resume()
+        refusedWith = res.statusCode ?? 0
+        socket.terminate()
+      })
+      socket.on('open', () => {
+        this.seq = 0
+        this.send(hello)
+        this.beatEvery(DEFAULT_HEARTBEAT_MS)
+      })
+      socket.on('message', (data, isBinary) => {
+        this.watchdog?.refresh()
+        if (isBinary) {
+          log('ignored a binary frame from the API')
+          return
+        }
+        const text = textOf(data)
+        const frame = decodeFrame(toAgent, text)
+        if (!frame) {
+          log(`ignored an invalid frame from the API (type ${frameType(text)})`)
+          return
+        }
+        if (frame.type === 'welcome') welcomed = true
+        this.receive(frame)
+      })
+      socket.on('ping', () => this.watchdog?.refresh())
+      socket.on('pong', () => this.watchdog?.refresh())
+      socket.on('error', (err) => {
+        if (refusedWith === null && !this.stopping.signal.aborted) {
+          log(`the link to the API at ${this.options.api} failed: ${messageOf(err)}`)
+        }
+      })
+      socket.on('close', (code, reason) => {
+        clearInterval(this.heartbeat)
+        clearTimeout(this.watchdog)
+        if (this.socket === socket) this.socket = null
+        if (refusedWith === 401) return resolve({ end: 'refused', welcomed })
+        if (code === CLOSE_REVOKED) return resolve({ end: 'revoked', welcomed })
+        if (this.stopping.signal.aborted) return resolve({ end: 'stopped', welcomed })
+        if (refusedWith !== null) log(`the API answered the agent's connection with HTTP ${refusedWith}`)
+        else if (welcomed) log(`the link to the API closed (${code}${reason.length ? ` ${reason}` : ''})`)
+        resolve({ end: 'dropped', welcomed })
+      })
+    })
+  }
+
+  private receive(frame: ToAgent): void {
+    switch (frame.type) {
+      case 'welcome':
+        this.options.onWelcome(frame.serverId)
+        this.options.log(`connected to the API at ${this.options.api} as server ${frame.serverId}`)
+        this.beatEvery(frame.heartbeatMs)
+        return
+      case 'heartbeat_ack':
+        return
+      case 'call':
+        this.answer(frame)
+        return
+      case 'cancel':
+        this.calls.cancel(frame.id)
+        return
+      case 'input':
+      case 'resize':
+      case 'credit':
+        // Streams (logs, exec) arrive in a later version; until then these refer to nothing.
+        return
+      default: {
+        const unhandled: never = frame
+        return unhandled
+      }
+    }
+  }
+
+  private answer(call: Call): void {
+    if (this.stopping.signal.aborted) {
+      this.sendResult(call.id, { ok: false, error: { kind: 'agent_error', message: 'the agent is stopping' } })
+      return
+    }
+    const { docker } = this.options
+    const run = this.calls.run(call, (signal) => runOp(call.op, call.args, { docker, signal }))
+    switch (run.seen) {
+      case 'new':
+        void run.outcome.then((outcome) => this.sendResult(call.id, outcome))
+        return
+      case 'running':
+        // The first run answers when it finishes, on whichever link is up then.
+        return
+      case 'answered':
+        this.sendResult(call.id, run.outcome)
+        return
+      default: {
+        const unhandled: never = run
+        return unhandled
+      }
+    }
+  }
+
+  /** Sends a heartbeat every `ms`, and drops the link after SILENT_BEATS intervals without a word from the API. */
+  private beatEvery(ms: number): void {
+    clearInterval(this.heartbeat)
+    clearTimeout(this.watchdog)
+    this.heartbeat = setInterval(() => this.send({ type: 'heartbeat', seq: this.seq++ }), ms)
+    this.watchdog = setTimeout(() => {
+      this.options.log(`heard nothing from the API for ${SILENT_BEATS * ms} ms; dropping the link`)
+      this.socket?.terminate()
+    }, SILENT_BEATS * ms)
+  }
+
+  private sendResult(id: string, outcome: CallOutcome): void {
+    this.send(outcome.ok ? { type: 'result', id, ok: true, data: outcome.data } : { type: 'result', id, ok: false, error: outcome.error })
+  }
+
+  /** Sends on the link that is up; a result made while none is up waits in the call book for the resend. */
+  private send(frame: ToApiBody): void {
+    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(encodeFrame(frame))
+  }
+
+  private async describeHost(): Promise<Hello> {
+    const { docker, log } = this.options
+    let dockerVersion: string | null = null
+    try {
+      dockerVersion = await docker.version(AbortSignal.timeout(DOCKER_VERSION_TIMEOUT_MS))
+    } catch (err) {
+      log(`Docker is not reachable at ${docker.address}: ${messageOf(err)}`)
+    }
+    return {
+      type: 'hello',
+      agentVersion: BERTH_VERSION,
+      hostname: this.options.name.slice(0, 255),
+      arch: process.arch,
+      os: `${os.type()} ${os.release()}`.slice(0, 128),
+      dockerVersion: dockerVersion?.slice(0, 64) ?? null,
+      cpus: os.cpus().length,
+      memoryBytes: os.totalmem(),
+    }
+  }
+}
+
+/** The WebSocket address of the API's agent endpoint: http→ws, https→wss. */
+export function connectUrl(api: string): string {
+  return `${api.replace(/^http/, 'ws')}${AGENT_PATHS.connect}`
+}
+
+function textOf(data: WebSocket.RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8')
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8')
+  return data.toString('utf8')
+}
+
+/** The `type` an invalid frame claims, for the log; never its contents. */
+function frameType(text: string): string {
+  try {
+    const raw: unknown = JSON.parse(text)
+    if (raw && typeof raw === 'object' && 'type' in raw && typeof raw.type === 'string') {
+      return JSON.stringify(raw.type.slice(0, 40))
+    }
+  } catch {
+    // not JSON at all
+  }
+  return 'unknown'
+}
