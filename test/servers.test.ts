@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, statSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
-import WebSocket from 'ws'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
+import WebSocket from 'ws'
 import { startAgentProcess } from './support/agent.ts'
 import { registerAdmin, waitForServerStatus } from './support/flows.ts'
 import type { Child } from './support/process.ts'
@@ -28,10 +28,17 @@ afterAll(() => api?.stop())
 async function newServer(name: string) {
   const res = await api.http.post('/servers', { token: admin, body: { name } })
   expect(res.status, res.text).toBe(201)
-  return res.body as { server: { id: string }; enrollment: { token: string; expires_at: string; commands: Record<string, string> } }
+  return res.body as {
+    server: { id: string }
+    enrollment: { token: string; expires_at: string; commands: Record<string, string> }
+  }
 }
 
-function runAgent(token: string | undefined, stateDir = mkdtempSync(join(os.tmpdir(), 'berth-agent-')), extra: { name?: string; env?: Record<string, string> } = {}) {
+function runAgent(
+  token: string | undefined,
+  stateDir = mkdtempSync(join(os.tmpdir(), 'berth-agent-')),
+  extra: { name?: string; env?: Record<string, string> } = {},
+) {
   const agent = startAgentProcess({ api: api.url, token, stateDir, ...extra })
   agents.push(agent)
   return { agent, stateDir }
@@ -96,8 +103,14 @@ describe('enrollment', () => {
   })
 
   test('an expired enrollment token is refused', async () => {
-    const created = await api.http.post('/servers', { token: admin, body: { name: 'expiring', enrollment_ttl_s: 60 } })
-    await api.sql('update enrollment_tokens set expires_at = ? where server_id = ?', [Date.now() - 1, created.body.server.id])
+    const created = await api.http.post('/servers', {
+      token: admin,
+      body: { name: 'expiring', enrollment_ttl_s: 60 },
+    })
+    await api.sql('update enrollment_tokens set expires_at = ? where server_id = ?', [
+      Date.now() - 1,
+      created.body.server.id,
+    ])
     const res = await api.http.post('/agent/enroll', { body: { token: created.body.enrollment.token } })
     expect(res.status).toBe(401)
   })
@@ -110,7 +123,11 @@ describe('a connected server', () => {
     await waitForServerStatus(api.http, admin, server.id, 'online')
     const res = await api.http.post(`/servers/${server.id}/validate`, { token: admin })
     expect(res.status, res.text).toBe(200)
-    expect(res.body.validation).toEqual({ ok: true, round_trip_ms: expect.any(Number), docker_ms: expect.any(Number) })
+    expect(res.body.validation).toEqual({
+      ok: true,
+      round_trip_ms: expect.any(Number),
+      docker_ms: expect.any(Number),
+    })
     expect(res.body.validation.round_trip_ms).toBeGreaterThan(0)
     expect(res.body.validation.round_trip_ms).toBeGreaterThanOrEqual(res.body.validation.docker_ms)
   })
@@ -177,7 +194,9 @@ describe('a connected server', () => {
     const agentToken = JSON.parse(readFileSync(join(stateDir, 'agent.json'), 'utf8')).agent_token as string
 
     expect((await api.http.delete(`/servers/${server.id}`, { token: admin })).status).toBe(204)
-    expect(await waitFor('the agent to exit', () => (agent.running ? undefined : agent.exited), 10_000)).toBe(1)
+    expect(await waitFor('the agent to exit', () => (agent.running ? undefined : agent.exited), 10_000)).toBe(
+      1,
+    )
     expect(agent.output).toMatch(/revoked|deleted/)
     expect(agent.output).not.toContain(agentToken)
     expect((await api.http.get(`/servers/${server.id}`, { token: admin })).status).toBe(404)
@@ -198,7 +217,11 @@ test('a call with no answer in time is a 504', async () => {
   const slow = await startApi({ env: { BERTH_CALL_TIMEOUT_MS: '200', BERTH_HEARTBEAT_MS: '5000' } })
   const token = await registerAdmin(slow.http)
   const created = await slow.http.post('/servers', { token, body: { name: 'sleepy' } })
-  const agent = startAgentProcess({ api: slow.url, token: created.body.enrollment.token, stateDir: mkdtempSync(join(os.tmpdir(), 'berth-agent-')) })
+  const agent = startAgentProcess({
+    api: slow.url,
+    token: created.body.enrollment.token,
+    stateDir: mkdtempSync(join(os.tmpdir(), 'berth-agent-')),
+  })
   agents.push(agent)
   try {
     await waitForServerStatus(slow.http, token, created.body.server.id, 'online')

@@ -80,9 +80,11 @@ export class CallBook {
     const deadline = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, ms)
     })
-    await Promise.race([Promise.allSettled([...this.running.values()].map((r) => r.outcome)), deadline])
+    const outcomes = [...this.running.values()].map((r) => r.outcome)
+    await Promise.race([Promise.allSettled(outcomes), deadline])
     clearTimeout(timer)
     for (const id of [...this.running.keys()]) this.cancel(id, why)
+    await Promise.allSettled(outcomes)
   }
 
   private async settle(

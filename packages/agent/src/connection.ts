@@ -11,13 +11,13 @@ import {
 } from '@berth/shared'
 import WebSocket from 'ws'
 import { type Backoff, backoffDelay, wait } from './backoff.ts'
-import { type CallOutcome, CallBook } from './calls.ts'
+import { CallBook, type CallOutcome } from './calls.ts'
 import type { Docker } from './docker.ts'
 import { type Log, messageOf } from './log.ts'
 import { runOp } from './ops.ts'
 
 /** Heartbeat interval until the API's `welcome` names its own. */
-export const DEFAULT_HEARTBEAT_MS = 10_000
+const DEFAULT_HEARTBEAT_MS = 10_000
 /** Heartbeat intervals of silence from the API after which the link is taken for dead. */
 const SILENT_BEATS = 3
 const HANDSHAKE_TIMEOUT_MS = 15_000
@@ -176,16 +176,17 @@ export class Connection {
       case 'credit':
         // Streams (logs, exec) arrive in a later version; until then these refer to nothing.
         return
-      default: {
-        const unhandled: never = frame
-        return unhandled
-      }
+      default:
+        frame satisfies never
     }
   }
 
   private answer(call: Call): void {
     if (this.stopping.signal.aborted) {
-      this.sendResult(call.id, { ok: false, error: { kind: 'agent_error', message: 'the agent is stopping' } })
+      this.sendResult(call.id, {
+        ok: false,
+        error: { kind: 'agent_error', message: 'the agent is stopping' },
+      })
       return
     }
     const { docker } = this.options
@@ -200,10 +201,8 @@ export class Connection {
       case 'answered':
         this.sendResult(call.id, run.outcome)
         return
-      default: {
-        const unhandled: never = run
-        return unhandled
-      }
+      default:
+        run satisfies never
     }
   }
 
@@ -219,7 +218,11 @@ export class Connection {
   }
 
   private sendResult(id: string, outcome: CallOutcome): void {
-    this.send(outcome.ok ? { type: 'result', id, ok: true, data: outcome.data } : { type: 'result', id, ok: false, error: outcome.error })
+    this.send(
+      outcome.ok
+        ? { type: 'result', id, ok: true, data: outcome.data }
+        : { type: 'result', id, ok: false, error: outcome.error },
+    )
   }
 
   /** Sends on the link that is up; a result made while none is up waits in the call book for the resend. */
@@ -249,7 +252,7 @@ export class Connection {
 }
 
 /** The WebSocket address of the API's agent endpoint: http→ws, https→wss. */
-export function connectUrl(api: string): string {
+function connectUrl(api: string): string {
   return `${api.replace(/^http/, 'ws')}${AGENT_PATHS.connect}`
 }
 

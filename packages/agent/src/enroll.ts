@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { constants } from 'node:fs'
 import { access, mkdir, open, readFile, rename, rm } from 'node:fs/promises'
+import { request as httpRequest } from 'node:http'
+import { request as httpsRequest } from 'node:https'
 import os from 'node:os'
 import { dirname, join } from 'node:path'
 import { AGENT_PATHS, type EnrollResponse } from '@berth/shared'
@@ -17,6 +19,7 @@ export interface AgentState {
 const agentState = z.object({ api: z.string(), server_id: z.string(), agent_token: z.string().min(1) })
 const enrollReply = z.object({ server_id: z.string(), agent_token: z.string().min(1) })
 const errorReply = z.object({ message: z.string() })
+const REQUEST_TIMEOUT_MS = 30_000
 
 /** Enrollment could not happen; `retryable` when the API was unreachable or busy rather than refusing. */
 export class EnrollmentError extends Error {
@@ -31,7 +34,9 @@ export class EnrollmentError extends Error {
 
 /** /var/lib/berth/agent.json for root, else ~/.config/berth/agent.json. */
 export function defaultStatePath(): string {
-  return process.getuid?.() === 0 ? '/var/lib/berth/agent.json' : join(os.homedir(), '.config', 'berth', 'agent.json')
+  return process.getuid?.() === 0
+    ? '/var/lib/berth/agent.json'
+    : join(os.homedir(), '.config', 'berth', 'agent.json')
 }
 
 /** The state kept at `path`; null when there is none or it cannot be used (the reason is logged). */
@@ -88,33 +93,68 @@ export async function writeState(path: string, state: AgentState): Promise<void>
 }
 
 /** Trades a one-time enrollment token for this server's agent token. */
-export async function enroll(api: string, enrollmentToken: string, signal: AbortSignal): Promise<EnrollResponse> {
-  let response: Response
+export async function enroll(
+  api: string,
+  enrollmentToken: string,
+  signal: AbortSignal,
+): Promise<EnrollResponse> {
+  let reply: Reply
   try {
-    response = await fetch(`${api}${AGENT_PATHS.enroll}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json' },
-      body: JSON.stringify({ token: enrollmentToken }),
-      signal,
-    })
+    reply = await postJson(`${api}${AGENT_PATHS.enroll}`, { token: enrollmentToken }, signal)
   } catch (err) {
     if (signal.aborted) throw err
-    throw new EnrollmentError(`cannot reach the API at ${api}: ${fetchFailure(err)}`, true)
+    throw new EnrollmentError(`cannot reach the API at ${api}: ${messageOf(err)}`, true)
   }
-  const body: unknown = await response.json().catch(() => null)
-  if (response.status === 201) {
-    const enrolled = enrollReply.safeParse(body)
+  if (reply.status === 201) {
+    const enrolled = enrollReply.safeParse(reply.body)
     if (enrolled.success) return enrolled.data
     throw new EnrollmentError(`the API at ${api} sent an enrollment reply this agent does not understand`)
   }
-  const refusal = errorReply.safeParse(body)
-  const why = refusal.success ? refusal.data.message : `HTTP ${response.status}`
-  const retryable = [429, 502, 503, 504].includes(response.status)
+  const refusal = errorReply.safeParse(reply.body)
+  const why = refusal.success ? refusal.data.message : `HTTP ${reply.status}`
+  const retryable = [429, 502, 503, 504].includes(reply.status)
   throw new EnrollmentError(`the API at ${api} refused the enrollment: ${why}`, retryable)
 }
 
-/** fetch says only "fetch failed"; the reason (ECONNREFUSED, ENOTFOUND, …) is in its cause. */
-function fetchFailure(err: unknown): string {
-  if (err instanceof Error && err.cause instanceof Error) return err.cause.message
-  return messageOf(err)
+interface Reply {
+  status: number
+  body: unknown
+}
+
+// node:http rather than fetch: loading undici for this one request would add ~10 MB to the agent's RSS.
+function postJson(url: string, body: unknown, signal: AbortSignal): Promise<Reply> {
+  const text = JSON.stringify(body)
+  const send = url.startsWith('https:') ? httpsRequest : httpRequest
+  return new Promise((resolve, reject) => {
+    const req = send(
+      url,
+      {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json',
+          'content-length': Buffer.byteLength(text),
+        },
+        signal,
+        timeout: REQUEST_TIMEOUT_MS,
+      },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (chunk: Buffer) => chunks.push(chunk))
+        res.on('error', reject)
+        res.on('end', () => {
+          let parsed: unknown = null
+          try {
+            parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+          } catch {
+            // not JSON: the status alone tells what happened
+          }
+          resolve({ status: res.statusCode ?? 0, body: parsed })
+        })
+      },
+    )
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)))
+    req.on('error', reject)
+    req.end(text)
+  })
 }

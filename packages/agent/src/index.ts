@@ -2,7 +2,14 @@ import os from 'node:os'
 import { type Backoff, backoffDelay, DEFAULT_BACKOFF, wait } from './backoff.ts'
 import { Connection } from './connection.ts'
 import { connectDocker } from './docker.ts'
-import { defaultStatePath, EnrollmentError, enroll, prepareStateFolder, readState, writeState } from './enroll.ts'
+import {
+  defaultStatePath,
+  EnrollmentError,
+  enroll,
+  prepareStateFolder,
+  readState,
+  writeState,
+} from './enroll.ts'
 import { type Log, logToStderr, messageOf } from './log.ts'
 
 export type { Backoff } from './backoff.ts'
@@ -82,7 +89,8 @@ export function startAgent(options: AgentOptions): Agent {
 
   async function credentials(): Promise<Credentials | null> {
     const state = await readState(statePath, log)
-    if (state && state.api === api) return { serverId: state.server_id, agentToken: state.agent_token, stored: true }
+    if (state && state.api === api)
+      return { serverId: state.server_id, agentToken: state.agent_token, stored: true }
     if (!options.token) {
       const held = state ? `holds an agent token for ${state.api}, not ${api}` : 'holds no agent token'
       throw new EnrollmentError(

@@ -1,6 +1,13 @@
-import os from 'node:os'
 import { statfs } from 'node:fs/promises'
-import { type AgentError, type AgentErrorKind, type OpArgs, type OpName, type OpResult, ops } from '@berth/shared'
+import os from 'node:os'
+import {
+  type AgentError,
+  type AgentErrorKind,
+  type OpArgs,
+  type OpName,
+  type OpResult,
+  ops,
+} from '@berth/shared'
 import { z } from 'zod'
 import { type Docker, DockerError } from './docker.ts'
 import { messageOf } from './log.ts'
@@ -71,7 +78,8 @@ async function diskOf(dockerRoot: string | null): Promise<OpResult<'host.resourc
 
 /** Runs the op a call names, with its arguments checked against the protocol. */
 export function runOp(op: string, args: unknown, ctx: OpContext): Promise<unknown> {
-  if (!isOpName(op)) return Promise.reject(new OpError('validation_error', `unknown op "${op.slice(0, 100)}"`))
+  if (!isOpName(op))
+    return Promise.reject(new OpError('validation_error', `unknown op "${op.slice(0, 100)}"`))
   return run(op, args, ctx)
 }
 
@@ -85,6 +93,7 @@ async function run<O extends OpName>(op: O, args: unknown, ctx: OpContext): Prom
     throw new OpError('validation_error', `invalid arguments for ${op}: ${z.prettifyError(parsed.error)}`)
   }
   const handler: OpHandler<O> = handlers[op]
+  // TypeScript widens `ops[op]` to the union of all ops; the schema parsed is this op's own.
   return handler(parsed.data as OpArgs<O>, ctx)
 }
 

@@ -14,5 +14,9 @@ test('invalid frames are refused, not trusted', () => {
   expect(decodeFrame(toApi, JSON.stringify({ type: 'heartbeat', seq: 1 }))).toBeNull() // no v
   expect(decodeFrame(toApi, JSON.stringify({ v: 2, type: 'heartbeat', seq: 1 }))).toBeNull()
   expect(decodeFrame(toApi, JSON.stringify({ v: 1, type: 'heartbeat', seq: -1 }))).toBeNull()
-  expect(decodeFrame(toApi, JSON.stringify({ v: 1, type: 'heartbeat', seq: 1 }))).toEqual({ v: 1, type: 'heartbeat', seq: 1 })
+  expect(decodeFrame(toApi, JSON.stringify({ v: 1, type: 'heartbeat', seq: 1 }))).toEqual({
+    v: 1,
+    type: 'heartbeat',
+    seq: 1,
+  })
 })
