@@ -10,4 +10,10 @@ bash scripts/ensure-docker.sh
 ensure_agent_bundle
 npx tsc -p tsconfig.json --noEmit
 npx biome check .
-npx vitest run --config test/vitest.config.ts "$@"
+report=$(mktemp)
+status=0
+npx vitest run --config test/vitest.config.ts --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
+# One closing line that any reader of the log can count on.
+node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`)' "$report" || true
+rm -f "$report"
+exit $status

@@ -11,6 +11,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           root,
+          sequence: { groupOrder: 0 },
           include: ['packages/*/src/**/*.test.ts'],
         },
       },
@@ -21,6 +22,7 @@ export default defineConfig({
           include: ['test/**/*.test.ts'],
           // Each file starts its own API and agents; two at a time suits a 2-core machine.
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },
