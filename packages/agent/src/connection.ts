@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer'
 import os from 'node:os'
 import {
   AGENT_PATHS,
@@ -13,8 +14,11 @@ import WebSocket from 'ws'
 import { type Backoff, backoffDelay, wait } from './backoff.ts'
 import { CallBook, type CallOutcome } from './calls.ts'
 import type { Docker } from './docker.ts'
+import { toAgentError } from './errors.ts'
+import { ContainerWatch } from './inventory.ts'
 import { type Log, messageOf } from './log.ts'
-import { runOp } from './ops.ts'
+import { type AgentRuntime, isStreamOpName, newRuntime, runOp, runStreamOp, type StreamName } from './ops.ts'
+import { DEFAULT_STATS_INTERVAL_MS, StatsSampler } from './stats.ts'
 
 /** Heartbeat interval until the API's `welcome` names its own. */
 const DEFAULT_HEARTBEAT_MS = 10_000
@@ -24,6 +28,8 @@ const HANDSHAKE_TIMEOUT_MS = 15_000
 const CLOSE_TIMEOUT_MS = 2_000
 const DOCKER_VERSION_TIMEOUT_MS = 3_000
 const CLOSE_NORMAL = 1000
+/** Bytes waiting in the link's send buffer above which a stream waits before reading more from Docker. */
+const STREAM_HIGH_WATER_BYTES = 1024 * 1024
 
 export interface ConnectionOptions {
   /** Base URL of the API, without a trailing slash. */
@@ -43,11 +49,13 @@ export type ConnectionEnd = 'stopped' | 'refused' | 'revoked'
 
 type Hello = Extract<ToApiBody, { type: 'hello' }>
 type Call = Extract<ToAgent, { type: 'call' }>
+type Chunk = Extract<ToApiBody, { type: 'chunk' }>
+type End = Extract<ToApiBody, { type: 'end' }>
 type LinkEnd = { end: ConnectionEnd | 'dropped'; welcomed: boolean }
 
 /**
- * The agent's long-lived link to the API: says hello, keeps heartbeats going, answers calls,
- * and dials again with backoff whenever the link drops.
+ * The agent's long-lived link to the API: says hello, keeps heartbeats going, answers calls, runs
+ * streams, reports containers and their stats, and dials again with backoff whenever the link drops.
  */
 export class Connection {
   private socket: WebSocket | null = null
@@ -55,13 +63,51 @@ export class Connection {
   private watchdog: ReturnType<typeof setTimeout> | undefined
   private seq = 0
   private readonly calls = new CallBook()
+  /** Streams whose handlers still run, by call id. */
+  private readonly streams = new Map<string, AbortController>()
+  private readonly agent: AgentRuntime
+  private readonly watch: ContainerWatch
+  private readonly sampler: StatsSampler
+  /** A link is up and the API has welcomed it. */
+  private linkReady = false
   private readonly stopping = new AbortController()
   private stopped: Promise<void> | null = null
 
-  constructor(private readonly options: ConnectionOptions) {}
+  constructor(private readonly options: ConnectionOptions) {
+    const { docker, log, backoff } = options
+    this.agent = newRuntime(() => this.streams.size)
+    this.watch = new ContainerWatch({
+      docker,
+      log,
+      backoff,
+      linkUp: () => this.linkReady,
+      send: (frame) => this.send(frame),
+    })
+    this.sampler = new StatsSampler({
+      docker,
+      history: this.agent.stats,
+      log,
+      send: (samples) => this.send({ type: 'stats', samples }),
+    })
+  }
 
   /** Keeps a link up with `agentToken` until stopped, or until the API refuses or revokes the token. */
   async run(agentToken: string): Promise<ConnectionEnd> {
+    // Docker's events are followed as long as the agent runs, links or not.
+    const watching = new AbortController()
+    const stopWatching = () => watching.abort()
+    this.stopping.signal.addEventListener('abort', stopWatching, { once: true })
+    const watched = this.watch.run(watching.signal)
+    try {
+      return await this.keepLinked(agentToken)
+    } finally {
+      this.stopping.signal.removeEventListener('abort', stopWatching)
+      watching.abort()
+      await watched
+    }
+  }
+
+  private async keepLinked(agentToken: string): Promise<ConnectionEnd> {
     let attempt = 0
     while (!this.stopping.signal.aborted) {
       const hello = await this.describeHost()
@@ -85,6 +131,9 @@ export class Connection {
 
   private async shutDown(): Promise<void> {
     this.stopping.abort()
+    this.sampler.stop()
+    // Streams (a followed log) may never finish on their own.
+    this.cancelStreams()
     await this.calls.drain(this.options.drainMs, 'the agent is stopping')
     const socket = this.socket
     if (!socket || socket.readyState === WebSocket.CLOSED) return
@@ -145,6 +194,9 @@ export class Connection {
       socket.on('close', (code, reason) => {
         clearInterval(this.heartbeat)
         clearTimeout(this.watchdog)
+        this.linkReady = false
+        this.sampler.stop()
+        this.cancelStreams()
         if (this.socket === socket) this.socket = null
         if (refusedWith === 401) return resolve({ end: 'refused', welcomed })
         if (code === CLOSE_REVOKED) return resolve({ end: 'revoked', welcomed })
@@ -159,9 +211,13 @@ export class Connection {
   private receive(frame: ToAgent): void {
     switch (frame.type) {
       case 'welcome':
+        this.linkReady = true
         this.options.onWelcome(frame.serverId)
         this.options.log(`connected to the API at ${this.options.api} as server ${frame.serverId}`)
         this.beatEvery(frame.heartbeatMs)
+        // Whatever happened while no link was up is in this inventory.
+        this.watch.sendInventory()
+        this.sampler.start(frame.statsIntervalMs ?? DEFAULT_STATS_INTERVAL_MS)
         return
       case 'heartbeat_ack':
         return
@@ -169,12 +225,12 @@ export class Connection {
         this.answer(frame)
         return
       case 'cancel':
-        this.calls.cancel(frame.id)
+        if (!this.cancelStream(frame.id)) this.calls.cancel(frame.id)
         return
       case 'input':
       case 'resize':
       case 'credit':
-        // Streams (logs, exec) arrive in a later version; until then these refer to nothing.
+        // No stream takes input yet (exec comes later), and flow control is by the link's buffer for now.
         return
       default:
         frame satisfies never
@@ -182,15 +238,21 @@ export class Connection {
   }
 
   private answer(call: Call): void {
+    const stream = isStreamOpName(call.op)
     if (this.stopping.signal.aborted) {
-      this.sendResult(call.id, {
-        ok: false,
-        error: { kind: 'agent_error', message: 'the agent is stopping' },
-      })
+      const error = { kind: 'agent_error', message: 'the agent is stopping' } as const
+      if (stream) this.send({ type: 'end', id: call.id, error })
+      else this.sendResult(call.id, { ok: false, error })
+      return
+    }
+    if (stream) {
+      this.openStream(call)
       return
     }
     const { docker } = this.options
-    const run = this.calls.run(call, (signal) => runOp(call.op, call.args, { docker, signal }))
+    const run = this.calls.run(call, (signal) =>
+      runOp(call.op, call.args, { docker, signal, agent: this.agent }),
+    )
     switch (run.seen) {
       case 'new':
         void run.outcome.then((outcome) => this.sendResult(call.id, outcome))
@@ -204,6 +266,70 @@ export class Connection {
       default:
         run satisfies never
     }
+  }
+
+  /**
+   * Runs a stream op: its output goes out as `chunk` frames on the link it was asked on, then one
+   * `end`. Streams are not deduplicated or remembered like calls, and run until they end or are cancelled.
+   */
+  private openStream(call: Call): void {
+    const { id } = call
+    if (this.streams.has(id)) {
+      this.options.log(`ignored a call ${id} for a stream that is already running`)
+      return
+    }
+    const controller = new AbortController()
+    this.streams.set(id, controller)
+    const link = this.socket
+    let seq = 0
+    let ended = false
+    const end = (frame: End) => {
+      if (ended) return
+      ended = true
+      if (link?.readyState === WebSocket.OPEN) link.send(encodeFrame(frame))
+    }
+    // A cancelled stream ends at once; its handler has destroyed Docker's stream or soon will.
+    controller.signal.addEventListener('abort', () => end({ type: 'end', id }), { once: true })
+    const emit = (stream: StreamName, data: Buffer | string) =>
+      ended
+        ? Promise.resolve()
+        : this.sendChunk(link, { type: 'chunk', id, seq: seq++, stream, ...encoded(data) }, controller.signal)
+    const { docker } = this.options
+    runStreamOp(call.op, call.args, { docker, signal: controller.signal, agent: this.agent, emit })
+      .then(
+        ({ exitCode }) => end(exitCode === undefined ? { type: 'end', id } : { type: 'end', id, exitCode }),
+        (err: unknown) => end({ type: 'end', id, error: toAgentError(err) }),
+      )
+      .finally(() => this.streams.delete(id))
+  }
+
+  /** Sends a chunk; resolves at once, or when the link has sent its buffer out if that holds more than STREAM_HIGH_WATER_BYTES. */
+  private sendChunk(link: WebSocket | null, frame: Chunk, signal: AbortSignal): Promise<void> {
+    if (link?.readyState !== WebSocket.OPEN) return Promise.resolve()
+    return new Promise((resolve) => {
+      let waiting = false
+      const done = () => {
+        signal.removeEventListener('abort', done)
+        resolve()
+      }
+      // ws calls this once the frame, and so everything before it, has been written to the socket.
+      link.send(encodeFrame(frame), () => {
+        if (waiting) done()
+      })
+      if (link.bufferedAmount <= STREAM_HIGH_WATER_BYTES) return resolve()
+      waiting = true
+      signal.addEventListener('abort', done, { once: true })
+    })
+  }
+
+  private cancelStream(id: string): boolean {
+    const controller = this.streams.get(id)
+    controller?.abort()
+    return controller !== undefined
+  }
+
+  private cancelStreams(): void {
+    for (const controller of this.streams.values()) controller.abort()
   }
 
   /** Sends a heartbeat every `ms`, and drops the link after SILENT_BEATS intervals without a word from the API. */
@@ -249,6 +375,14 @@ export class Connection {
       memoryBytes: os.totalmem(),
     }
   }
+}
+
+/** Output as frame text: UTF-8 when it is valid UTF-8, else base64. */
+function encoded(data: Buffer | string): Pick<Chunk, 'data' | 'encoding'> {
+  if (typeof data === 'string') return { data, encoding: 'utf8' }
+  return isUtf8(data)
+    ? { data: data.toString('utf8'), encoding: 'utf8' }
+    : { data: data.toString('base64'), encoding: 'base64' }
 }
 
 /** The WebSocket address of the API's agent endpoint: http→ws, https→wss. */

@@ -1,8 +1,9 @@
+import { Readable } from 'node:stream'
 import Dockerode from 'dockerode'
 import { z } from 'zod'
 import { messageOf } from './log.ts'
 
-/** What the agent needs from the host's Docker Engine. */
+/** What the agent needs from the host's Docker Engine. Replies keep Docker's field names; ops map them. */
 export interface Docker {
   /** Where the engine is reached: a socket path or a tcp:// address. */
   readonly address: string
@@ -10,6 +11,58 @@ export interface Docker {
   /** The engine's version, e.g. `27.3.1`. */
   version(signal?: AbortSignal): Promise<string>
   info(signal?: AbortSignal): Promise<DockerInfo>
+
+  /** Containers in every state when `all`, else the running (and paused) ones. */
+  listContainers(all: boolean, signal?: AbortSignal): Promise<ContainerListing[]>
+  /** A container by id, unique id prefix or name. */
+  inspectContainer(ref: string, signal?: AbortSignal): Promise<ContainerInspect>
+  /** Creates a container from Docker's create body; returns its id. */
+  createContainer(spec: ContainerSpec, name?: string, signal?: AbortSignal): Promise<string>
+  /** Starting a running container is success (Docker's 304). */
+  startContainer(ref: string, signal?: AbortSignal): Promise<void>
+  /** Stopping a stopped container is success (Docker's 304); `timeout` is the seconds before SIGKILL. */
+  stopContainer(ref: string, timeout?: number, signal?: AbortSignal): Promise<void>
+  restartContainer(ref: string, timeout?: number, signal?: AbortSignal): Promise<void>
+  pauseContainer(ref: string, signal?: AbortSignal): Promise<void>
+  unpauseContainer(ref: string, signal?: AbortSignal): Promise<void>
+  killContainer(ref: string, killSignal?: string, signal?: AbortSignal): Promise<void>
+  removeContainer(
+    ref: string,
+    options: { force: boolean; volumes: boolean },
+    signal?: AbortSignal,
+  ): Promise<void>
+  renameContainer(ref: string, name: string, signal?: AbortSignal): Promise<void>
+  /** Changes a container's limits live. */
+  updateContainer(ref: string, limits: ContainerLimits, signal?: AbortSignal): Promise<void>
+  connectNetwork(network: string, container: string, endpoint: unknown, signal?: AbortSignal): Promise<void>
+  /**
+   * A container's log as stdout and stderr pieces (a TTY container's raw output as stdout). Reading it
+   * slowly pauses Docker's stream; destroying it or aborting `signal` closes Docker's stream.
+   */
+  containerLogs(ref: string, options: LogOptions, signal: AbortSignal): Promise<OutputStream>
+  /** One reading of a container's counters, without Docker's one-second wait for a second reading. */
+  containerStats(ref: string, signal?: AbortSignal): Promise<StatsReading>
+  /** Docker's container events from now on, once the stream is open; ends when Docker closes it or `signal` aborts. */
+  containerEvents(signal: AbortSignal): Promise<AsyncIterable<DockerEvent>>
+
+  listImages(signal?: AbortSignal): Promise<ImageListing[]>
+  inspectImage(ref: string, signal?: AbortSignal): Promise<ImageInspect>
+  /** Pulls an image (`latest` when the reference names no tag, as `docker pull` does); rejects with Docker's message. */
+  pullImage(ref: string, signal?: AbortSignal): Promise<void>
+  removeImage(ref: string, force: boolean, signal?: AbortSignal): Promise<ImageRemoval[]>
+  /** Removes dangling images, or with `all` every image no container uses. */
+  pruneImages(all: boolean, signal?: AbortSignal): Promise<ImagePrune>
+
+  listVolumes(signal?: AbortSignal): Promise<VolumeListing[]>
+  createVolume(name: string, labels: Record<string, string>, signal?: AbortSignal): Promise<VolumeListing>
+  removeVolume(name: string, force: boolean, signal?: AbortSignal): Promise<void>
+  pruneVolumes(signal?: AbortSignal): Promise<VolumePrune>
+
+  listNetworks(signal?: AbortSignal): Promise<NetworkListing[]>
+  inspectNetwork(ref: string, signal?: AbortSignal): Promise<NetworkListing>
+  /** Creates a network; returns its id. */
+  createNetwork(spec: NetworkSpec, signal?: AbortSignal): Promise<string>
+  removeNetwork(ref: string, signal?: AbortSignal): Promise<void>
 }
 
 export interface DockerInfo {
@@ -33,11 +86,210 @@ export class DockerError extends Error {
 
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock'
 
-// @types/dockerode lags dockerode 5, whose calls take `{ abortSignal }`; results are checked below.
-interface EngineCalls {
-  ping(opts: { abortSignal?: AbortSignal }): Promise<unknown>
-  version(opts: { abortSignal?: AbortSignal }): Promise<unknown>
-  info(opts: { abortSignal?: AbortSignal }): Promise<unknown>
+// ---------------------------------------------------------------- Docker's shapes, as far as the agent reads them
+
+/** `HostIp`/`HostPort` pairs of one container port; null when the port is exposed but not published. */
+const portMappings = z
+  .array(z.object({ HostIp: z.string().nullish(), HostPort: z.string().nullish() }))
+  .nullable()
+export type PortMappings = z.infer<typeof portMappings>
+
+const containerListing = z.object({
+  Id: z.string(),
+  Names: z.array(z.string()),
+  State: z.string(),
+  Labels: z.record(z.string(), z.string()).nullish(),
+  Ports: z
+    .array(z.object({ PrivatePort: z.number(), PublicPort: z.number().optional(), Type: z.string() }))
+    .nullish(),
+  Mounts: z.array(z.object({ Type: z.string(), Name: z.string().optional() })).nullish(),
+})
+export type ContainerListing = z.infer<typeof containerListing>
+
+/** Docker's inspect; Config and HostConfig keep every field so that a container can be made again from them. */
+const containerInspect = z.object({
+  Id: z.string(),
+  Name: z.string(),
+  Created: z.string(),
+  Image: z.string(),
+  State: z.object({
+    Status: z.enum(['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead']),
+    ExitCode: z.number().int(),
+    StartedAt: z.string(),
+    FinishedAt: z.string(),
+    Health: z.object({ Status: z.string() }).nullish(),
+  }),
+  Config: z.looseObject({
+    Image: z.string(),
+    Hostname: z.string().optional(),
+    Env: z.array(z.string()).nullish(),
+    Cmd: z.array(z.string()).nullish(),
+    Entrypoint: z.array(z.string()).nullish(),
+    WorkingDir: z.string().nullish(),
+    Labels: z.record(z.string(), z.string()).nullish(),
+    ExposedPorts: z.record(z.string(), z.unknown()).nullish(),
+    Tty: z.boolean().optional(),
+  }),
+  HostConfig: z.looseObject({
+    NetworkMode: z.string().nullish(),
+    PortBindings: z.record(z.string(), portMappings).nullish(),
+    Binds: z.array(z.string()).nullish(),
+    Mounts: z.array(z.looseObject({ Target: z.string() })).nullish(),
+    NanoCpus: z.number().nullish(),
+    CpuQuota: z.number().nullish(),
+    CpuPeriod: z.number().nullish(),
+    Memory: z.number().nullish(),
+    PidsLimit: z.number().nullish(),
+    RestartPolicy: z.object({ Name: z.string() }).nullish(),
+  }),
+  NetworkSettings: z.object({
+    Ports: z.record(z.string(), portMappings).nullish(),
+    Networks: z
+      .record(
+        z.string(),
+        z.object({
+          Aliases: z.array(z.string()).nullish(),
+          Links: z.array(z.string()).nullish(),
+          IPAMConfig: z.unknown().optional(),
+          DriverOpts: z.unknown().optional(),
+        }),
+      )
+      .nullish(),
+  }),
+  Mounts: z
+    .array(
+      z.object({
+        Type: z.string(),
+        Name: z.string().optional(),
+        Source: z.string(),
+        Destination: z.string(),
+        RW: z.boolean(),
+      }),
+    )
+    .nullish(),
+})
+export type ContainerInspect = z.infer<typeof containerInspect>
+
+/** Docker's create body: what the agent sets, plus anything carried over from an inspected container. */
+export interface ContainerSpec {
+  Image: string
+  Cmd?: string[] | null
+  Entrypoint?: string[] | null
+  WorkingDir?: string | null
+  Env?: string[] | null
+  Labels?: Record<string, string> | null
+  ExposedPorts?: Record<string, unknown> | null
+  HostConfig?: Record<string, unknown>
+  NetworkingConfig?: { EndpointsConfig: Record<string, unknown> }
+  [field: string]: unknown
+}
+
+export interface ContainerLimits {
+  NanoCpus?: number
+  Memory?: number
+  MemorySwap?: number
+  PidsLimit?: number
+}
+
+export interface LogOptions {
+  /** The container runs with a TTY: its log is one raw stream, not multiplexed. */
+  tty: boolean
+  follow: boolean
+  tail: number | 'all'
+  /** Unix seconds. */
+  since?: number
+  timestamps: boolean
+}
+
+export interface OutputPiece {
+  stream: 'stdout' | 'stderr'
+  data: Buffer
+}
+
+export interface OutputStream extends AsyncIterable<OutputPiece> {
+  destroy(): void
+}
+
+const statsReading = z.object({
+  read: z.string(),
+  cpu_stats: z.object({
+    cpu_usage: z.object({ total_usage: z.number(), percpu_usage: z.array(z.number()).nullish() }),
+    system_cpu_usage: z.number().nullish(),
+    online_cpus: z.number().nullish(),
+  }),
+  memory_stats: z.object({
+    usage: z.number().nullish(),
+    limit: z.number().nullish(),
+    stats: z.record(z.string(), z.number()).nullish(),
+  }),
+  networks: z.record(z.string(), z.object({ rx_bytes: z.number(), tx_bytes: z.number() })).nullish(),
+  blkio_stats: z
+    .object({
+      io_service_bytes_recursive: z.array(z.object({ op: z.string(), value: z.number() })).nullish(),
+    })
+    .nullish(),
+  pids_stats: z.object({ current: z.number().nullish() }).nullish(),
+})
+export type StatsReading = z.infer<typeof statsReading>
+
+const dockerEvent = z.object({
+  Type: z.string(),
+  Action: z.string(),
+  Actor: z.object({ ID: z.string() }),
+  timeNano: z.number().optional(),
+})
+export type DockerEvent = z.infer<typeof dockerEvent>
+
+const imageListing = z.object({
+  Id: z.string(),
+  RepoTags: z.array(z.string()).nullish(),
+  Size: z.number(),
+  Created: z.number(),
+  Containers: z.number().nullish(),
+})
+export type ImageListing = z.infer<typeof imageListing>
+
+const imageInspect = z.object({
+  Id: z.string(),
+  RepoTags: z.array(z.string()).nullish(),
+  Size: z.number(),
+  Created: z.string(),
+  Config: z.object({ ExposedPorts: z.record(z.string(), z.unknown()).nullish() }).nullish(),
+})
+export type ImageInspect = z.infer<typeof imageInspect>
+
+const imageRemoval = z.object({ Untagged: z.string().optional(), Deleted: z.string().optional() })
+export type ImageRemoval = z.infer<typeof imageRemoval>
+const imagePrune = z.object({ ImagesDeleted: z.array(imageRemoval).nullish(), SpaceReclaimed: z.number() })
+export type ImagePrune = z.infer<typeof imagePrune>
+
+const volumeListing = z.object({
+  Name: z.string(),
+  Driver: z.string(),
+  Mountpoint: z.string(),
+  CreatedAt: z.string().nullish(),
+  Labels: z.record(z.string(), z.string()).nullish(),
+})
+export type VolumeListing = z.infer<typeof volumeListing>
+const volumePrune = z.object({ VolumesDeleted: z.array(z.string()).nullish(), SpaceReclaimed: z.number() })
+export type VolumePrune = z.infer<typeof volumePrune>
+
+const networkListing = z.object({
+  Id: z.string(),
+  Name: z.string(),
+  Driver: z.string(),
+  Scope: z.string(),
+  Internal: z.boolean(),
+  Labels: z.record(z.string(), z.string()).nullish(),
+  Created: z.string().nullish(),
+})
+export type NetworkListing = z.infer<typeof networkListing>
+
+export interface NetworkSpec {
+  name: string
+  driver: string
+  internal: boolean
+  labels: Record<string, string>
 }
 
 const versionReply = z.object({ Version: z.string() })
@@ -47,8 +299,55 @@ const infoReply = z.object({
   Images: z.number().int(),
   DockerRootDir: z.string().optional(),
 })
-const failure = z.object({ statusCode: z.number().int(), json: z.unknown() })
+const createdReply = z.object({ Id: z.string() })
+const pullProgress = z.object({
+  error: z.string().optional(),
+  errorDetail: z.object({ message: z.string().optional() }).optional(),
+})
+const failure = z.object({ statusCode: z.number().int(), json: z.unknown(), message: z.string() })
 const failureBody = z.object({ message: z.string() })
+
+// ---------------------------------------------------------------- the dockerode implementation
+
+// @types/dockerode lags dockerode 5, whose calls take `{ abortSignal }`; results are checked below.
+interface EngineCalls {
+  ping(opts: { abortSignal?: AbortSignal }): Promise<unknown>
+  version(opts: { abortSignal?: AbortSignal }): Promise<unknown>
+  info(opts: { abortSignal?: AbortSignal }): Promise<unknown>
+  modem: Modem
+}
+
+/** docker-modem, which dockerode's own calls go through; used directly where dockerode's wrappers do not fit. */
+interface Modem {
+  dial(options: ModemDial, callback: (err: unknown, data: unknown) => void): void
+  demuxStream(source: Readable, stdout: PieceSink, stderr: PieceSink): void
+}
+
+interface PieceSink {
+  write(data: Buffer): boolean
+}
+
+interface ModemDial {
+  path: string
+  method: 'GET' | 'POST' | 'DELETE'
+  options: { _query: Record<string, string | number | boolean | object>; _body: unknown }
+  statusCodes: Record<number, true>
+  isStream: boolean
+  abortSignal?: AbortSignal
+}
+
+/** One request to Docker's HTTP API. */
+interface Request {
+  method: ModemDial['method']
+  path: string
+  query?: Record<string, string | number | boolean | object | undefined>
+  body?: unknown
+  /** Statuses that mean success; 2xx when not given. */
+  ok?: number[]
+  signal?: AbortSignal | undefined
+}
+
+const SUCCESS = [200, 201, 204]
 
 /**
  * Docker at `address` (a unix socket path, `unix://…`, `tcp://host:port`, `http(s)://host:port`);
@@ -57,8 +356,9 @@ const failureBody = z.object({ message: z.string() })
 export function connectDocker(address?: string): Docker {
   const engine = (address ? new Dockerode(engineOptions(address)) : new Dockerode()) as unknown as EngineCalls
   const where = address ?? (process.env.DOCKER_HOST || DEFAULT_DOCKER_SOCKET)
+  const { modem } = engine
 
-  async function request<T>(work: () => Promise<unknown>, reply: z.ZodType<T>): Promise<T> {
+  async function checked<T>(work: () => Promise<unknown>, reply: z.ZodType<T>): Promise<T> {
     let raw: unknown
     try {
       raw = await work()
@@ -70,17 +370,45 @@ export function connectDocker(address?: string): Docker {
     return parsed.data
   }
 
+  function dial(request: Request, isStream: boolean): Promise<unknown> {
+    const query = Object.fromEntries(Object.entries(request.query ?? {}).filter(([, v]) => v !== undefined))
+    return new Promise((resolve, reject) => {
+      modem.dial(
+        {
+          path: `${request.path}?`,
+          method: request.method,
+          options: { _query: query as ModemDial['options']['_query'], _body: request.body ?? {} },
+          statusCodes: Object.fromEntries((request.ok ?? SUCCESS).map((status) => [status, true])),
+          isStream,
+          ...(request.signal ? { abortSignal: request.signal } : {}),
+        },
+        (err, data) => (err ? reject(err) : resolve(data)),
+      )
+    })
+  }
+
+  const send = <T>(request: Request, reply: z.ZodType<T>): Promise<T> =>
+    checked(() => dial(request, false), reply)
+  const act = async (request: Request): Promise<void> => {
+    await send(request, z.unknown())
+  }
+  const open = (request: Request): Promise<Readable> =>
+    checked(() => dial(request, true), z.instanceof(Readable))
+
+  const container = (ref: string) => `/containers/${encodeURIComponent(ref)}`
+  const image = (ref: string) => `/images/${encodeURI(ref)}`
+
   return {
     address: where,
     async ping(signal) {
-      await request(() => engine.ping({ abortSignal: signal }), z.unknown())
+      await checked(() => engine.ping({ abortSignal: signal }), z.unknown())
     },
     async version(signal) {
-      const reply = await request(() => engine.version({ abortSignal: signal }), versionReply)
+      const reply = await checked(() => engine.version({ abortSignal: signal }), versionReply)
       return reply.Version
     },
     async info(signal) {
-      const reply = await request(() => engine.info({ abortSignal: signal }), infoReply)
+      const reply = await checked(() => engine.info({ abortSignal: signal }), infoReply)
       return {
         containers: reply.Containers,
         running: reply.ContainersRunning,
@@ -88,6 +416,214 @@ export function connectDocker(address?: string): Docker {
         rootDir: reply.DockerRootDir ?? null,
       }
     },
+
+    listContainers: (all, signal) =>
+      send({ method: 'GET', path: '/containers/json', query: { all }, signal }, z.array(containerListing)),
+    inspectContainer: (ref, signal) =>
+      send({ method: 'GET', path: `${container(ref)}/json`, signal }, containerInspect),
+    async createContainer(spec, name, signal) {
+      const path = '/containers/create'
+      const reply = await send({ method: 'POST', path, query: { name }, body: spec, signal }, createdReply)
+      return reply.Id
+    },
+    startContainer: (ref, signal) =>
+      act({ method: 'POST', path: `${container(ref)}/start`, ok: [204, 304], signal }),
+    stopContainer: (ref, timeout, signal) =>
+      act({ method: 'POST', path: `${container(ref)}/stop`, query: { t: timeout }, ok: [204, 304], signal }),
+    restartContainer: (ref, timeout, signal) =>
+      act({ method: 'POST', path: `${container(ref)}/restart`, query: { t: timeout }, signal }),
+    pauseContainer: (ref, signal) => act({ method: 'POST', path: `${container(ref)}/pause`, signal }),
+    unpauseContainer: (ref, signal) => act({ method: 'POST', path: `${container(ref)}/unpause`, signal }),
+    killContainer: (ref, killSignal, signal) =>
+      act({ method: 'POST', path: `${container(ref)}/kill`, query: { signal: killSignal }, signal }),
+    removeContainer: (ref, { force, volumes }, signal) =>
+      act({ method: 'DELETE', path: container(ref), query: { force, v: volumes }, signal }),
+    renameContainer: (ref, name, signal) =>
+      act({ method: 'POST', path: `${container(ref)}/rename`, query: { name }, signal }),
+    updateContainer: (ref, limits, signal) =>
+      act({ method: 'POST', path: `${container(ref)}/update`, body: limits, signal }),
+    connectNetwork: (network, containerId, endpoint, signal) =>
+      act({
+        method: 'POST',
+        path: `/networks/${encodeURIComponent(network)}/connect`,
+        body: { Container: containerId, EndpointConfig: endpoint },
+        signal,
+      }),
+    async containerLogs(ref, options, signal) {
+      const source = await open({
+        method: 'GET',
+        path: `${container(ref)}/logs`,
+        query: {
+          stdout: true,
+          stderr: true,
+          follow: options.follow,
+          tail: options.tail,
+          since: options.since,
+          timestamps: options.timestamps,
+        },
+        signal,
+      })
+      return outputOf(source, options.tty ? null : modem, signal)
+    },
+    containerStats: (ref, signal) =>
+      send(
+        {
+          method: 'GET',
+          path: `${container(ref)}/stats`,
+          query: { stream: false, 'one-shot': true },
+          signal,
+        },
+        statsReading,
+      ),
+    async containerEvents(signal) {
+      const source = await open({
+        method: 'GET',
+        path: '/events',
+        query: { filters: { type: ['container'] } },
+        signal,
+      })
+      return eventsOf(source)
+    },
+
+    listImages: (signal) => send({ method: 'GET', path: '/images/json', signal }, z.array(imageListing)),
+    inspectImage: (ref, signal) => send({ method: 'GET', path: `${image(ref)}/json`, signal }, imageInspect),
+    async pullImage(ref, signal) {
+      const source = await open({
+        method: 'POST',
+        path: '/images/create',
+        query: { fromImage: withTag(ref) },
+        signal,
+      })
+      // Docker answers 200 at once and reports a failed pull inside the progress stream.
+      for await (const line of jsonLines(source)) {
+        const progress = pullProgress.safeParse(line)
+        if (progress.success && progress.data.error) {
+          throw new DockerError(progress.data.errorDetail?.message ?? progress.data.error, 500)
+        }
+      }
+    },
+    removeImage: (ref, force, signal) =>
+      send({ method: 'DELETE', path: image(ref), query: { force }, signal }, z.array(imageRemoval)),
+    pruneImages: (all, signal) =>
+      send(
+        {
+          method: 'POST',
+          path: '/images/prune',
+          query: { filters: { dangling: [all ? 'false' : 'true'] } },
+          signal,
+        },
+        imagePrune,
+      ),
+
+    async listVolumes(signal) {
+      const reply = await send(
+        { method: 'GET', path: '/volumes', signal },
+        z.object({ Volumes: z.array(volumeListing).nullish() }),
+      )
+      return reply.Volumes ?? []
+    },
+    createVolume: (name, labels, signal) =>
+      send(
+        { method: 'POST', path: '/volumes/create', body: { Name: name, Labels: labels }, signal },
+        volumeListing,
+      ),
+    removeVolume: (name, force, signal) =>
+      act({ method: 'DELETE', path: `/volumes/${encodeURIComponent(name)}`, query: { force }, signal }),
+    pruneVolumes: (signal) => send({ method: 'POST', path: '/volumes/prune', signal }, volumePrune),
+
+    listNetworks: (signal) => send({ method: 'GET', path: '/networks', signal }, z.array(networkListing)),
+    inspectNetwork: (ref, signal) =>
+      send({ method: 'GET', path: `/networks/${encodeURIComponent(ref)}`, signal }, networkListing),
+    async createNetwork(spec, signal) {
+      const body = {
+        Name: spec.name,
+        Driver: spec.driver,
+        Internal: spec.internal,
+        Labels: spec.labels,
+        CheckDuplicate: true,
+      }
+      const reply = await send({ method: 'POST', path: '/networks/create', body, signal }, createdReply)
+      return reply.Id
+    },
+    removeNetwork: (ref, signal) =>
+      act({ method: 'DELETE', path: `/networks/${encodeURIComponent(ref)}`, signal }),
+  }
+}
+
+/** An image reference with a tag: without one Docker's pull API would fetch every tag of the repository. */
+function withTag(ref: string): string {
+  if (ref.includes('@')) return ref
+  const lastPart = ref.slice(ref.lastIndexOf('/') + 1)
+  return lastPart.includes(':') ? ref : `${ref}:latest`
+}
+
+/** Docker's log stream as pieces: demultiplexed with the modem's helper, or raw as stdout when `demux` is null. */
+function outputOf(source: Readable, demux: Modem | null, signal: AbortSignal): OutputStream {
+  const output = new Readable({
+    objectMode: true,
+    highWaterMark: 16,
+    read: () => {
+      source.resume()
+    },
+    destroy: (err, callback) => {
+      source.destroy()
+      callback(err)
+    },
+  })
+  const sink = (stream: OutputPiece['stream']): PieceSink => ({
+    write(data) {
+      // A reader that falls behind pauses Docker's stream until it reads again.
+      if (!output.push({ stream, data } satisfies OutputPiece)) source.pause()
+      return true
+    },
+  })
+  if (demux) demux.demuxStream(source, sink('stdout'), sink('stderr'))
+  else source.on('data', (data: Buffer) => sink('stdout').write(data))
+  source.once('end', () => output.push(null))
+  source.once('error', (err) => output.destroy(err))
+  source.once('close', () => {
+    if (!source.readableEnded) output.destroy()
+  })
+  const abort = () => output.destroy()
+  if (signal.aborted) abort()
+  signal.addEventListener('abort', abort, { once: true })
+  output.once('close', () => signal.removeEventListener('abort', abort))
+  return output
+}
+
+async function* eventsOf(source: Readable): AsyncGenerator<DockerEvent> {
+  for await (const line of jsonLines(source)) {
+    const event = dockerEvent.safeParse(line)
+    if (event.success) yield event.data
+  }
+}
+
+/** Docker's newline-delimited JSON streams (events, pull progress), one value per line. */
+async function* jsonLines(source: Readable): AsyncGenerator<unknown> {
+  source.setEncoding('utf8')
+  let rest = ''
+  try {
+    for await (const chunk of source) {
+      rest += String(chunk)
+      let newline = rest.indexOf('\n')
+      while (newline !== -1) {
+        const line = rest.slice(0, newline).trim()
+        rest = rest.slice(newline + 1)
+        if (line) yield parseJson(line)
+        newline = rest.indexOf('\n')
+      }
+    }
+    if (rest.trim()) yield parseJson(rest)
+  } finally {
+    source.destroy()
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return null
   }
 }
 
@@ -116,7 +652,11 @@ function toDockerError(where: string, err: unknown): Error {
   const failed = failure.safeParse(err)
   if (failed.success) {
     const body = failureBody.safeParse(failed.data.json)
-    return new DockerError(body.success ? body.data.message : messageOf(err), failed.data.statusCode)
+    // A failed stream request carries Docker's message only in the modem's text: "(HTTP code 404) reason - message".
+    const message = body.success
+      ? body.data.message
+      : failed.data.message.replace(/^\(HTTP code \d+\) [^-]*- /, '').trim()
+    return new DockerError(message, failed.data.statusCode)
   }
   return new DockerError(`cannot reach Docker at ${where}: ${messageOf(err)}`, null)
 }

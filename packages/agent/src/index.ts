@@ -18,6 +18,8 @@ export { connectDocker, DockerError } from './docker.ts'
 export type { AgentState } from './enroll.ts'
 export { defaultStatePath, EnrollmentError } from './enroll.ts'
 export type { Log } from './log.ts'
+export type { StatsRound } from './stats.ts'
+export { StatsHistory, sampleRound } from './stats.ts'
 
 export interface AgentOptions {
   /** Base URL of the Berth API, e.g. `https://berth.example.com`. */

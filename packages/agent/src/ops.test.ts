@@ -2,12 +2,13 @@ import os from 'node:os'
 import { ops } from '@berth/shared'
 import { describe, expect, it } from 'vitest'
 import { connectDocker, DockerError } from './docker.ts'
-import { OpError, runOp, toAgentError } from './ops.ts'
+import { OpError, toAgentError } from './errors.ts'
+import { newRuntime, runOp } from './ops.ts'
 
 // Against the host's real Docker Engine.
 const docker = connectDocker()
 const run = (op: string, args: unknown = {}, signal = new AbortController().signal) =>
-  runOp(op, args, { docker, signal })
+  runOp(op, args, { docker, signal, agent: newRuntime() })
 
 describe('docker.ping', () => {
   it('times a real round trip to Docker', async () => {
@@ -21,7 +22,7 @@ describe('docker.ping', () => {
     const failure = await runOp(
       'docker.ping',
       {},
-      { docker: nowhere, signal: new AbortController().signal },
+      { docker: nowhere, signal: new AbortController().signal, agent: newRuntime() },
     ).catch(toAgentError)
     expect(failure).toMatchObject({ kind: 'agent_error' })
     expect(failure).toHaveProperty(
@@ -70,7 +71,7 @@ describe('runOp', () => {
 })
 
 describe('toAgentError', () => {
-  it("maps Docker's 404 to not_found and 409 to conflict, keeping Docker's message", () => {
+  it("maps Docker's statuses to kinds, keeping Docker's message", () => {
     expect(toAgentError(new DockerError('No such container: web', 404))).toEqual({
       kind: 'not_found',
       message: 'No such container: web',
@@ -78,6 +79,16 @@ describe('toAgentError', () => {
     expect(toAgentError(new DockerError('name already in use', 409))).toEqual({
       kind: 'conflict',
       message: 'name already in use',
+    })
+    expect(toAgentError(new DockerError('invalid reference format', 400))).toEqual({
+      kind: 'validation_error',
+      message: 'invalid reference format',
+    })
+    expect(
+      toAgentError(new DockerError('bridge is a pre-defined network and cannot be removed', 403)),
+    ).toEqual({
+      kind: 'state_error',
+      message: 'bridge is a pre-defined network and cannot be removed',
     })
     expect(toAgentError(new DockerError('server error', 500))).toEqual({
       kind: 'agent_error',

@@ -1,39 +1,66 @@
 import { statfs } from 'node:fs/promises'
 import os from 'node:os'
-import {
-  type AgentError,
-  type AgentErrorKind,
-  type OpArgs,
-  type OpName,
-  type OpResult,
-  ops,
-} from '@berth/shared'
+import { isStreamOp, type OpArgs, type OpName, type OpResult, ops, type StreamOpName } from '@berth/shared'
 import { z } from 'zod'
-import { type Docker, DockerError } from './docker.ts'
+import { Mutex } from './concurrency.ts'
+import {
+  containerAction,
+  cpusOf,
+  createContainer,
+  detailOf,
+  limitsOf,
+  listSummaries,
+  recreateContainer,
+  stateRefusal,
+  unixMs,
+} from './containers.ts'
+import type { Docker, ImageInspect, ImageListing, NetworkListing, VolumeListing } from './docker.ts'
+import { OpError, recast } from './errors.ts'
 import { messageOf } from './log.ts'
+import { StatsHistory, sampleNow } from './stats.ts'
 
-/** What a handler works with: the host's Docker, and a signal that aborts when the call is cancelled or times out. */
+/** What the agent keeps across calls. */
+export interface AgentRuntime {
+  /** Held from choosing host ports until the container publishing them exists, so two creates never pick the same port. */
+  readonly portLock: Mutex
+  /** The stats sampler's last readings, which `container.stats` measures against too. */
+  readonly stats: StatsHistory
+  /** Streams whose handlers are still running. */
+  openStreams(): number
+}
+
+export function newRuntime(openStreams: () => number = () => 0): AgentRuntime {
+  return { portLock: new Mutex(), stats: new StatsHistory(), openStreams }
+}
+
+/** What a handler works with: the host's Docker, a signal that aborts when the call is cancelled or times out, and the agent's own state. */
 export interface OpContext {
   docker: Docker
   signal: AbortSignal
+  agent: AgentRuntime
 }
 
-type OpHandler<O extends OpName> = (args: OpArgs<O>, ctx: OpContext) => Promise<OpResult<O>>
+export type StreamName = 'stdout' | 'stderr' | 'data'
+
+/** What a stream handler has on top: a way to send output. */
+export interface StreamContext extends OpContext {
+  /** Sends a piece of output as a `chunk` frame; resolves when the link can take more. */
+  emit(stream: StreamName, data: Buffer | string): Promise<void>
+}
+
+/** How a stream ended well; the `end` frame carries it. */
+export interface StreamEnd {
+  exitCode?: number
+}
+
+type CallOpName = Exclude<OpName, StreamOpName>
+type CallHandler<O extends CallOpName> = (args: OpArgs<O>, ctx: OpContext) => Promise<OpResult<O>>
+type StreamHandler<O extends StreamOpName> = (args: OpArgs<O>, ctx: StreamContext) => Promise<StreamEnd>
 
 /** One handler per op of the protocol: an op added in @berth/shared without a handler here does not compile. */
-export type OpHandlers = { [O in OpName]: OpHandler<O> }
+export type OpHandlers = { [O in CallOpName]: CallHandler<O> } & { [O in StreamOpName]: StreamHandler<O> }
 
-/** A call that failed in a way the API should hear about as `kind`. */
-export class OpError extends Error {
-  constructor(
-    readonly kind: AgentErrorKind,
-    message: string,
-    readonly details?: unknown,
-  ) {
-    super(message)
-    this.name = 'OpError'
-  }
-}
+const USED_BY_CONTAINER = /has active endpoints/i
 
 export const handlers: OpHandlers = {
   'docker.ping': async (_args, { docker, signal }) => {
@@ -56,6 +83,156 @@ export const handlers: OpHandlers = {
       docker: { containers: info.containers, running: info.running, images: info.images },
     }
   },
+
+  'agent.status': async (_args, { agent }) => ({
+    open_streams: agent.openStreams(),
+    uptime_s: Math.round(process.uptime()),
+    rss_bytes: process.memoryUsage.rss(),
+  }),
+
+  'container.list': async (_args, { docker, signal }) => ({
+    containers: await listSummaries(docker, signal),
+  }),
+  'container.create': (args, ctx) => createContainer(args, ctx),
+  'container.inspect': async ({ ref }, { docker, signal }) =>
+    detailOf(await docker.inspectContainer(ref, signal)),
+  'container.update': async ({ ref, resources }, { docker, signal, agent }) => {
+    await docker.updateContainer(ref, limitsOf(resources), signal).catch((err: unknown) => {
+      throw stateRefusal(err)
+    })
+    const container = await docker.inspectContainer(ref, signal)
+    agent.stats.setLimit(container.Id, cpusOf(container))
+    return detailOf(container)
+  },
+  'container.recreate': (args, ctx) => recreateContainer(args, ctx),
+  'container.action': (args, ctx) => containerAction(args, ctx),
+  'container.remove': async ({ ref, force, volumes }, { docker, signal }) => {
+    const { Id } = await docker.inspectContainer(ref, signal)
+    await docker.removeContainer(Id, { force, volumes }, signal).catch((err: unknown) => {
+      throw stateRefusal(err)
+    })
+    return { docker_id: Id }
+  },
+  'container.logs': async (args, { docker, signal, emit }) => {
+    const container = await docker.inspectContainer(args.ref, signal)
+    const output = await docker.containerLogs(
+      container.Id,
+      {
+        tty: container.Config.Tty === true,
+        follow: args.follow,
+        tail: args.tail,
+        since: args.since,
+        timestamps: args.timestamps,
+      },
+      signal,
+    )
+    for await (const piece of output) await emit(piece.stream, piece.data)
+    if (!args.follow) return {}
+    // A followed log ends when the container stops: its exit code says how.
+    const after = await docker.inspectContainer(container.Id, signal)
+    return after.State.Status === 'exited' ? { exitCode: after.State.ExitCode } : {}
+  },
+  'container.stats': async ({ ref }, { docker, signal, agent }) => {
+    const container = await docker.inspectContainer(ref, signal)
+    return sampleNow(docker, container.Id, cpusOf(container), agent.stats, signal)
+  },
+
+  'image.list': async (_args, { docker, signal }) => ({
+    images: (await docker.listImages(signal)).map(imageInfo),
+  }),
+  'image.pull': async ({ image }, { docker, signal }) => {
+    await docker.pullImage(image, signal)
+    return { image: imageInfo(await docker.inspectImage(image, signal)) }
+  },
+  'image.remove': async ({ ref, force }, { docker, signal }) => {
+    const removed = await docker.removeImage(ref, force, signal)
+    return {
+      deleted: removed.flatMap((r) => (r.Deleted ? [r.Deleted] : [])),
+      untagged: removed.flatMap((r) => (r.Untagged ? [r.Untagged] : [])),
+    }
+  },
+  'image.prune': async ({ all }, { docker, signal }) => {
+    const pruned = await docker.pruneImages(all, signal)
+    return {
+      deleted: (pruned.ImagesDeleted ?? []).flatMap((r) => (r.Deleted ? [r.Deleted] : [])),
+      reclaimed_bytes: pruned.SpaceReclaimed,
+    }
+  },
+
+  'volume.list': async (_args, { docker, signal }) => {
+    const [volumes, containers] = await Promise.all([
+      docker.listVolumes(signal),
+      docker.listContainers(true, signal),
+    ])
+    const used = new Set(containers.flatMap((c) => (c.Mounts ?? []).flatMap((m) => (m.Name ? [m.Name] : []))))
+    return { volumes: volumes.map((v) => volumeInfo(v, used.has(v.Name))) }
+  },
+  'volume.create': async ({ name, labels }, { docker, signal }) => ({
+    volume: volumeInfo(await docker.createVolume(name, labels, signal), null),
+  }),
+  'volume.remove': async ({ name, force }, { docker, signal }) => {
+    await docker.removeVolume(name, force, signal)
+    return {}
+  },
+  'volume.prune': async (_args, { docker, signal }) => {
+    const pruned = await docker.pruneVolumes(signal)
+    return { deleted: pruned.VolumesDeleted ?? [], reclaimed_bytes: pruned.SpaceReclaimed }
+  },
+
+  'network.list': async (_args, { docker, signal }) => ({
+    networks: (await docker.listNetworks(signal)).map(networkInfo),
+  }),
+  'network.create': async (args, { docker, signal }) => {
+    const id = await docker.createNetwork(args, signal)
+    return { network: networkInfo(await docker.inspectNetwork(id, signal)) }
+  },
+  'network.remove': async ({ ref }, { docker, signal }) => {
+    // Docker answers 403 both for a built-in network (state_error) and for one containers still use.
+    await docker.removeNetwork(ref, signal).catch((err: unknown) => {
+      throw recast(err, 'conflict', (e) => USED_BY_CONTAINER.test(e.message))
+    })
+    return {}
+  },
+}
+
+type ImageInfo = OpResult<'image.pull'>['image']
+
+function imageInfo(image: ImageListing | ImageInspect): ImageInfo {
+  const counted = 'Containers' in image ? image.Containers : null
+  return {
+    id: image.Id,
+    tags: (image.RepoTags ?? []).filter((tag) => tag !== '<none>:<none>'),
+    size: image.Size,
+    created_at: typeof image.Created === 'number' ? image.Created * 1000 : (unixMs(image.Created) ?? 0),
+    // Docker counts an image's containers only when asked for disk usage; -1 is "not counted".
+    containers: typeof counted === 'number' && counted >= 0 ? counted : null,
+  }
+}
+
+function volumeInfo(
+  volume: VolumeListing,
+  inUse: boolean | null,
+): OpResult<'volume.list'>['volumes'][number] {
+  return {
+    name: volume.Name,
+    driver: volume.Driver,
+    mountpoint: volume.Mountpoint,
+    created_at: unixMs(volume.CreatedAt),
+    labels: volume.Labels ?? {},
+    in_use: inUse,
+  }
+}
+
+function networkInfo(network: NetworkListing): OpResult<'network.list'>['networks'][number] {
+  return {
+    id: network.Id,
+    name: network.Name,
+    driver: network.Driver,
+    scope: network.Scope,
+    internal: network.Internal,
+    labels: network.Labels ?? {},
+    created_at: unixMs(network.Created),
+  }
 }
 
 /** Space on the file system of Docker's data, or of `/` when the agent cannot see Docker's folder. */
@@ -78,35 +255,54 @@ async function diskOf(dockerRoot: string | null): Promise<OpResult<'host.resourc
 
 /** Runs the op a call names, with its arguments checked against the protocol. */
 export function runOp(op: string, args: unknown, ctx: OpContext): Promise<unknown> {
-  if (!isOpName(op))
-    return Promise.reject(new OpError('validation_error', `unknown op "${op.slice(0, 100)}"`))
-  return run(op, args, ctx)
+  if (!isOpName(op)) return Promise.reject(unknownOp(op))
+  if (isStream(op))
+    return Promise.reject(new OpError('validation_error', `${op} is a stream; open it as one`))
+  return runCall(op, args, ctx)
+}
+
+/** Runs the stream op a call names; its output goes out through `ctx.emit`. */
+export function runStreamOp(op: string, args: unknown, ctx: StreamContext): Promise<StreamEnd> {
+  if (!isOpName(op)) return Promise.reject(unknownOp(op))
+  if (!isStream(op)) return Promise.reject(new OpError('validation_error', `${op} is not a stream`))
+  return runStream(op, args, ctx)
 }
 
 function isOpName(op: string): op is OpName {
   return Object.hasOwn(ops, op)
 }
 
-async function run<O extends OpName>(op: O, args: unknown, ctx: OpContext): Promise<OpResult<O>> {
+function isStream(op: OpName): op is StreamOpName {
+  return isStreamOp(op)
+}
+
+/** Whether `op` names a stream op of the protocol. */
+export function isStreamOpName(op: string): boolean {
+  return isOpName(op) && isStream(op)
+}
+
+const unknownOp = (op: string) => new OpError('validation_error', `unknown op "${op.slice(0, 100)}"`)
+
+async function runCall<O extends CallOpName>(op: O, args: unknown, ctx: OpContext): Promise<OpResult<O>> {
+  // TypeScript widens `handlers[op]` to the union of all handlers; this one is op's own.
+  const handler = handlers[op] as CallHandler<O>
+  return handler(parseArgs(op, args), ctx)
+}
+
+async function runStream<O extends StreamOpName>(
+  op: O,
+  args: unknown,
+  ctx: StreamContext,
+): Promise<StreamEnd> {
+  const handler = handlers[op] as StreamHandler<O>
+  return handler(parseArgs(op, args), ctx)
+}
+
+function parseArgs<O extends OpName>(op: O, args: unknown): OpArgs<O> {
   const parsed = ops[op].args.safeParse(args)
   if (!parsed.success) {
     throw new OpError('validation_error', `invalid arguments for ${op}: ${z.prettifyError(parsed.error)}`)
   }
-  const handler: OpHandler<O> = handlers[op]
   // TypeScript widens `ops[op]` to the union of all ops; the schema parsed is this op's own.
-  return handler(parsed.data as OpArgs<O>, ctx)
-}
-
-/** How a failure is reported to the API. */
-export function toAgentError(err: unknown): AgentError {
-  if (err instanceof OpError) {
-    return err.details === undefined
-      ? { kind: err.kind, message: err.message }
-      : { kind: err.kind, message: err.message, details: err.details }
-  }
-  if (err instanceof DockerError) {
-    const kind = err.status === 404 ? 'not_found' : err.status === 409 ? 'conflict' : 'agent_error'
-    return { kind, message: err.message }
-  }
-  return { kind: 'agent_error', message: messageOf(err) }
+  return parsed.data as OpArgs<O>
 }

@@ -21,6 +21,7 @@ export class StandInLink {
   readonly closed: Promise<number>
   private readonly taken = new Set<number>()
   private readonly waiters = new Set<() => void>()
+  private calls = 0
 
   constructor(
     readonly socket: WebSocket,
@@ -79,6 +80,28 @@ export class StandInLink {
   send(frame: ToAgentBody): void {
     this.socket.send(encodeFrame(frame))
   }
+
+  /** Calls an op on the agent and waits for its result. */
+  async call(op: string, args: unknown, timeoutMs = 10_000): Promise<Extract<ToApi, { type: 'result' }>> {
+    const id = `call_${++this.calls}`
+    this.send({ type: 'call', id, op, args, timeoutMs })
+    return this.take('result', (r) => r.id === id, timeoutMs + 1_000)
+  }
+
+  /** The chunks of stream `id` so far, in the order sent. */
+  chunks(id: string): Extract<ToApi, { type: 'chunk' }>[] {
+    return this.frames.filter(
+      (f): f is Extract<ToApi, { type: 'chunk' }> => f.type === 'chunk' && f.id === id,
+    )
+  }
+
+  /** The text a stream sent on `stream`, chunks decoded. */
+  text(id: string, stream: 'stdout' | 'stderr' | 'data'): string {
+    return this.chunks(id)
+      .filter((c) => c.stream === stream)
+      .map((c) => (c.encoding === 'base64' ? Buffer.from(c.data, 'base64').toString('utf8') : c.data))
+      .join('')
+  }
 }
 
 export class StandInApi {
@@ -90,6 +113,8 @@ export class StandInApi {
   /** Upgrades answered 401. */
   refusals = 0
   heartbeatMs = 10_000
+  /** Sent in `welcome` when set. */
+  statsIntervalMs: number | undefined = undefined
   welcome = true
   ackHeartbeats = true
   private readonly linkWaiters = new Set<() => void>()
@@ -180,7 +205,13 @@ export class StandInApi {
       ws.on('message', (data) => {
         const frame = link.receive(String(data))
         if (frame?.type === 'hello' && this.welcome) {
-          link.send({ type: 'welcome', serverId, heartbeatMs: this.heartbeatMs })
+          const { heartbeatMs, statsIntervalMs } = this
+          link.send({
+            type: 'welcome',
+            serverId,
+            heartbeatMs,
+            ...(statsIntervalMs ? { statsIntervalMs } : {}),
+          })
         }
         if (frame?.type === 'heartbeat' && this.ackHeartbeats)
           link.send({ type: 'heartbeat_ack', seq: frame.seq })

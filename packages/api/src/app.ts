@@ -6,6 +6,8 @@ import { audit, renderError, requestId, serviceContext } from './middleware.ts'
 import { agentRoutes } from './routes/agent.ts'
 import { auditRoutes } from './routes/audit.ts'
 import { authRoutes } from './routes/auth.ts'
+import { containerRoutes } from './routes/containers.ts'
+import { hostObjectRoutes } from './routes/host-objects.ts'
 import { serverRoutes } from './routes/servers.ts'
 import { tokenRoutes } from './routes/tokens.ts'
 import { userRoutes } from './routes/users.ts'
@@ -25,6 +27,8 @@ export function createApp(deps: Deps) {
     .route('/users', userRoutes)
     .route('/tokens', tokenRoutes)
     .route('/servers', serverRoutes)
+    .route('/servers/:sid/containers', containerRoutes)
+    .route('/servers/:sid', hostObjectRoutes)
     .route('/agent', agentRoutes)
     .route('/audit', auditRoutes)
 

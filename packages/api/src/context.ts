@@ -12,6 +12,10 @@ export interface Config {
   /** How often agents heartbeat; a link silent for three intervals is dropped. */
   heartbeatMs: number
   callTimeoutMs: number
+  /** How often agents sample the stats of running containers. */
+  statsIntervalMs: number
+  /** How long stats samples are kept. */
+  statsRetentionSeconds: number
   enrollmentTtlSeconds: number
   /** The URL agents and users reach the API at; taken from the request when not set. */
   publicUrl: string | null

@@ -5,6 +5,7 @@ import { validator } from 'hono/validator'
 import type { z } from 'zod'
 import type { ActorContext, AppEnv, Level, ServiceContext } from './context.ts'
 import { ApiError, errorBody } from './errors.ts'
+import { log } from './lib/log.ts'
 import { recordAudit } from './services/audit.ts'
 import { assertLevel, authenticateBearer } from './services/auth.ts'
 
@@ -90,21 +91,21 @@ export const audit: MiddlewareHandler<AppEnv> = async (c, next) => {
   const actor = c.var.actor
   const agentServer = c.var.agentServerId
   const route = c.req.matchedRoutes.findLast((r) => r.method !== 'ALL')?.path ?? c.req.path
+  const write = recordAudit(serviceContext(c), {
+    actorType: actor ? actor.type : agentServer ? 'agent' : 'anonymous',
+    actorId: actor ? (actor.type === 'token' ? actor.tokenId : actor.userId) : (agentServer ?? null),
+    action: `${c.req.method} ${route}`,
+    target: c.var.auditTarget ?? firstParam(c) ?? null,
+    status: c.res.status,
+    durationMs: Math.round(performance.now() - started),
+    requestId: c.var.requestId,
+    ip: c.var.deps.clientAddress(c),
+  }).catch((err) => log.error(`audit write failed request_id=${c.var.requestId}`, err))
+  // The response does not wait for its audit entry; Workers are told to finish it.
   try {
-    await recordAudit(serviceContext(c), {
-      actorType: actor ? actor.type : agentServer ? 'agent' : 'anonymous',
-      actorId: actor ? (actor.type === 'token' ? actor.tokenId : actor.userId) : (agentServer ?? null),
-      action: `${c.req.method} ${route}`,
-      target: c.var.auditTarget ?? firstParam(c) ?? null,
-      status: c.res.status,
-      durationMs: Math.round(performance.now() - started),
-      requestId: c.var.requestId,
-      ip: c.var.deps.clientAddress(c),
-    })
-  } catch (err) {
-    console.error(
-      `${new Date().toISOString()} audit write failed request_id=${c.var.requestId}: ${oneLine((err as Error)?.message)}`,
-    )
+    c.executionCtx.waitUntil(write)
+  } catch {
+    // Node has no execution context: the write completes on its own.
   }
 }
 
@@ -147,6 +148,22 @@ export function jsonBody<S extends z.ZodType>(schema: S) {
       })
     }
     const parsed = schema.safeParse(value)
+    if (!parsed.success) throw validationError(parsed.error, 'request body')
+    return parsed.data as z.output<S>
+  })
+}
+
+/** Like jsonBody, for actions whose body may be left out entirely (it then counts as `{}`). */
+export function optionalJsonBody<S extends z.ZodType>(schema: S) {
+  return validator('json', (value, c) => {
+    const type = c.req.header('Content-Type')
+    const length = c.req.header('Content-Length')
+    if (type && !/^application\/([\w.-]+\+)?json\b/i.test(type) && length !== '0') {
+      throw new ApiError('validation_error', 'the body must be JSON (Content-Type: application/json)', {
+        code: 'unsupported_content_type',
+      })
+    }
+    const parsed = schema.safeParse(type ? value : {})
     if (!parsed.success) throw validationError(parsed.error, 'request body')
     return parsed.data as z.output<S>
   })

@@ -49,8 +49,16 @@ export const createServerBody = z
       .optional(),
   })
   .strict()
+const portNumber = z.number().int().min(1).max(65535)
 export const updateServerBody = z
-  .object({ name, description: z.string().max(500).nullable() })
+  .object({
+    name,
+    description: z.string().max(500).nullable(),
+    port_range: z
+      .object({ start: portNumber, end: portNumber })
+      .strict()
+      .refine((r) => r.start <= r.end, 'start must not be above end'),
+  })
   .partial()
   .strict()
   .refine((b) => Object.keys(b).length > 0, 'nothing to change')
@@ -66,6 +74,9 @@ export const rotateEnrollmentBody = z
   .strict()
 
 export const enrollBody = z.object({ token: z.string().min(1).max(200) }).strict()
+
+/** A `true`/`false` query parameter. */
+export const queryFlag = z.enum(['true', 'false']).transform((v) => v === 'true')
 
 export const listQuery = z.object({
   cursor: z.string().max(200).optional(),
@@ -102,6 +113,8 @@ export interface Server {
   description: string | null
   status: ServerStatus
   last_seen_at: string | null
+  /** Host ports handed out to containers that do not ask for one. */
+  port_range: { start: number; end: number }
   agent: {
     version: string | null
     hostname: string | null

@@ -3,6 +3,7 @@ export const ID_PREFIX = {
   user: 'usr',
   token: 'tok',
   server: 'srv',
+  container: 'ctr',
   enrollment: 'enr',
   audit: 'aud',
   request: 'req',

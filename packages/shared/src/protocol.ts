@@ -1,4 +1,12 @@
 import { z } from 'zod'
+import {
+  containerDetail,
+  containerSummary,
+  portBinding,
+  restartPolicy,
+  statsSample,
+  volumeMount,
+} from './containers.ts'
 import { AGENT_ERROR_KINDS } from './errors.ts'
 
 /** Version carried by every frame between API and agent. */
@@ -6,6 +14,44 @@ export const PROTOCOL_VERSION = 1
 const v = z.literal(PROTOCOL_VERSION)
 
 // ---------------------------------------------------------------- operations
+
+const ref = z.string().min(1).max(256)
+const portRange = z.object({
+  start: z.number().int().min(1).max(65535),
+  end: z.number().int().min(1).max(65535),
+})
+const resourceLimits = z
+  .object({
+    cpus: z.number().positive(),
+    memory: z.number().int().positive(),
+    pids: z.number().int().positive(),
+  })
+  .partial()
+  .strict()
+const imageInfo = z.object({
+  id: z.string(),
+  tags: z.array(z.string()),
+  size: z.number(),
+  created_at: z.number(),
+  containers: z.number().int().nullable(),
+})
+const volumeInfo = z.object({
+  name: z.string(),
+  driver: z.string(),
+  mountpoint: z.string(),
+  created_at: z.number().nullable(),
+  labels: z.record(z.string(), z.string()),
+  in_use: z.boolean().nullable(),
+})
+const networkInfo = z.object({
+  id: z.string(),
+  name: z.string(),
+  driver: z.string(),
+  scope: z.string(),
+  internal: z.boolean(),
+  labels: z.record(z.string(), z.string()),
+  created_at: z.number().nullable(),
+})
 
 /** Every operation an agent can be called for, with the shape of its arguments and its result. */
 export const ops = {
@@ -30,9 +76,145 @@ export const ops = {
       }),
     }),
   },
+  /** The agent itself: streams it has open, how long it runs, its memory. */
+  'agent.status': {
+    args: z.object({}).strict(),
+    result: z.object({ open_streams: z.number().int(), uptime_s: z.number(), rss_bytes: z.number() }),
+  },
+
+  // Containers. `ref` is a Docker id (or unique prefix) or a container name.
+  'container.list': {
+    args: z.object({}).strict(),
+    result: z.object({ containers: z.array(containerSummary) }),
+  },
+  'container.create': {
+    args: z
+      .object({
+        berth_id: z.string(),
+        name: z.string().optional(),
+        image: z.string(),
+        cmd: z.array(z.string()).optional(),
+        entrypoint: z.array(z.string()).optional(),
+        working_dir: z.string().optional(),
+        env: z.record(z.string(), z.string()),
+        /** All labels, Berth's own included. */
+        labels: z.record(z.string(), z.string()),
+        resources: resourceLimits,
+        ports: z.array(portBinding),
+        /** Where ports without `host` are allocated from, skipping ports in use. */
+        port_range: portRange,
+        volumes: z.array(volumeMount),
+        network: z.string().optional(),
+        restart: restartPolicy,
+        start: z.boolean(),
+      })
+      .strict(),
+    result: containerDetail,
+  },
+  'container.inspect': { args: z.object({ ref }).strict(), result: containerDetail },
+  /** Changes limits live (docker update). */
+  'container.update': {
+    args: z.object({ ref, resources: resourceLimits }).strict(),
+    result: containerDetail,
+  },
+  /**
+   * Replaces a container by a new one under the same name, with the same config but what is
+   * given here, the same volumes, and the same running state.
+   */
+  'container.recreate': {
+    args: z
+      .object({
+        ref,
+        image: z.string().optional(),
+        /** The whole new env. */
+        env: z.record(z.string(), z.string()).optional(),
+        /** The whole new set of labels. */
+        labels: z.record(z.string(), z.string()).optional(),
+        ports: z.array(portBinding).optional(),
+        port_range: portRange,
+      })
+      .strict(),
+    result: containerDetail,
+  },
+  'container.action': {
+    args: z
+      .object({
+        ref,
+        action: z.enum(['start', 'stop', 'restart', 'pause', 'unpause', 'kill']),
+        timeout: z.number().int().min(0).optional(),
+        signal: z.string().optional(),
+      })
+      .strict(),
+    result: containerDetail,
+  },
+  'container.remove': {
+    args: z.object({ ref, force: z.boolean(), volumes: z.boolean() }).strict(),
+    result: z.object({ docker_id: z.string() }),
+  },
+  /** A stream: `chunk` frames on stdout/stderr, then `end`. Without follow it ends after the tail. */
+  'container.logs': {
+    stream: true,
+    args: z
+      .object({
+        ref,
+        tail: z.union([z.literal('all'), z.number().int().min(0)]),
+        since: z.number().int().min(0).optional(),
+        timestamps: z.boolean(),
+        follow: z.boolean(),
+      })
+      .strict(),
+    result: z.object({}),
+  },
+  'container.stats': { args: z.object({ ref }).strict(), result: statsSample },
+
+  'image.list': {
+    args: z.object({}).strict(),
+    result: z.object({ images: z.array(imageInfo) }),
+  },
+  /** Pulls an image from its registry; a registry that cannot be reached is an agent_error. */
+  'image.pull': { args: z.object({ image: z.string() }).strict(), result: z.object({ image: imageInfo }) },
+  'image.remove': {
+    args: z.object({ ref, force: z.boolean() }).strict(),
+    result: z.object({ deleted: z.array(z.string()), untagged: z.array(z.string()) }),
+  },
+  'image.prune': {
+    args: z.object({ all: z.boolean() }).strict(),
+    result: z.object({ deleted: z.array(z.string()), reclaimed_bytes: z.number() }),
+  },
+
+  'volume.list': { args: z.object({}).strict(), result: z.object({ volumes: z.array(volumeInfo) }) },
+  'volume.create': {
+    args: z.object({ name: z.string(), labels: z.record(z.string(), z.string()) }).strict(),
+    result: z.object({ volume: volumeInfo }),
+  },
+  'volume.remove': {
+    args: z.object({ name: z.string(), force: z.boolean() }).strict(),
+    result: z.object({}),
+  },
+  'volume.prune': {
+    args: z.object({}).strict(),
+    result: z.object({ deleted: z.array(z.string()), reclaimed_bytes: z.number() }),
+  },
+
+  'network.list': { args: z.object({}).strict(), result: z.object({ networks: z.array(networkInfo) }) },
+  'network.create': {
+    args: z
+      .object({
+        name: z.string(),
+        driver: z.string(),
+        internal: z.boolean(),
+        labels: z.record(z.string(), z.string()),
+      })
+      .strict(),
+    result: z.object({ network: networkInfo }),
+  },
+  'network.remove': { args: z.object({ ref }).strict(), result: z.object({}) },
 } as const
 
 export type OpName = keyof typeof ops
+/** Ops answered with a stream of `chunk` frames and an `end`, opened with the Hub's `open`. */
+export type StreamOpName = { [O in OpName]: (typeof ops)[O] extends { stream: true } ? O : never }[OpName]
+export const isStreamOp = (op: OpName): boolean => 'stream' in ops[op]
 export type OpArgs<O extends OpName> = z.infer<(typeof ops)[O]['args']>
 export type OpResult<O extends OpName> = z.infer<(typeof ops)[O]['result']>
 export const OP_NAMES = Object.keys(ops) as [OpName, ...OpName[]]
@@ -117,6 +299,8 @@ export const welcome = z.object({
   serverId: z.string(),
   /** How often the agent must send a heartbeat; the API drops the link after three missed. */
   heartbeatMs: z.number().int().positive(),
+  /** How often to sample the stats of running containers. */
+  statsIntervalMs: z.number().int().positive().optional(),
 })
 
 export const heartbeatAck = z.object({
@@ -199,5 +383,16 @@ export const AGENT_PATHS = {
   download: '/api/v1/agent/download',
 } as const
 
-/** The WebSocket close code the API uses when the server was deleted or its token revoked. */
-export const CLOSE_REVOKED = 4401
+/** WebSocket close codes the API ends an agent's link with. */
+export const CLOSE_CODES = {
+  normal: 1000,
+  goingAway: 1001,
+  invalidFrame: 1008,
+  /** No heartbeat for three intervals; the agent reconnects. */
+  heartbeatLost: 4000,
+  /** Another connection with the same agent token took over. */
+  replaced: 4001,
+  /** The server was deleted or enrolled again: the agent must not come back. */
+  revoked: 4401,
+} as const
+export const CLOSE_REVOKED = CLOSE_CODES.revoked

@@ -1,4 +1,5 @@
-import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
+import type { PublishedPort } from '@berth/shared'
+import { index, integer, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
 
 // Times are unix milliseconds; the API renders them as ISO strings.
 
@@ -47,6 +48,9 @@ export const servers = sqliteTable('servers', {
   dockerVersion: text('docker_version'),
   cpus: integer('cpus'),
   memoryBytes: integer('memory_bytes'),
+  /** Host ports handed out to containers that do not ask for one. */
+  portRangeStart: integer('port_range_start').notNull().default(20000),
+  portRangeEnd: integer('port_range_end').notNull().default(29999),
   createdAt: integer('created_at').notNull(),
   updatedAt: integer('updated_at').notNull(),
 })
@@ -90,4 +94,56 @@ export const loginFailures = sqliteTable(
     at: integer('at').notNull(),
   },
   (t) => [index('login_failures_key_at_idx').on(t.key, t.at)],
+)
+
+/** The API's copy of each server's containers, kept current by the agent's inventory and events. */
+export const containers = sqliteTable(
+  'containers',
+  {
+    id: text('id').primaryKey(),
+    serverId: text('server_id')
+      .notNull()
+      .references(() => servers.id, { onDelete: 'cascade' }),
+    dockerId: text('docker_id').notNull(),
+    name: text('name').notNull(),
+    image: text('image').notNull(),
+    status: text('status').notNull(),
+    exitCode: integer('exit_code'),
+    health: text('health').notNull(),
+    ports: text('ports', { mode: 'json' }).$type<PublishedPort[]>().notNull(),
+    labels: text('labels', { mode: 'json' }).$type<Record<string, string>>().notNull(),
+    tags: text('tags', { mode: 'json' }).$type<string[]>().notNull(),
+    managed: integer('managed', { mode: 'boolean' }).notNull(),
+    dockerCreatedAt: integer('docker_created_at').notNull(),
+    startedAt: integer('started_at'),
+    finishedAt: integer('finished_at'),
+    observedAt: integer('observed_at').notNull(),
+  },
+  (t) => [
+    uniqueIndex('containers_server_docker_idx').on(t.serverId, t.dockerId),
+    index('containers_server_name_idx').on(t.serverId, t.name),
+  ],
+)
+
+export const containerStats = sqliteTable(
+  'container_stats',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    serverId: text('server_id').notNull(),
+    containerId: text('container_id').notNull(),
+    at: integer('at').notNull(),
+    cpuPct: real('cpu_pct').notNull(),
+    cpuLimit: real('cpu_limit').notNull(),
+    memUsed: integer('mem_used').notNull(),
+    memLimit: integer('mem_limit').notNull(),
+    netRx: integer('net_rx').notNull(),
+    netTx: integer('net_tx').notNull(),
+    blkRead: integer('blk_read').notNull(),
+    blkWrite: integer('blk_write').notNull(),
+    pids: integer('pids').notNull(),
+  },
+  (t) => [
+    index('container_stats_container_at_idx').on(t.containerId, t.at),
+    index('container_stats_at_idx').on(t.at),
+  ],
 )

@@ -1,7 +1,9 @@
-import type { OpArgs, OpName, OpResult, ToApi } from '@berth/shared'
+import type { OpArgs, OpName, OpResult, StreamOpName, ToApi } from '@berth/shared'
 import type { Context } from 'hono'
 
 export type Hello = Extract<ToApi, { type: 'hello' }>
+export type AgentEventFrame = Extract<ToApi, { type: 'event' }>
+export type StatsFrame = Extract<ToApi, { type: 'stats' }>
 
 /** What the hub tells the rest of the API about agent connections. */
 export interface AgentEvents {
@@ -11,16 +13,36 @@ export interface AgentEvents {
   offline(serverId: string, at: number): Promise<void>
   /** Servers whose agents were heard from since the last report. */
   seen(serverIds: string[], at: number): Promise<void>
+  /** An agent reported something that happened on its host (inventory, container events). */
+  event(serverId: string, event: AgentEventFrame, at: number): Promise<void>
+  /** An agent sent a batch of stats samples. */
+  stats(serverId: string, samples: StatsFrame['samples'], at: number): Promise<void>
 }
 
 export interface CallOptions {
   timeoutMs?: number
 }
 
+/** One piece of a stream's output; `data` is text, or base64 when `encoding` says so. */
+export interface StreamChunk {
+  stream: 'stdout' | 'stderr' | 'data'
+  data: string
+  encoding: 'utf8' | 'base64'
+}
+
+/** Output of a stream op; iterate it, and cancel it to stop the work on the host. */
+export interface AgentStream extends AsyncIterable<StreamChunk> {
+  cancel(): void
+  /** The process's exit code, once the stream ended with one. */
+  readonly exitCode: number | undefined
+}
+
 /** The one way services reach agents, whatever the runtime. */
 export interface Hub {
   /** Runs an op on a server's agent; rejects with an ApiError (agent_offline, timeout, agent_error, …). */
   call<O extends OpName>(serverId: string, op: O, args: OpArgs<O>, opts?: CallOptions): Promise<OpResult<O>>
+  /** Starts a stream op on a server's agent. */
+  open<O extends StreamOpName>(serverId: string, op: O, args: OpArgs<O>): Promise<AgentStream>
   online(serverId: string): Promise<boolean>
   onlineCount(): Promise<number>
   /** Takes over an authenticated agent's WebSocket upgrade request for a server. */

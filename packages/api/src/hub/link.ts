@@ -1,5 +1,6 @@
 import {
-  CLOSE_REVOKED,
+  type AgentError,
+  CLOSE_CODES,
   decodeFrame,
   encodeFrame,
   newId,
@@ -11,7 +12,11 @@ import {
   toApi,
 } from '@berth/shared'
 import { ApiError } from '../errors.ts'
-import type { Hello } from './hub.ts'
+
+export { CLOSE_CODES }
+
+import type { AgentEventFrame, AgentStream, Hello, StatsFrame } from './hub.ts'
+import { ChunkQueue } from './stream.ts'
 
 /** The transport under a link: a WebSocket on Node, a hibernatable one in a Durable Object. */
 export interface LinkSocket {
@@ -21,6 +26,8 @@ export interface LinkSocket {
 
 export interface LinkHooks {
   hello(hello: Hello): void
+  event(event: AgentEventFrame): void
+  stats(stats: StatsFrame): void
   /** A frame that did not parse; the link is closed after it. */
   invalid(): void
 }
@@ -32,22 +39,17 @@ interface Pending {
   timer: ReturnType<typeof setTimeout>
 }
 
-export const CLOSE_CODES = {
-  normal: 1000,
-  invalidFrame: 1008,
-  heartbeatLost: 4000,
-  replaced: 4001,
-  revoked: CLOSE_REVOKED,
-} as const
-
 /**
  * One agent's connection as the API sees it, whatever carries it: answers heartbeats,
  * matches results to calls, fails pending calls when the link ends.
  */
 export class AgentLink {
   lastSeen: number
+  /** When lastSeen was last written to the database. */
+  lastRecorded: number
   hello: Hello | null = null
   private readonly pending = new Map<string, Pending>()
+  private readonly streams = new Map<string, ChunkQueue>()
   private closed = false
 
   constructor(
@@ -57,6 +59,7 @@ export class AgentLink {
     now: number,
   ) {
     this.lastSeen = now
+    this.lastRecorded = now
   }
 
   get isClosed(): boolean {
@@ -86,11 +89,25 @@ export class AgentLink {
         this.settle(frame)
         return
       case 'chunk':
-      case 'end':
+        this.streams
+          .get(frame.id)
+          ?.push({ stream: frame.stream, data: frame.data, encoding: frame.encoding ?? 'utf8' })
+        return
+      case 'end': {
+        const stream = this.streams.get(frame.id)
+        if (!stream) return
+        this.streams.delete(frame.id)
+        stream.end(frame.exitCode, frame.error ? toApiError('stream', frame.error) : undefined)
+        return
+      }
       case 'event':
+        this.hooks.event(frame)
+        return
       case 'stats':
+        this.hooks.stats(frame)
+        return
       case 'job':
-        // Streams, events, stats and jobs have no consumer in this version.
+        // Jobs have no consumer in this version.
         return
       default:
         frame satisfies never
@@ -111,6 +128,19 @@ export class AgentLink {
     })
   }
 
+  /** Starts a stream op; its chunks are queued until read. */
+  open<O extends OpName>(op: O, args: OpArgs<O>): AgentStream {
+    if (this.closed) throw offline(this.serverId)
+    const id = newId('call')
+    const stream = new ChunkQueue(() => {
+      if (this.streams.delete(id)) this.send({ type: 'cancel', id })
+    })
+    this.streams.set(id, stream)
+    // Streams run until they end or are cancelled; the timeout only bounds the agent's bookkeeping.
+    this.send({ type: 'call', id, op, args, timeoutMs: 2_147_483_647 })
+    return stream
+  }
+
   /** Ends the link: pending calls fail as offline, the socket is closed with the code given. */
   close(code: number, reason: string): void {
     if (this.closed) return
@@ -120,6 +150,8 @@ export class AgentLink {
       p.reject(offline(this.serverId))
       this.pending.delete(id)
     }
+    for (const stream of this.streams.values()) stream.end(undefined, offline(this.serverId))
+    this.streams.clear()
     try {
       this.socket.close(code, reason)
     } catch {
@@ -147,6 +179,15 @@ export class AgentLink {
     if (parsed.success) p.resolve(parsed.data)
     else p.reject(new ApiError('agent_error', `the agent sent a malformed result for ${p.op}`))
   }
+}
+
+/** An agent's error as the API answers it: Docker's or the agent's message goes into details. */
+function toApiError(op: string, error: AgentError): ApiError {
+  const { kind, message, details } = error
+  if (kind === 'agent_error' || kind === 'timeout') {
+    return new ApiError(kind, `the agent could not ${op}`, { details: { message, ...asObject(details) } })
+  }
+  return new ApiError(kind, message, details === undefined ? {} : { details })
 }
 
 function asObject(value: unknown): Record<string, unknown> {

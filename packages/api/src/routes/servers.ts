@@ -3,6 +3,7 @@ import { Hono } from 'hono'
 import type { AppEnv } from '../context.ts'
 import { actorContext, jsonBody, publicUrl, query, requireAuth } from '../middleware.ts'
 import {
+  agentStatus,
   createServer,
   deleteServer,
   getServer,
@@ -44,6 +45,9 @@ export const serverRoutes = new Hono<AppEnv>()
   })
   .post('/:id/validate', requireAuth('write'), async (c) =>
     c.json({ validation: await validateServer(actorContext(c), c.req.param('id')) }, 200),
+  )
+  .get('/:id/agent', requireAuth('read'), async (c) =>
+    c.json({ agent: await agentStatus(actorContext(c), c.req.param('id')) }, 200),
   )
   .get('/:id/resources', requireAuth('read'), async (c) =>
     c.json({ resources: await serverResources(actorContext(c), c.req.param('id')) }, 200),

@@ -14,8 +14,41 @@ const LAST_USED_RESOLUTION_MS = 60_000
 const unauthorized = (message = 'a valid bearer token is required') =>
   new ApiError('auth_error', message, { headers: { 'WWW-Authenticate': 'Bearer' } })
 
-function jwtKey(secret: string): Uint8Array {
-  return new TextEncoder().encode(secret)
+const jwtKeys = new Map<string, Promise<CryptoKey>>()
+
+/** The signing key, imported once per secret (an import per request costs a WebCrypto round trip). */
+function jwtKey(secret: string): Promise<CryptoKey> {
+  let key = jwtKeys.get(secret)
+  if (!key) {
+    key = crypto.subtle.importKey(
+      'raw',
+      new TextEncoder().encode(secret),
+      { name: 'HMAC', hash: 'SHA-256' },
+      false,
+      ['sign', 'verify'],
+    )
+    jwtKeys.set(secret, key)
+  }
+  return key
+}
+
+/**
+ * Actors of recently seen credentials, so a busy client is not verified and looked up on every
+ * request. Changes to users and tokens clear it here at once; other API instances see them
+ * within ACTOR_CACHE_MS.
+ */
+const ACTOR_CACHE_MS = 2_000
+const ACTOR_CACHE_SIZE = 10_000
+const actors = new Map<string, { actor: Actor; until: number }>()
+
+export function forgetCachedActors(): void {
+  actors.clear()
+}
+
+function remember(bearer: string, actor: Actor, now: number, expiresAt: number | null): Actor {
+  if (actors.size >= ACTOR_CACHE_SIZE) actors.delete(actors.keys().next().value as string)
+  actors.set(bearer, { actor, until: Math.min(now + ACTOR_CACHE_MS, expiresAt ?? Number.POSITIVE_INFINITY) })
+  return actor
 }
 
 export async function issueSessionToken(
@@ -29,13 +62,16 @@ export async function issueSessionToken(
     .setSubject(userId)
     .setIssuedAt(Math.floor(now / 1000))
     .setExpirationTime(Math.floor(expiresAt / 1000))
-    .sign(jwtKey(ctx.config.jwtSecret))
+    .sign(await jwtKey(ctx.config.jwtSecret))
   return { token, expiresAt }
 }
 
 /** Resolves a bearer credential (session JWT or `berth_pat_` API token) to the actor behind it. */
 export async function authenticateBearer(ctx: ServiceContext, bearer: string): Promise<Actor> {
   const now = ctx.clock.now()
+  const cached = actors.get(bearer)
+  if (cached && cached.until > now) return cached.actor
+  if (cached) actors.delete(bearer)
   if (bearer.startsWith('berth_pat_')) {
     const hash = await sha256Hex(bearer)
     const [row] = await ctx.db
@@ -50,21 +86,24 @@ export async function authenticateBearer(ctx: ServiceContext, bearer: string): P
     if (row.token.lastUsedAt === null || now - row.token.lastUsedAt >= LAST_USED_RESOLUTION_MS) {
       await ctx.db.update(apiTokens).set({ lastUsedAt: now }).where(eq(apiTokens.id, row.token.id))
     }
-    return {
+    const actor: Actor = {
       type: 'token',
       userId: row.token.userId,
       role: row.role,
       tokenId: row.token.id,
       scopes: row.token.scopes,
     }
+    return remember(bearer, actor, now, row.token.expiresAt)
   }
   let subject: string | undefined
+  let expiresAt: number | null = null
   try {
-    const { payload } = await jwtVerify(bearer, jwtKey(ctx.config.jwtSecret), {
+    const { payload } = await jwtVerify(bearer, await jwtKey(ctx.config.jwtSecret), {
       algorithms: ['HS256'],
       currentDate: new Date(now),
     })
     if (payload.typ === 'session') subject = payload.sub
+    if (payload.exp) expiresAt = payload.exp * 1000
   } catch {
     throw unauthorized('the session token is not valid or has expired')
   }
@@ -75,7 +114,7 @@ export async function authenticateBearer(ctx: ServiceContext, bearer: string): P
     .where(eq(users.id, subject))
     .limit(1)
   if (!user || user.disabled) throw unauthorized('the account no longer exists or is disabled')
-  return { type: 'user', userId: user.id, role: user.role }
+  return remember(bearer, { type: 'user', userId: user.id, role: user.role }, now, expiresAt)
 }
 
 /** The highest level an actor may act at: its role, narrowed by a token's scopes. */

@@ -1,5 +1,6 @@
 import type { ServiceContext } from '../context.ts'
 import { pruneEnrollmentTokens, sweepSilentServers } from './servers.ts'
+import { pruneStats } from './stats.ts'
 import { pruneLoginFailures } from './users.ts'
 
 /** Periodic housekeeping: a timer on Node, a Cron Trigger on Workers. */
@@ -7,4 +8,5 @@ export async function runMaintenance(ctx: ServiceContext): Promise<void> {
   await pruneLoginFailures(ctx)
   await pruneEnrollmentTokens(ctx)
   await sweepSilentServers(ctx)
+  await pruneStats(ctx)
 }

@@ -4,7 +4,7 @@ import { and, eq, gt, inArray, isNull, lt, or, sql } from 'drizzle-orm'
 import type { z } from 'zod'
 import type { ActorContext, ServiceContext } from '../context.ts'
 import { isUniqueViolation } from '../db/errors.ts'
-import { enrollmentTokens, servers } from '../db/schema.ts'
+import { containerStats, containers, enrollmentTokens, servers } from '../db/schema.ts'
 import { ApiError, notFound } from '../errors.ts'
 import type { Hello } from '../hub/hub.ts'
 import { newSecretToken, sha256Hex } from '../lib/crypto.ts'
@@ -20,6 +20,7 @@ export function toServerView(row: ServerRow): Server {
     description: row.description,
     status: row.status,
     last_seen_at: isoOrNull(row.lastSeenAt),
+    port_range: { start: row.portRangeStart, end: row.portRangeEnd },
     agent: {
       version: row.agentVersion,
       hostname: row.hostname,
@@ -121,7 +122,7 @@ export async function createServer(
   }
 }
 
-async function findServer(ctx: ServiceContext, id: string): Promise<ServerRow> {
+export async function findServer(ctx: ServiceContext, id: string): Promise<ServerRow> {
   const [row] = await ctx.db.select().from(servers).where(eq(servers.id, id)).limit(1)
   if (!row) throw notFound('server', id)
   return row
@@ -154,11 +155,11 @@ export async function updateServer(
   input: z.infer<typeof updateServerBody>,
 ): Promise<Server> {
   await findServer(ctx, id)
+  const { port_range, ...rest } = input
+  const changes: Partial<ServerRow> = { ...rest, updatedAt: ctx.clock.now() }
+  if (port_range) Object.assign(changes, { portRangeStart: port_range.start, portRangeEnd: port_range.end })
   try {
-    await ctx.db
-      .update(servers)
-      .set({ ...input, updatedAt: ctx.clock.now() })
-      .where(eq(servers.id, id))
+    await ctx.db.update(servers).set(changes).where(eq(servers.id, id))
   } catch (err) {
     if (isUniqueViolation(err) && input.name) throw nameTaken(input.name)
     throw err
@@ -171,6 +172,8 @@ export async function deleteServer(ctx: ActorContext, id: string): Promise<void>
   await findServer(ctx, id)
   await ctx.db.batch([
     ctx.db.delete(enrollmentTokens).where(eq(enrollmentTokens.serverId, id)),
+    ctx.db.delete(containerStats).where(eq(containerStats.serverId, id)),
+    ctx.db.delete(containers).where(eq(containers.serverId, id)),
     ctx.db.delete(servers).where(eq(servers.id, id)),
   ])
   await ctx.hub.disconnect(id, 'revoked')
@@ -276,18 +279,27 @@ export async function recordAgentOffline(ctx: ServiceContext, serverId: string, 
   await ctx.db.update(servers).set({ status: 'offline', lastSeenAt: at }).where(eq(servers.id, serverId))
 }
 
+/**
+ * How stale a connected server's stored last_seen_at may get: heartbeats are not written one
+ * by one, so a thousand agents do not mean a thousand writes a second.
+ */
+export const LAST_SEEN_RESOLUTION_MS = 10_000
+const SEEN_CHUNK = 100
+
 export async function recordAgentsSeen(ctx: ServiceContext, serverIds: string[], at: number): Promise<void> {
-  for (let i = 0; i < serverIds.length; i += 500) {
+  for (let i = 0; i < serverIds.length; i += SEEN_CHUNK) {
     await ctx.db
       .update(servers)
       .set({ lastSeenAt: at })
-      .where(inArray(servers.id, serverIds.slice(i, i + 500)))
+      .where(inArray(servers.id, serverIds.slice(i, i + SEEN_CHUNK)))
+    // A local database writes on this thread; let waiting frames through between chunks.
+    await new Promise((resolve) => setTimeout(resolve, 0))
   }
 }
 
-/** Marks offline the servers no API instance has heard from in three heartbeat intervals (after a crash). */
+/** Marks offline the servers no API instance has heard from for a while (one that died says nothing). */
 export async function sweepSilentServers(ctx: ServiceContext): Promise<void> {
-  const cutoff = ctx.clock.now() - 3 * ctx.config.heartbeatMs
+  const cutoff = ctx.clock.now() - 3 * ctx.config.heartbeatMs - LAST_SEEN_RESOLUTION_MS
   await ctx.db
     .update(servers)
     .set({ status: 'offline' })
@@ -302,7 +314,8 @@ export async function pruneEnrollmentTokens(ctx: ServiceContext): Promise<void> 
 }
 
 export async function validateServer(ctx: ActorContext, id: string) {
-  await findServer(ctx, id)
+  // A connected agent proves its server exists (deleting a server disconnects it).
+  if (!(await ctx.hub.online(id))) await findServer(ctx, id)
   const started = performance.now()
   const result = await ctx.hub.call(id, 'docker.ping', {})
   const roundTripMs = performance.now() - started
@@ -315,3 +328,9 @@ export async function serverResources(ctx: ActorContext, id: string): Promise<Op
 }
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000
+
+/** What the server's agent says of itself: open streams, uptime, memory. */
+export async function agentStatus(ctx: ActorContext, id: string): Promise<OpResult<'agent.status'>> {
+  await findServer(ctx, id)
+  return ctx.hub.call(id, 'agent.status', {})
+}

@@ -9,7 +9,7 @@ import { ApiError, notFound } from '../errors.ts'
 import { decoyPasswordHash, hashPassword, verifyPassword } from '../lib/crypto.ts'
 import { decodeCursor, toPage } from '../lib/pagination.ts'
 import { iso } from '../lib/time.ts'
-import { issueSessionToken } from './auth.ts'
+import { forgetCachedActors, issueSessionToken } from './auth.ts'
 
 export const LOGIN_WINDOW_MS = 60_000
 export const LOGIN_MAX_FAILURES = 10
@@ -164,6 +164,7 @@ export async function updateUser(
   if (input.disabled !== undefined) changes.disabled = input.disabled
   if (input.password !== undefined) changes.passwordHash = await hashPassword(input.password)
   await ctx.db.update(users).set(changes).where(eq(users.id, id))
+  forgetCachedActors()
   return getUser(ctx, id)
 }
 
@@ -175,6 +176,7 @@ export async function deleteUser(ctx: ActorContext, id: string): Promise<void> {
   }
   if (row.role === 'admin') await assertAnotherAdmin(ctx, id)
   await ctx.db.delete(users).where(eq(users.id, id))
+  forgetCachedActors()
 }
 
 export async function pruneLoginFailures(ctx: ServiceContext): Promise<void> {

@@ -23,6 +23,9 @@ const envSchema = z.object({
   BERTH_MAX_BODY_BYTES: int(1024).default(1024 * 1024),
   BERTH_HEARTBEAT_MS: int(100).default(10_000),
   BERTH_CALL_TIMEOUT_MS: int(100).default(30_000),
+  BERTH_STATS_INTERVAL_MS: int(100).default(10_000),
+  BERTH_STATS_RETENTION_S: int(1).default(86_400),
+  BERTH_MAINTENANCE_MS: int(100).default(60_000),
   BERTH_ENROLLMENT_TTL_S: int(60).default(3600),
   BERTH_PUBLIC_URL: z.url().optional(),
   BERTH_TRUST_PROXY: bool.default(false),
@@ -40,6 +43,7 @@ export interface NodeConfig extends Config {
   trustProxy: boolean
   localAgent: 'auto' | 'off'
   dockerHost: string | undefined
+  maintenanceMs: number
 }
 
 /** Reads the environment; a bad value stops the start with a message naming the variable. */
@@ -68,6 +72,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
     maxBodyBytes: e.BERTH_MAX_BODY_BYTES,
     heartbeatMs: e.BERTH_HEARTBEAT_MS,
     callTimeoutMs: e.BERTH_CALL_TIMEOUT_MS,
+    statsIntervalMs: e.BERTH_STATS_INTERVAL_MS,
+    statsRetentionSeconds: e.BERTH_STATS_RETENTION_S,
+    maintenanceMs: e.BERTH_MAINTENANCE_MS,
     enrollmentTtlSeconds: e.BERTH_ENROLLMENT_TTL_S,
     publicUrl: e.BERTH_PUBLIC_URL?.replace(/\/+$/, '') ?? null,
     trustProxy: e.BERTH_TRUST_PROXY,

@@ -1,13 +1,14 @@
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
-import type { OpArgs, OpName, OpResult } from '@berth/shared'
+import type { OpArgs, OpName, OpResult, StreamOpName } from '@berth/shared'
 import type { Context } from 'hono'
 import { type WebSocket, WebSocketServer } from 'ws'
 import type { Clock } from '../../context.ts'
 import { ApiError } from '../../errors.ts'
-import type { AgentEvents, CallOptions, Hub } from '../../hub/hub.ts'
+import type { AgentEvents, AgentStream, CallOptions, Hub } from '../../hub/hub.ts'
 import { AgentLink, CLOSE_CODES, offline } from '../../hub/link.ts'
-import { log } from './log.ts'
+import { log } from '../../lib/log.ts'
+import { LAST_SEEN_RESOLUTION_MS } from '../../services/servers.ts'
 
 /** What the Node upgrade handler passes as the app's env for a WebSocket upgrade. */
 export interface UpgradeEnv {
@@ -20,6 +21,7 @@ export interface UpgradeEnv {
 
 export interface NodeHubOptions {
   heartbeatMs: number
+  statsIntervalMs: number
   callTimeoutMs: number
   clock: Clock
   events: AgentEvents
@@ -30,15 +32,14 @@ const MAX_FRAME_BYTES = 16 * 1024 * 1024
 /** The Hub on Node: this process holds its agents' sockets in a map keyed by server id. */
 export class NodeHub implements Hub {
   private readonly links = new Map<string, AgentLink>()
+  /** Per server, the tail of its queue of state updates, so they are written in arrival order. */
+  private readonly writes = new Map<string, Promise<void>>()
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES })
   private timer: ReturnType<typeof setInterval> | undefined
-  private lastSweep: number
 
-  constructor(private readonly opts: NodeHubOptions) {
-    this.lastSweep = opts.clock.now()
-  }
+  constructor(private readonly opts: NodeHubOptions) {}
 
-  /** Starts the watchdog: drops links silent for three heartbeats and reports who was heard from. */
+  /** Starts the watchdog: drops links silent for three heartbeats and reports, now and then, who was heard from. */
   start(): void {
     this.timer = setInterval(() => this.sweep(), this.opts.heartbeatMs)
     this.timer.unref()
@@ -53,6 +54,12 @@ export class NodeHub implements Hub {
     const link = this.links.get(serverId)
     if (!link?.hello) throw offline(serverId)
     return link.call(op, args, opts.timeoutMs ?? this.opts.callTimeoutMs)
+  }
+
+  async open<O extends StreamOpName>(serverId: string, op: O, args: OpArgs<O>): Promise<AgentStream> {
+    const link = this.links.get(serverId)
+    if (!link?.hello) throw offline(serverId)
+    return link.open(op, args)
   }
 
   async online(serverId: string): Promise<boolean> {
@@ -82,7 +89,7 @@ export class NodeHub implements Hub {
     if (!link) return
     this.links.delete(serverId)
     link.close(CLOSE_CODES[why], why === 'revoked' ? 'agent token revoked' : 'replaced by a newer connection')
-    await this.report(() => this.opts.events.offline(serverId, this.opts.clock.now()))
+    this.inOrder(serverId, () => this.opts.events.offline(serverId, this.opts.clock.now()))
   }
 
   /** Closes every link (the API is shutting down); agents reconnect to the next process. */
@@ -101,7 +108,9 @@ export class NodeHub implements Hub {
       serverId,
       { send: (text) => ws.send(text), close: (code, reason) => ws.close(code, reason) },
       {
-        hello: (hello) => void this.report(() => events.online(serverId, hello, clock.now())),
+        hello: (hello) => this.inOrder(serverId, () => events.online(serverId, hello, clock.now())),
+        event: (event) => this.inOrder(serverId, () => events.event(serverId, event, clock.now())),
+        stats: (stats) => this.inOrder(serverId, () => events.stats(serverId, stats.samples, clock.now())),
         invalid: () => link.close(CLOSE_CODES.invalidFrame, 'invalid frame'),
       },
       clock.now(),
@@ -113,9 +122,9 @@ export class NodeHub implements Hub {
       link.close(CLOSE_CODES.normal, 'closed')
       if (this.links.get(serverId) !== link) return
       this.links.delete(serverId)
-      void this.report(() => events.offline(serverId, clock.now()))
+      this.inOrder(serverId, () => events.offline(serverId, clock.now()))
     })
-    link.send({ type: 'welcome', serverId, heartbeatMs })
+    link.send({ type: 'welcome', serverId, heartbeatMs, statsIntervalMs: this.opts.statsIntervalMs })
   }
 
   private sweep(): void {
@@ -126,13 +135,22 @@ export class NodeHub implements Hub {
       if (link.lastSeen < silentSince) {
         this.links.delete(serverId)
         link.close(CLOSE_CODES.heartbeatLost, 'no heartbeat')
-        void this.report(() => this.opts.events.offline(serverId, now))
-      } else if (link.hello && link.lastSeen >= this.lastSweep) {
+        this.inOrder(serverId, () => this.opts.events.offline(serverId, now))
+      } else if (link.hello && link.lastSeen - link.lastRecorded >= LAST_SEEN_RESOLUTION_MS) {
+        link.lastRecorded = link.lastSeen
         heard.push(serverId)
       }
     }
-    this.lastSweep = now
     if (heard.length > 0) void this.report(() => this.opts.events.seen(heard, now))
+  }
+
+  /** Runs a server's state updates one after another, in the order its agent sent them. */
+  private inOrder(serverId: string, fn: () => Promise<void>): void {
+    const tail = (this.writes.get(serverId) ?? Promise.resolve()).then(() => this.report(fn))
+    this.writes.set(serverId, tail)
+    void tail.then(() => {
+      if (this.writes.get(serverId) === tail) this.writes.delete(serverId)
+    })
   }
 
   private async report(fn: () => Promise<void>): Promise<void> {

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs'
 import { request } from 'node:http'
 import { join } from 'node:path'
+import { log } from '../../lib/log.ts'
 import { createServer, findServerByName, rotateEnrollment } from '../../services/servers.ts'
 import type { NodeConfig } from './config.ts'
-import { log } from './log.ts'
 import type { RunningApi } from './serve.ts'
 
 export const LOCAL_SERVER = 'local'

@@ -1,8 +1,8 @@
 import { count } from 'drizzle-orm'
 import { users } from '../../db/schema.ts'
+import { log } from '../../lib/log.ts'
 import { loadConfig } from './config.ts'
 import { LOCAL_SERVER, reachableDocker, startLocalAgent } from './local-agent.ts'
-import { log } from './log.ts'
 import { startNodeApi } from './serve.ts'
 
 // `npm start`: the API on Node with its libSQL database, and a local agent when Docker answers.

@@ -8,6 +8,8 @@ import type { Context } from 'hono'
 import { createApp } from '../../app.ts'
 import type { Clock, Deps, ServiceContext } from '../../context.ts'
 import type { Db } from '../../db/index.ts'
+import { log } from '../../lib/log.ts'
+import { recordAgentEvent } from '../../services/inventory.ts'
 import { runMaintenance } from '../../services/maintenance.ts'
 import {
   recordAgentOffline,
@@ -15,13 +17,12 @@ import {
   recordAgentsSeen,
   sweepSilentServers,
 } from '../../services/servers.ts'
+import { recordStats } from '../../services/stats.ts'
 import type { NodeConfig } from './config.ts'
 import { openDatabase } from './db.ts'
 import { NodeHub, type UpgradeEnv } from './hub.ts'
-import { log } from './log.ts'
 
 const AGENT_BUNDLE = fileURLToPath(new URL('../../../../agent/dist/berth-agent.mjs', import.meta.url))
-const MAINTENANCE_MS = 60_000
 
 export interface RunningApi {
   url: string
@@ -38,12 +39,15 @@ export async function startNodeApi(config: NodeConfig): Promise<RunningApi> {
   let ctx: ServiceContext
   const hub = new NodeHub({
     heartbeatMs: config.heartbeatMs,
+    statsIntervalMs: config.statsIntervalMs,
     callTimeoutMs: config.callTimeoutMs,
     clock,
     events: {
       online: (serverId, hello, at) => recordAgentOnline(ctx, serverId, hello, at),
       offline: (serverId, at) => recordAgentOffline(ctx, serverId, at),
       seen: (serverIds, at) => recordAgentsSeen(ctx, serverIds, at),
+      event: (serverId, event, at) => recordAgentEvent(ctx, serverId, event, at),
+      stats: (serverId, samples) => recordStats(ctx, serverId, samples),
     },
   })
   ctx = { db, hub, config, clock }
@@ -62,7 +66,7 @@ export async function startNodeApi(config: NodeConfig): Promise<RunningApi> {
   hub.start()
   const maintenance = setInterval(() => {
     runMaintenance(ctx).catch((err) => log.error('maintenance failed', err))
-  }, MAINTENANCE_MS)
+  }, config.maintenanceMs)
   maintenance.unref()
 
   const server = await listen(app.fetch, config)

@@ -1,0 +1,282 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { availableParallelism, loadavg, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Enrollment, EnrollResponse, Server } from '@berth/shared'
+import { startAgentProcess } from '../test/support/agent.ts'
+import { type Client, client } from '../test/support/http.ts'
+import { type Child, freePort, spawnNode, waitFor } from '../test/support/process.ts'
+
+// What the benchmarks share: the API and agents as real processes, a few statistics, one table format.
+// Process handling comes from test/support so the benchmarks start Berth exactly as the tests do.
+
+export { sleep, spawnNode, waitFor }
+
+// ------------------------------------------------------------------ processes
+
+const children = new Set<Child>()
+const tempDirs = new Set<string>()
+
+/** Keeps a child so it is killed when the bench ends, however it ends. */
+export function track(child: Child): Child {
+  children.add(child)
+  return child
+}
+
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  tempDirs.add(dir)
+  return dir
+}
+
+async function cleanUp(): Promise<void> {
+  await Promise.all([...children].map((c) => c.stop('SIGTERM', 3000)))
+  children.clear()
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true })
+  tempDirs.clear()
+}
+
+// Last resort when the bench process goes down without running its finally: no child outlives it.
+process.once('exit', () => {
+  for (const c of children) if (c.running) c.proc.kill('SIGKILL')
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true })
+})
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void cleanUp().finally(() => process.exit(130))
+  })
+}
+
+/** Runs a bench; whatever happens, every child it started is stopped and its temp dirs removed. */
+export function runBench(name: string, body: () => Promise<void>): void {
+  // The host may be shared; its load before the bench started lets a reader weigh the figures.
+  const [load1 = 0] = loadavg()
+  console.log(
+    `host: ${availableParallelism()} cpus, load average ${load1.toFixed(2)} (1 min) before the bench`,
+  )
+  body()
+    .catch((err: unknown) => {
+      console.error(
+        `bench ${name} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+      )
+      console.log(`result: ${name} MISS (the bench did not complete)`)
+      process.exitCode = 1
+    })
+    .finally(cleanUp)
+}
+
+// ------------------------------------------------------------------ the API and agents
+
+export interface BenchApi {
+  url: string
+  http: Client
+  /** The running API process; replaced by `restart`. */
+  child: Child
+  pid: number
+  /** Stops the API and starts it again on the same port and database: a fresh heap over the same data. */
+  restart(): Promise<void>
+}
+
+/** The API on Node as its own process, on a free loopback port with a temp data dir and no local agent. */
+export async function startApi(env: Record<string, string> = {}): Promise<BenchApi> {
+  const dataDir = tempDir('berth-bench-')
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const http = client(url)
+  const launch = async (): Promise<Child> => {
+    const child = track(
+      spawnNode(['--import', 'tsx', 'packages/api/src/runtime/node/main.ts'], {
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        DATABASE_URL: `file:${join(dataDir, 'berth.db')}`,
+        BERTH_DATA_DIR: dataDir,
+        BERTH_LOCAL_AGENT: 'off',
+        ...env,
+      }),
+    )
+    await waitFor(
+      'the API to answer /health',
+      async () => {
+        if (!child.running) throw new Error(`the API exited:\n${child.output}`)
+        return (await http.get('/health')).status === 200
+      },
+      30_000,
+    )
+    return child
+  }
+  const api: BenchApi = {
+    url,
+    http,
+    child: await launch(),
+    get pid() {
+      const pid = this.child.proc.pid
+      if (pid === undefined) throw new Error('the API has no pid')
+      return pid
+    },
+    async restart() {
+      await this.child.stop()
+      children.delete(this.child)
+      this.child = await launch()
+    },
+  }
+  return api
+}
+
+const ADMIN = { email: 'bench@example.com', password: 'bench password 123' }
+
+/** Registers the first user (the admin) and returns its session token. */
+export async function registerAdmin(http: Client): Promise<string> {
+  const reg = await http.post('/auth/register', { body: ADMIN })
+  if (reg.status !== 201) throw new Error(`register: ${reg.status} ${reg.text}`)
+  const res = await http.post<{ token: string }>('/auth/login', { body: ADMIN })
+  if (res.status !== 200) throw new Error(`login: ${res.status} ${res.text}`)
+  return res.body.token
+}
+
+export async function createServer(
+  http: Client,
+  token: string,
+  name: string,
+): Promise<{ id: string; enrollmentToken: string }> {
+  const res = await http.post<{ server: Server; enrollment: Enrollment }>('/servers', {
+    token,
+    body: { name },
+  })
+  if (res.status !== 201) throw new Error(`POST /servers: ${res.status} ${res.text}`)
+  return { id: res.body.server.id, enrollmentToken: res.body.enrollment.token }
+}
+
+export async function enroll(http: Client, enrollmentToken: string): Promise<EnrollResponse> {
+  const res = await http.post<EnrollResponse>('/agent/enroll', { body: { token: enrollmentToken } })
+  if (res.status !== 201) throw new Error(`POST /agent/enroll: ${res.status} ${res.text}`)
+  return res.body
+}
+
+/** A server with the real bundled agent enrolled and online. */
+export async function startOnlineAgent(
+  api: BenchApi,
+  token: string,
+  name: string,
+): Promise<{ id: string; agent: Child }> {
+  const server = await createServer(api.http, token, name)
+  const agent = track(
+    startAgentProcess({
+      api: api.url,
+      token: server.enrollmentToken,
+      stateDir: tempDir('berth-bench-agent-'),
+    }),
+  )
+  await waitFor(
+    `server ${name} to come online`,
+    async () => {
+      if (!agent.running) throw new Error(`the agent exited:\n${agent.output}`)
+      const res = await api.http.get<{ server: Server }>(`/servers/${server.id}`, { token })
+      return res.body.server?.status === 'online'
+    },
+    30_000,
+  )
+  if (agent.proc.pid === undefined) throw new Error('the agent has no pid')
+  return { id: server.id, agent }
+}
+
+/** Runs `task` over `items` with at most `limit` in flight; results keep the items' order. */
+export async function pool<T, R>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T, i: number) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length)
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++
+      results[i] = await task(items[i] as T, i)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+  return results
+}
+
+// ------------------------------------------------------------------ measures
+
+/** Resident set size of a process in KB (VmRSS of /proc/<pid>/status). */
+export function rssKb(pid: number): number {
+  const match = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+)\s+kB/m)
+  if (!match) throw new Error(`no VmRSS for pid ${pid}`)
+  return Number(match[1])
+}
+
+/** The median of `samples` VmRSS readings of each pid, `everyMs` apart (taken together, so both see the same moments). */
+export async function medianRssKb(pids: readonly number[], samples = 5, everyMs = 500): Promise<number[]> {
+  const readings: number[][] = []
+  for (let s = 0; s < samples; s++) {
+    if (s > 0) await sleep(everyMs)
+    readings.push(pids.map(rssKb))
+  }
+  return pids.map((_, i) =>
+    percentile(
+      readings.map((r) => r[i] ?? Number.NaN),
+      50,
+    ),
+  )
+}
+
+const CLOCK_TICKS_PER_S = 100
+
+/** CPU time (user + system) a process has used so far, in seconds. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  // Fields after the command name, which may itself hold spaces; utime and stime are fields 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S
+}
+
+/** The p-th percentile (nearest rank) of the values; NaN for none. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN
+  const sorted = [...values].sort((a, b) => a - b)
+  const rank = Math.ceil((p / 100) * sorted.length)
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1] as number
+}
+
+export interface Summary {
+  n: number
+  p50: number
+  p90: number
+  p99: number
+  max: number
+}
+
+export function summarize(values: readonly number[]): Summary {
+  return {
+    n: values.length,
+    p50: percentile(values, 50),
+    p90: percentile(values, 90),
+    p99: percentile(values, 99),
+    max: percentile(values, 100),
+  }
+}
+
+// ------------------------------------------------------------------ output
+
+/** A number with `digits` decimals, or "-" when there is none. */
+export function fmt(value: number, digits = 2): string {
+  return Number.isFinite(value) ? value.toFixed(digits) : '-'
+}
+
+export function verdict(ok: boolean): 'PASS' | 'MISS' {
+  return ok ? 'PASS' : 'MISS'
+}
+
+/** Prints rows as a table: the first column left-aligned, the others right-aligned. */
+export function printTable(header: readonly string[], rows: readonly (readonly string[])[]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd()
+  console.log(line(header))
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '))
+  for (const row of rows) console.log(line(row))
+}

@@ -1,0 +1,121 @@
+import {
+  containerListQuery,
+  createContainerBody,
+  killBody,
+  logsQuery,
+  queryFlag,
+  replacePortsBody,
+  statsHistoryQuery,
+  stopBody,
+  updateContainerBody,
+} from '@berth/shared'
+import { type Context, Hono } from 'hono'
+import { streamSSE } from 'hono/streaming'
+import { z } from 'zod'
+import type { AppEnv } from '../context.ts'
+import { actorContext, jsonBody, optionalJsonBody, query, requireAuth } from '../middleware.ts'
+import {
+  type ContainerAction,
+  containerAction,
+  containerLogs,
+  containerStatsHistory,
+  containerStatsNow,
+  createContainer,
+  getContainer,
+  lineSplitter,
+  listContainers,
+  logEntry,
+  openContainerLogs,
+  removeContainer,
+  replacePorts,
+  updateContainer,
+} from '../services/containers.ts'
+
+const deleteQuery = z.object({ force: queryFlag.default(false), volumes: queryFlag.default(false) })
+const inspectQuery = z.object({ reveal: queryFlag.default(false) })
+
+const params = (c: Context<AppEnv>) => [c.req.param('sid') ?? '', c.req.param('cid') ?? ''] as const
+
+/** Container routes, mounted under /servers/:sid/containers. */
+export const containerRoutes = new Hono<AppEnv>()
+  .get('/', requireAuth('read'), query(containerListQuery), async (c) =>
+    c.json(await listContainers(actorContext(c), params(c)[0], c.req.valid('query')), 200),
+  )
+  .post('/', requireAuth('write'), jsonBody(createContainerBody), async (c) => {
+    const container = await createContainer(actorContext(c), params(c)[0], c.req.valid('json'))
+    c.set('auditTarget', container.id)
+    return c.json({ container }, 201)
+  })
+  .get('/:cid', requireAuth('read'), query(inspectQuery), async (c) => {
+    const [sid, cid] = params(c)
+    return c.json(
+      { container: await getContainer(actorContext(c), sid, cid, c.req.valid('query').reveal) },
+      200,
+    )
+  })
+  .patch('/:cid', requireAuth('write'), jsonBody(updateContainerBody), async (c) => {
+    const [sid, cid] = params(c)
+    return c.json(await updateContainer(actorContext(c), sid, cid, c.req.valid('json')), 200)
+  })
+  .put('/:cid/ports', requireAuth('write'), jsonBody(replacePortsBody), async (c) => {
+    const [sid, cid] = params(c)
+    return c.json(await replacePorts(actorContext(c), sid, cid, c.req.valid('json').ports), 200)
+  })
+  .delete('/:cid', requireAuth('write'), query(deleteQuery), async (c) => {
+    const [sid, cid] = params(c)
+    const { force, volumes } = c.req.valid('query')
+    await removeContainer(actorContext(c), sid, cid, force, volumes)
+    return c.body(null, 204)
+  })
+  .post('/:cid/start', requireAuth('write'), (c) => act(c, 'start', {}))
+  .post('/:cid/pause', requireAuth('write'), (c) => act(c, 'pause', {}))
+  .post('/:cid/unpause', requireAuth('write'), (c) => act(c, 'unpause', {}))
+  .post('/:cid/stop', requireAuth('write'), optionalJsonBody(stopBody), (c) =>
+    act(c, 'stop', c.req.valid('json')),
+  )
+  .post('/:cid/restart', requireAuth('write'), optionalJsonBody(stopBody), (c) =>
+    act(c, 'restart', c.req.valid('json')),
+  )
+  .post('/:cid/kill', requireAuth('write'), optionalJsonBody(killBody), (c) =>
+    act(c, 'kill', c.req.valid('json')),
+  )
+  .get('/:cid/logs', requireAuth('read'), query(logsQuery), async (c) => {
+    const [sid, cid] = params(c)
+    const q = c.req.valid('query')
+    const ctx = actorContext(c)
+    if (!q.follow) return c.json({ logs: await containerLogs(ctx, sid, cid, q) }, 200)
+    // Opened before the response starts, so an offline server or unknown container is a plain error.
+    const logs = await openContainerLogs(ctx, sid, cid, q)
+    return streamSSE(c, async (sse) => {
+      sse.onAbort(() => logs.cancel())
+      const splitter = lineSplitter()
+      let seq = 0
+      for await (const chunk of logs) {
+        for (const l of splitter.push(chunk)) {
+          const entry = logEntry(l, q.timestamps)
+          await sse.writeSSE({ event: entry.stream, data: JSON.stringify(entry), id: String(seq++) })
+        }
+      }
+      for (const l of splitter.flush()) {
+        await sse.writeSSE({
+          event: l.stream,
+          data: JSON.stringify(logEntry(l, q.timestamps)),
+          id: String(seq++),
+        })
+      }
+      await sse.writeSSE({ event: 'end', data: JSON.stringify({ reason: 'container stopped' }) })
+    })
+  })
+  .get('/:cid/stats', requireAuth('read'), async (c) => {
+    const [sid, cid] = params(c)
+    return c.json({ stats: await containerStatsNow(actorContext(c), sid, cid) }, 200)
+  })
+  .get('/:cid/stats/history', requireAuth('read'), query(statsHistoryQuery), async (c) => {
+    const [sid, cid] = params(c)
+    return c.json(await containerStatsHistory(actorContext(c), sid, cid, c.req.valid('query').since), 200)
+  })
+
+async function act(c: Context<AppEnv>, action: ContainerAction, opts: { timeout?: number; signal?: string }) {
+  const [sid, cid] = params(c)
+  return c.json({ container: await containerAction(actorContext(c), sid, cid, action, opts) }, 200)
+}

@@ -1,0 +1,411 @@
+import {
+  type ContainerDetail,
+  type CreateContainerBody,
+  type containerListQuery,
+  LABELS,
+  type logsQuery,
+  newId,
+  type PublishedPort,
+  type portBinding,
+  SECRET_ENV_KEY,
+  type updateContainerBody,
+} from '@berth/shared'
+import { and, asc, eq, gt, inArray, like, or, sql } from 'drizzle-orm'
+import type { z } from 'zod'
+import type { ActorContext } from '../context.ts'
+import { containers } from '../db/schema.ts'
+import { ApiError, notFound } from '../errors.ts'
+import type { StreamChunk } from '../hub/hub.ts'
+import { decodeCursor, toPage } from '../lib/pagination.ts'
+import { iso, isoOrNull } from '../lib/time.ts'
+import { actorLevel, levelAtLeast } from './auth.ts'
+import { type ContainerRow, removeContainerRow, upsertContainers } from './inventory.ts'
+import { findServer } from './servers.ts'
+import { statsHistory } from './stats.ts'
+
+/** Creating and recreating containers waits on Docker; more than a plain call. */
+const CONTAINER_WRITE_TIMEOUT_MS = 120_000
+
+export interface ContainerView {
+  id: string
+  docker_id: string
+  server_id: string
+  name: string
+  image: string
+  status: string
+  exit_code: number | null
+  health: string
+  ports: PublishedPort[]
+  tags: string[]
+  labels: Record<string, string>
+  /** False for containers that were not created through Berth. */
+  managed: boolean
+  created_at: string
+  started_at: string | null
+  finished_at: string | null
+  observed_at: string
+}
+
+function userLabels(labels: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(labels).filter(([k]) => !k.startsWith('berth.')))
+}
+
+export function toContainerView(row: ContainerRow): ContainerView {
+  return {
+    id: row.id,
+    docker_id: row.dockerId,
+    server_id: row.serverId,
+    name: row.name,
+    image: row.image,
+    status: row.status,
+    exit_code: row.exitCode,
+    health: row.health,
+    ports: row.ports,
+    tags: row.tags,
+    labels: userLabels(row.labels),
+    managed: row.managed,
+    created_at: iso(row.dockerCreatedAt),
+    started_at: isoOrNull(row.startedAt),
+    finished_at: isoOrNull(row.finishedAt),
+    observed_at: iso(row.observedAt),
+  }
+}
+
+/** The detail of a live container on top of its row: env (secrets masked unless revealed), mounts, limits. */
+function toDetailView(row: ContainerRow, detail: ContainerDetail, reveal: boolean) {
+  const env = Object.fromEntries(
+    Object.entries(detail.env).map(([k, v]) => [k, reveal || !SECRET_ENV_KEY.test(k) ? v : '********']),
+  )
+  return {
+    ...toContainerView(row),
+    // What Docker says now wins over the stored copy.
+    name: detail.name,
+    image: detail.image,
+    status: detail.status,
+    exit_code: detail.exit_code,
+    health: detail.health,
+    ports: detail.ports,
+    started_at: isoOrNull(detail.started_at),
+    finished_at: isoOrNull(detail.finished_at),
+    env,
+    cmd: detail.cmd,
+    entrypoint: detail.entrypoint,
+    working_dir: detail.working_dir,
+    mounts: detail.mounts,
+    resources: detail.resources,
+    restart: detail.restart,
+    networks: detail.networks,
+  }
+}
+
+/** Finds a container of a server by Berth id, Docker id (or a prefix of at least 4), or name. */
+export async function findContainer(ctx: ActorContext, serverId: string, ref: string): Promise<ContainerRow> {
+  await findServer(ctx, serverId)
+  const byPrefix = /^[0-9a-f]{4,64}$/.test(ref) ? like(containers.dockerId, `${ref}%`) : undefined
+  const rows = await ctx.db
+    .select()
+    .from(containers)
+    .where(
+      and(
+        eq(containers.serverId, serverId),
+        or(
+          eq(containers.id, ref),
+          eq(containers.name, ref.replace(/^\//, '')),
+          eq(containers.dockerId, ref),
+          byPrefix,
+        ),
+      ),
+    )
+    .limit(2)
+  const exact = rows.find((r) => r.id === ref || r.dockerId === ref || r.name === ref)
+  if (exact) return exact
+  if (rows.length === 1) return rows[0]!
+  if (rows.length > 1)
+    throw new ApiError('conflict', `more than one container matches ${ref}`, { code: 'ambiguous_container' })
+  throw notFound('container', ref)
+}
+
+async function stored(
+  ctx: ActorContext,
+  serverId: string,
+  detail: ContainerDetail,
+  tags?: string[],
+): Promise<ContainerRow> {
+  const [row] = await upsertContainers(ctx, serverId, [detail], ctx.clock.now())
+  if (!row) throw new ApiError('internal', 'the container could not be recorded')
+  if (tags) {
+    await ctx.db.update(containers).set({ tags }).where(eq(containers.id, row.id))
+    row.tags = tags
+  }
+  return row
+}
+
+const portRange = (server: { portRangeStart: number; portRangeEnd: number }) => ({
+  start: server.portRangeStart,
+  end: server.portRangeEnd,
+})
+
+function berthLabels(id: string, tags: string[], labels: Record<string, string>): Record<string, string> {
+  return {
+    ...userLabels(labels),
+    [LABELS.id]: id,
+    [LABELS.tags]: JSON.stringify(tags),
+    [LABELS.managed]: 'true',
+  }
+}
+
+export async function createContainer(ctx: ActorContext, serverId: string, input: CreateContainerBody) {
+  const server = await findServer(ctx, serverId)
+  const hostPaths = input.volumes.filter((v) => v.source.startsWith('/'))
+  if (hostPaths.length > 0 && !levelAtLeast(actorLevel(ctx.actor), 'admin')) {
+    throw new ApiError('forbidden', 'only admins may mount host paths; use a named volume', {
+      code: 'host_path_forbidden',
+      details: { sources: hostPaths.map((v) => v.source) },
+    })
+  }
+  const reserved = Object.keys(input.labels).filter((k) => k.startsWith('berth.'))
+  if (reserved.length > 0) {
+    throw new ApiError('validation_error', 'labels starting with berth. are Berth’s own', {
+      details: reserved.map((k) => ({ path: `labels.${k}`, message: 'reserved' })),
+    })
+  }
+  const id = newId('container', ctx.clock.now())
+  const detail = await ctx.hub.call(
+    serverId,
+    'container.create',
+    {
+      berth_id: id,
+      name: input.name,
+      image: input.image,
+      cmd: input.cmd,
+      entrypoint: input.entrypoint,
+      working_dir: input.working_dir,
+      env: input.env,
+      labels: berthLabels(id, input.tags, input.labels),
+      resources: input.resources,
+      ports: input.ports,
+      port_range: portRange(server),
+      volumes: input.volumes,
+      network: input.network,
+      restart: input.restart,
+      start: input.start,
+    },
+    { timeoutMs: CONTAINER_WRITE_TIMEOUT_MS },
+  )
+  const row = await stored(ctx, serverId, detail, input.tags)
+  return toDetailView(row, detail, true)
+}
+
+type ListQuery = z.infer<typeof containerListQuery>
+
+export async function listContainers(ctx: ActorContext, serverId: string, query: ListQuery) {
+  await findServer(ctx, serverId)
+  const after = decodeCursor(query.cursor)
+  const rows = await ctx.db
+    .select()
+    .from(containers)
+    .where(
+      and(
+        eq(containers.serverId, serverId),
+        after ? gt(containers.id, after) : undefined,
+        query.status?.length ? inArray(containers.status, query.status) : undefined,
+        query.tag
+          ? sql`exists (select 1 from json_each(${containers.tags}) where value = ${query.tag})`
+          : undefined,
+        query.name ? like(containers.name, `${query.name.replace(/[\\%_]/g, (m) => `\\${m}`)}%`) : undefined,
+      ),
+    )
+    .orderBy(asc(containers.id))
+    .limit(query.limit + 1)
+  const { items, nextCursor } = toPage(rows, query.limit)
+  const online = await ctx.hub.online(serverId)
+  return { containers: items.map(toContainerView), next_cursor: nextCursor, stale: !online }
+}
+
+export async function getContainer(ctx: ActorContext, serverId: string, ref: string, reveal: boolean) {
+  const row = await findContainer(ctx, serverId, ref)
+  if (reveal && ctx.actor.role !== 'admin') {
+    throw new ApiError('forbidden', 'only admins may reveal secret values', { code: 'reveal_forbidden' })
+  }
+  if (!(await ctx.hub.online(serverId))) return { ...toContainerView(row), stale: true }
+  // Docker events keep the row current; a read does not write.
+  const detail = await ctx.hub.call(serverId, 'container.inspect', { ref: row.dockerId })
+  return { ...toDetailView(row, detail, reveal), stale: false }
+}
+
+export async function updateContainer(
+  ctx: ActorContext,
+  serverId: string,
+  ref: string,
+  input: z.infer<typeof updateContainerBody>,
+) {
+  const server = await findServer(ctx, serverId)
+  let row = await findContainer(ctx, serverId, ref)
+  let detail: ContainerDetail | undefined
+  if (input.resources) {
+    detail = await ctx.hub.call(serverId, 'container.update', {
+      ref: row.dockerId,
+      resources: input.resources,
+    })
+  }
+  const tags = input.tags ?? row.tags
+  const recreate = input.env !== undefined || input.image !== undefined
+  if (recreate) {
+    const current = detail ?? (await ctx.hub.call(serverId, 'container.inspect', { ref: row.dockerId }))
+    let env: Record<string, string> | undefined
+    if (input.env) {
+      env = { ...current.env }
+      for (const [key, value] of Object.entries(input.env)) {
+        if (value === null) delete env[key]
+        else env[key] = value
+      }
+    }
+    detail = await ctx.hub.call(
+      serverId,
+      'container.recreate',
+      {
+        ref: row.dockerId,
+        image: input.image,
+        env,
+        labels: row.managed ? berthLabels(row.id, tags, current.labels) : undefined,
+        port_range: portRange(server),
+      },
+      { timeoutMs: CONTAINER_WRITE_TIMEOUT_MS },
+    )
+  }
+  detail ??= await ctx.hub.call(serverId, 'container.inspect', { ref: row.dockerId })
+  row = await stored(ctx, serverId, detail, tags)
+  return { container: toDetailView(row, detail, false), recreated: recreate }
+}
+
+export async function replacePorts(
+  ctx: ActorContext,
+  serverId: string,
+  ref: string,
+  ports: z.infer<typeof portBinding>[],
+) {
+  const server = await findServer(ctx, serverId)
+  const row = await findContainer(ctx, serverId, ref)
+  const detail = await ctx.hub.call(
+    serverId,
+    'container.recreate',
+    { ref: row.dockerId, ports, port_range: portRange(server) },
+    { timeoutMs: CONTAINER_WRITE_TIMEOUT_MS },
+  )
+  return { container: toDetailView(await stored(ctx, serverId, detail), detail, false), recreated: true }
+}
+
+export type ContainerAction = 'start' | 'stop' | 'restart' | 'pause' | 'unpause' | 'kill'
+
+export async function containerAction(
+  ctx: ActorContext,
+  serverId: string,
+  ref: string,
+  action: ContainerAction,
+  opts: { timeout?: number; signal?: string },
+) {
+  const row = await findContainer(ctx, serverId, ref)
+  const detail = await ctx.hub.call(
+    serverId,
+    'container.action',
+    { ref: row.dockerId, action, ...opts },
+    { timeoutMs: CONTAINER_WRITE_TIMEOUT_MS + (opts.timeout ?? 10) * 1000 },
+  )
+  return toDetailView(await stored(ctx, serverId, detail), detail, false)
+}
+
+export async function removeContainer(
+  ctx: ActorContext,
+  serverId: string,
+  ref: string,
+  force: boolean,
+  volumes: boolean,
+) {
+  const row = await findContainer(ctx, serverId, ref)
+  await ctx.hub.call(
+    serverId,
+    'container.remove',
+    { ref: row.dockerId, force, volumes },
+    { timeoutMs: CONTAINER_WRITE_TIMEOUT_MS },
+  )
+  await removeContainerRow(ctx, serverId, row.dockerId)
+}
+
+type LogsQuery = z.infer<typeof logsQuery>
+
+/** Opens a container's log on its host; chunks are stdout or stderr text. */
+export async function openContainerLogs(ctx: ActorContext, serverId: string, ref: string, query: LogsQuery) {
+  const row = await findContainer(ctx, serverId, ref)
+  return ctx.hub.open(serverId, 'container.logs', {
+    ref: row.dockerId,
+    tail: query.tail,
+    since: query.since,
+    timestamps: query.timestamps,
+    follow: query.follow,
+  })
+}
+
+/** Splits chunks into whole lines per stream, keeping a partial line until its end arrives. */
+export function lineSplitter() {
+  const partial: Record<string, string> = {}
+  const decoder = new TextDecoder()
+  return {
+    push(chunk: StreamChunk): { stream: string; line: string }[] {
+      const text =
+        chunk.encoding === 'base64'
+          ? decoder.decode(Uint8Array.from(atob(chunk.data), (c) => c.charCodeAt(0)))
+          : chunk.data
+      const parts = ((partial[chunk.stream] ?? '') + text).split('\n')
+      partial[chunk.stream] = parts.pop() ?? ''
+      return parts.map((line) => ({ stream: chunk.stream, line }))
+    },
+    flush(): { stream: string; line: string }[] {
+      const rest = Object.entries(partial)
+        .filter(([, line]) => line.length > 0)
+        .map(([stream, line]) => ({ stream, line }))
+      for (const key of Object.keys(partial)) delete partial[key]
+      return rest
+    },
+  }
+}
+
+/** A log line as the API shows it; with timestamps, Docker's RFC 3339 prefix becomes `ts`. */
+export function logEntry(entry: { stream: string; line: string }, timestamps: boolean) {
+  if (!timestamps) return { stream: entry.stream, line: entry.line }
+  const space = entry.line.indexOf(' ')
+  return { stream: entry.stream, ts: entry.line.slice(0, space), line: entry.line.slice(space + 1) }
+}
+
+export async function containerLogs(ctx: ActorContext, serverId: string, ref: string, query: LogsQuery) {
+  const stream = await openContainerLogs(ctx, serverId, ref, { ...query, follow: false })
+  const splitter = lineSplitter()
+  const logs: ReturnType<typeof logEntry>[] = []
+  for await (const chunk of stream)
+    for (const l of splitter.push(chunk)) logs.push(logEntry(l, query.timestamps))
+  for (const l of splitter.flush()) logs.push(logEntry(l, query.timestamps))
+  return logs
+}
+
+export async function containerStatsNow(ctx: ActorContext, serverId: string, ref: string) {
+  const row = await findContainer(ctx, serverId, ref)
+  const s = await ctx.hub.call(serverId, 'container.stats', { ref: row.dockerId })
+  return {
+    container_id: row.id,
+    at: iso(s.at),
+    cpu: { percent: s.cpu_pct, limit: s.cpu_limit },
+    memory: { used: s.mem_used, limit: s.mem_limit },
+    network: { rx: s.net_rx, tx: s.net_tx },
+    block_io: { read: s.blk_read, write: s.blk_write },
+    pids: s.pids,
+  }
+}
+
+export async function containerStatsHistory(
+  ctx: ActorContext,
+  serverId: string,
+  ref: string,
+  since: number | undefined,
+) {
+  const row = await findContainer(ctx, serverId, ref)
+  return { container_id: row.id, samples: await statsHistory(ctx, row.id, since) }
+}

@@ -1,0 +1,155 @@
+import { type ContainerSummary, containerEvent, inventoryEvent, LABELS, newId } from '@berth/shared'
+import { and, eq, inArray, notInArray, or } from 'drizzle-orm'
+import type { ServiceContext } from '../context.ts'
+import { containers } from '../db/schema.ts'
+import type { AgentEventFrame } from '../hub/hub.ts'
+import { log } from '../lib/log.ts'
+
+export type ContainerRow = typeof containers.$inferSelect
+
+const BERTH_ID = /^ctr_[0-9a-z]{26}$/
+
+/** Tags as Berth wrote them into a container's label. */
+export function tagsFromLabels(labels: Record<string, string>): string[] {
+  try {
+    const parsed: unknown = JSON.parse(labels[LABELS.tags] ?? '[]')
+    return Array.isArray(parsed) ? parsed.filter((t): t is string => typeof t === 'string') : []
+  } catch {
+    return []
+  }
+}
+
+/**
+ * Writes what an agent reported of some containers into the API's copy. A container Berth made
+ * keeps its Berth id (from its label) across recreations; a report about the older container of
+ * a recreation, arriving late, does not overwrite the newer one. Tags are the API's once known.
+ */
+export async function upsertContainers(
+  ctx: ServiceContext,
+  serverId: string,
+  reported: ContainerSummary[],
+  observedAt: number,
+): Promise<ContainerRow[]> {
+  if (reported.length === 0) return []
+  const berthIds = reported
+    .map((c) => c.labels[LABELS.id])
+    .filter((id): id is string => !!id && BERTH_ID.test(id))
+  const dockerIds = reported.map((c) => c.docker_id)
+  const existing = await ctx.db
+    .select()
+    .from(containers)
+    .where(
+      and(
+        eq(containers.serverId, serverId),
+        berthIds.length > 0
+          ? or(inArray(containers.dockerId, dockerIds), inArray(containers.id, berthIds))
+          : inArray(containers.dockerId, dockerIds),
+      ),
+    )
+  const byId = new Map(existing.map((r) => [r.id, r]))
+  const byDockerId = new Map(existing.map((r) => [r.dockerId, r]))
+  const rows: ContainerRow[] = []
+  for (const c of reported) {
+    const labelId = c.labels[LABELS.id]
+    const berthId = labelId && BERTH_ID.test(labelId) ? labelId : null
+    const current = (berthId ? byId.get(berthId) : undefined) ?? byDockerId.get(c.docker_id)
+    if (current && current.dockerId !== c.docker_id && current.dockerCreatedAt > c.created_at) continue
+    const row: ContainerRow = {
+      id: berthId ?? current?.id ?? newId('container', observedAt),
+      serverId,
+      dockerId: c.docker_id,
+      name: c.name,
+      image: c.image,
+      status: c.status,
+      exitCode: c.exit_code,
+      health: c.health,
+      ports: c.ports,
+      labels: c.labels,
+      tags: current?.tags ?? tagsFromLabels(c.labels),
+      managed: c.labels[LABELS.managed] === 'true',
+      dockerCreatedAt: c.created_at,
+      startedAt: c.started_at,
+      finishedAt: c.finished_at,
+      observedAt,
+    }
+    rows.push(row)
+  }
+  if (rows.length === 0) return []
+  const writes = rows.map((row) => {
+    const { id: _id, serverId: _s, tags: _t, ...changes } = row
+    return ctx.db.insert(containers).values(row).onConflictDoUpdate({ target: containers.id, set: changes })
+  })
+  // A row under another id that holds one of these Docker ids is an old copy of the same container.
+  const superseded = existing.filter((r) =>
+    rows.some((row) => row.dockerId === r.dockerId && row.id !== r.id),
+  )
+  if (superseded.length > 0) {
+    await ctx.db.delete(containers).where(
+      inArray(
+        containers.id,
+        superseded.map((r) => r.id),
+      ),
+    )
+  }
+  await ctx.db.batch(writes as [(typeof writes)[number], ...(typeof writes)[number][]])
+  return rows
+}
+
+export async function removeContainerRow(
+  ctx: ServiceContext,
+  serverId: string,
+  dockerId: string,
+): Promise<void> {
+  await ctx.db
+    .delete(containers)
+    .where(and(eq(containers.serverId, serverId), eq(containers.dockerId, dockerId)))
+}
+
+/** A full inventory: the copy becomes exactly what the agent has. */
+async function applyInventory(
+  ctx: ServiceContext,
+  serverId: string,
+  reported: ContainerSummary[],
+  at: number,
+) {
+  await upsertContainers(ctx, serverId, reported, at)
+  const present = reported.map((c) => c.docker_id)
+  await ctx.db
+    .delete(containers)
+    .where(
+      present.length > 0
+        ? and(eq(containers.serverId, serverId), notInArray(containers.dockerId, present))
+        : eq(containers.serverId, serverId),
+    )
+}
+
+/** Takes in an event frame from an agent. */
+export async function recordAgentEvent(
+  ctx: ServiceContext,
+  serverId: string,
+  event: AgentEventFrame,
+  at: number,
+) {
+  switch (event.kind) {
+    case 'inventory': {
+      const parsed = inventoryEvent.safeParse(event.data)
+      if (parsed.success) await applyInventory(ctx, serverId, parsed.data.containers, at)
+      else log.warn(`server ${serverId} sent an inventory that does not parse`)
+      return
+    }
+    case 'container': {
+      const parsed = containerEvent.safeParse(event.data)
+      if (!parsed.success) {
+        log.warn(`server ${serverId} sent a container event that does not parse`)
+        return
+      }
+      const { docker_id, container } = parsed.data
+      if (container) await upsertContainers(ctx, serverId, [container], at)
+      else await removeContainerRow(ctx, serverId, docker_id)
+      return
+    }
+    default:
+      // Kinds from newer agents are ignored.
+      return
+  }
+}

@@ -1,0 +1,104 @@
+import { type StatsSample, statsSample } from '@berth/shared'
+import { and, asc, eq, gte, inArray, lt } from 'drizzle-orm'
+import { z } from 'zod'
+import type { ServiceContext } from '../context.ts'
+import { containerStats, containers } from '../db/schema.ts'
+import { log } from '../lib/log.ts'
+
+const samples = z.array(statsSample)
+/** Rows per insert, well under SQLite's limit on bound values. */
+const CHUNK = 500
+
+/** Stores a batch of samples from a server's agent under the Berth ids of their containers. */
+export async function recordStats(ctx: ServiceContext, serverId: string, raw: unknown[]): Promise<void> {
+  const parsed = samples.safeParse(raw)
+  if (!parsed.success) {
+    log.warn(`server ${serverId} sent stats that do not parse`)
+    return
+  }
+  if (parsed.data.length === 0) return
+  const ids = await ctx.db
+    .select({ id: containers.id, dockerId: containers.dockerId })
+    .from(containers)
+    .where(
+      and(
+        eq(containers.serverId, serverId),
+        inArray(containers.dockerId, [...new Set(parsed.data.map((s) => s.docker_id))]),
+      ),
+    )
+  const idOf = new Map(ids.map((r) => [r.dockerId, r.id]))
+  const rows = parsed.data.flatMap((s) => {
+    const containerId = idOf.get(s.docker_id)
+    return containerId ? [toRow(serverId, containerId, s)] : []
+  })
+  for (let i = 0; i < rows.length; i += CHUNK) {
+    await ctx.db.insert(containerStats).values(rows.slice(i, i + CHUNK))
+  }
+}
+
+function toRow(serverId: string, containerId: string, s: StatsSample): typeof containerStats.$inferInsert {
+  return {
+    serverId,
+    containerId,
+    at: s.at,
+    cpuPct: s.cpu_pct,
+    cpuLimit: s.cpu_limit,
+    memUsed: s.mem_used,
+    memLimit: s.mem_limit,
+    netRx: s.net_rx,
+    netTx: s.net_tx,
+    blkRead: s.blk_read,
+    blkWrite: s.blk_write,
+    pids: s.pids,
+  }
+}
+
+/** A sample as the API shows it: per timestamp memory, cpu with its limit, network with deltas. */
+export interface StatsPoint {
+  at: string
+  timestamp: number
+  cpu: { percent: number; limit: number }
+  memory: { used: number; limit: number }
+  network: { rx: number; tx: number; rx_delta: number; tx_delta: number }
+  block_io: { read: number; write: number }
+  pids: number
+}
+
+/** The series of one container since `since` (unix seconds), oldest first, with network deltas. */
+export async function statsHistory(ctx: ServiceContext, containerId: string, since: number | undefined) {
+  const from = since !== undefined ? since * 1000 : ctx.clock.now() - ctx.config.statsRetentionSeconds * 1000
+  const rows = await ctx.db
+    .select()
+    .from(containerStats)
+    .where(and(eq(containerStats.containerId, containerId), gte(containerStats.at, from)))
+    .orderBy(asc(containerStats.at))
+  const points: StatsPoint[] = []
+  let previous: (typeof rows)[number] | undefined
+  for (const r of rows) {
+    // Counters start again from zero when the container restarts; the delta is then the new total.
+    const delta = (now: number, before: number | undefined) =>
+      before === undefined ? 0 : now >= before ? now - before : now
+    points.push({
+      at: new Date(r.at).toISOString(),
+      timestamp: Math.floor(r.at / 1000),
+      cpu: { percent: r.cpuPct, limit: r.cpuLimit },
+      memory: { used: r.memUsed, limit: r.memLimit },
+      network: {
+        rx: r.netRx,
+        tx: r.netTx,
+        rx_delta: delta(r.netRx, previous?.netRx),
+        tx_delta: delta(r.netTx, previous?.netTx),
+      },
+      block_io: { read: r.blkRead, write: r.blkWrite },
+      pids: r.pids,
+    })
+    previous = r
+  }
+  return points
+}
+
+export async function pruneStats(ctx: ServiceContext): Promise<void> {
+  await ctx.db
+    .delete(containerStats)
+    .where(lt(containerStats.at, ctx.clock.now() - ctx.config.statsRetentionSeconds * 1000))
+}
