@@ -49,7 +49,11 @@ afterAll(async () => {
 
 const path = (rest = '') => `/servers/${serverId}/containers${rest}`
 // The shell traps TERM so a stop or recreate does not wait out Docker's grace period.
-const httpCmd = ['sh', '-c', 'echo hello-out; echo hello-err >&2; trap "exit 0" TERM; httpd -f -p 8080 -h /www & wait']
+const httpCmd = [
+  'sh',
+  '-c',
+  'echo hello-out; echo hello-err >&2; trap "exit 0" TERM; httpd -f -p 8080 -h /www & wait',
+]
 
 /** Containers on the host that this run made, as `docker ps -a` sees them. */
 const hostContainers = () => docker('ps', '-aq', '--filter', `name=t${run}-`).split('\n').filter(Boolean)
