@@ -1,6 +1,7 @@
 import os from 'node:os'
 import type { StatsSample } from '@berth/shared'
 import { wait } from './backoff.ts'
+import { CgroupReader, systemCpuNs } from './cgroups.ts'
 import { mapBounded } from './concurrency.ts'
 import { cpusOf } from './containers.ts'
 import type { Docker, StatsReading } from './docker.ts'
@@ -35,6 +36,7 @@ interface CpuReading {
 
 /** What the agent remembers of each container between readings: its last CPU counters and its CPU limit. */
 export class StatsHistory {
+  readonly cgroups = new CgroupReader()
   private readonly readings = new Map<string, CpuReading>()
   private readonly limits = new Map<string, { cpus: number | null; at: number }>()
 
@@ -83,6 +85,13 @@ export class StatsHistory {
     }
   }
 
+  /** A reading of a container: from its cgroup files when they can be read, else from Docker. */
+  async read(docker: Docker, id: string, signal?: AbortSignal): Promise<StatsReading> {
+    const systemNs = await systemCpuNs().catch(() => null)
+    const fast = systemNs === null ? null : await this.cgroups.read(id, systemNs)
+    return fast ?? docker.containerStats(id, signal)
+  }
+
   /** How long ago this container was last read, ms; null when never. */
   age(id: string): number | null {
     const before = this.readings.get(id)
@@ -107,6 +116,7 @@ export class StatsHistory {
     const keep = new Set(ids)
     for (const id of this.readings.keys()) if (!keep.has(id)) this.readings.delete(id)
     for (const id of this.limits.keys()) if (!keep.has(id)) this.limits.delete(id)
+    this.cgroups.keepOnly(ids)
   }
 }
 
@@ -131,7 +141,7 @@ export async function sampleRound(
   const samples = await mapBounded(ids, STATS_CONCURRENCY, async (id) => {
     try {
       const [reading, cpuLimit] = await Promise.all([
-        docker.containerStats(id, signal),
+        history.read(docker, id, signal),
         history.cpuLimit(docker, id, signal),
       ])
       return history.sample(id, reading, cpuLimit)
@@ -156,11 +166,11 @@ export async function sampleNow(
 ): Promise<StatsSample> {
   history.setLimit(id, cpuLimit)
   const age = history.age(id)
-  if (age === null || age > RECENT_MS) history.sample(id, await docker.containerStats(id, signal), cpuLimit)
+  if (age === null || age > RECENT_MS) history.sample(id, await history.read(docker, id, signal), cpuLimit)
   const sinceLast = history.age(id) ?? 0
   const gap = age !== null && age <= RECENT_MS ? MIN_GAP_MS : PAIR_GAP_MS
   if (sinceLast < gap) await wait(gap - sinceLast, signal)
-  return history.sample(id, await docker.containerStats(id, signal), cpuLimit)
+  return history.sample(id, await history.read(docker, id, signal), cpuLimit)
 }
 
 export interface StatsSamplerOptions {
