@@ -12,6 +12,8 @@ it('reads what Docker reports for a container, without waiting on Docker', { tim
   const id = fixtures.run(
     '--memory',
     '48m',
+    '--cpus',
+    '0.5',
     '--pids-limit',
     '50',
     TEST_IMAGE,
@@ -20,7 +22,7 @@ it('reads what Docker reports for a container, without waiting on Docker', { tim
     'sleep 60 & sleep 60 & wait',
   )
   const reader = new CgroupReader()
-  const fast = await reader.read(id, await systemCpuNs())
+  const fast = reader.read(id, systemCpuNs())?.reading
   const slow = await docker.containerStats(id)
   expect(fast).not.toBeNull()
   expect(fast?.memory_stats.limit).toBe(48 * 1024 * 1024)
@@ -31,8 +33,9 @@ it('reads what Docker reports for a container, without waiting on Docker', { tim
   // Memory moves a little between two readings; the same order of magnitude is what matters.
   expect(Math.abs((fast?.memory_stats.usage ?? 0) - (slow.memory_stats.usage ?? 0))).toBeLessThan(1024 * 1024)
   expect(fast?.cpu_stats.cpu_usage.total_usage).toBeGreaterThan(0)
+  expect(reader.read(id, systemCpuNs())?.cpus).toBe(0.5)
 })
 
 it('says null for a container it cannot find, so the caller asks Docker', async () => {
-  expect(await new CgroupReader().read('0'.repeat(64), await systemCpuNs())).toBeNull()
+  expect(new CgroupReader().read('0'.repeat(64), systemCpuNs())).toBeNull()
 })

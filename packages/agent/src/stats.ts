@@ -1,7 +1,7 @@
 import os from 'node:os'
 import type { StatsSample } from '@berth/shared'
 import { wait } from './backoff.ts'
-import { CgroupReader, systemCpuNs } from './cgroups.ts'
+import { CgroupReader, type CgroupReading, systemCpuNs } from './cgroups.ts'
 import { mapBounded } from './concurrency.ts'
 import { cpusOf } from './containers.ts'
 import type { Docker, StatsReading } from './docker.ts'
@@ -87,9 +87,16 @@ export class StatsHistory {
 
   /** A reading of a container: from its cgroup files when they can be read, else from Docker. */
   async read(docker: Docker, id: string, signal?: AbortSignal): Promise<StatsReading> {
-    const systemNs = await systemCpuNs().catch(() => null)
-    const fast = systemNs === null ? null : await this.cgroups.read(id, systemNs)
-    return fast ?? docker.containerStats(id, signal)
+    return this.readCgroups(id)?.reading ?? docker.containerStats(id, signal)
+  }
+
+  /** A reading (and the CPU limit) from the container's cgroup files; null when they cannot be read. */
+  readCgroups(id: string): CgroupReading | null {
+    try {
+      return this.cgroups.read(id, systemCpuNs())
+    } catch {
+      return null
+    }
   }
 
   /** How long ago this container was last read, ms; null when never. */
@@ -140,8 +147,10 @@ export async function sampleRound(
   const started = performance.now()
   const samples = await mapBounded(ids, STATS_CONCURRENCY, async (id) => {
     try {
+      const fast = history.readCgroups(id)
+      if (fast) return history.sample(id, fast.reading, fast.cpus)
       const [reading, cpuLimit] = await Promise.all([
-        history.read(docker, id, signal),
+        docker.containerStats(id, signal),
         history.cpuLimit(docker, id, signal),
       ])
       return history.sample(id, reading, cpuLimit)

@@ -122,6 +122,14 @@ export async function findContainer(ctx: ActorContext, serverId: string, ref: st
   if (rows.length === 1) return rows[0]!
   if (rows.length > 1)
     throw new ApiError('conflict', `more than one container matches ${ref}`, { code: 'ambiguous_container' })
+  // Not in the copy yet (the agent's report may still be on its way): ask the host.
+  if (!ref.startsWith('ctr_') && (await ctx.hub.online(serverId))) {
+    const detail = await ctx.hub.call(serverId, 'container.inspect', { ref }).catch((err: unknown) => {
+      if (err instanceof ApiError && err.kind === 'not_found') return null
+      throw err
+    })
+    if (detail) return stored(ctx, serverId, detail)
+  }
   throw notFound('container', ref)
 }
 
