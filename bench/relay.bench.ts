@@ -2,6 +2,7 @@ import Docker from 'dockerode'
 import {
   fmt,
   printTable,
+  rawRequest,
   registerAdmin,
   runBench,
   type Summary,
@@ -45,8 +46,8 @@ runBench('relay', async () => {
 
   const validate = async (keep: boolean) => {
     const started = performance.now()
-    const res = await fetch(validateUrl, { method: 'POST', headers })
-    const body = (await res.json()) as { validation?: Validation }
+    const res = await rawRequest(validateUrl, 'POST', headers)
+    const body = JSON.parse(res.body) as { validation?: Validation }
     const ms = performance.now() - started
     if (res.status !== 200 || !body.validation?.ok) {
       throw new Error(`validate answered ${res.status}: ${JSON.stringify(body)}`)
@@ -64,8 +65,8 @@ runBench('relay', async () => {
   // The same HTTP, auth and database read without the agent: shows what the relay itself costs.
   const getServer = async (keep: boolean) => {
     const started = performance.now()
-    const res = await fetch(serverUrl, { headers })
-    await res.json()
+    const res = await rawRequest(serverUrl, 'GET', headers)
+    JSON.parse(res.body)
     if (res.status !== 200) throw new Error(`GET /servers/:id answered ${res.status}`)
     if (keep) plainApi.push(performance.now() - started)
   }

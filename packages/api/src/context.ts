@@ -33,6 +33,8 @@ export interface Deps {
   clock: Clock
   /** The client's address as the runtime knows it (socket address on Node, CF-Connecting-IP on Workers). */
   clientAddress(c: Context): string | null
+  /** Keeps work going after the response (Workers' waitUntil; on Node the promise simply runs). */
+  waitUntil(c: Context, work: Promise<unknown>): void
   /** The bundled agent, served for the ready-to-paste install commands; null when the runtime has none. */
   agentBundle(): Promise<Uint8Array | null>
 }

@@ -12,20 +12,20 @@ import { assertLevel, authenticateBearer } from './services/auth.ts'
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
 export function serviceContext(c: Context<AppEnv>): ServiceContext {
-  const { db, hub, config, clock } = c.var.deps
+  const { db, hub, config, clock } = c.get('deps')
   return { db, hub, config, clock }
 }
 
 /** The service context of an authenticated route. */
 export function actorContext(c: Context<AppEnv>): ActorContext {
-  const actor = c.var.actor
+  const actor = c.get('actor')
   if (!actor) throw new ApiError('auth_error', 'a valid bearer token is required')
   return { ...serviceContext(c), actor }
 }
 
 /** The URL agents and users reach this API at. */
 export function publicUrl(c: Context<AppEnv>): string {
-  return c.var.deps.config.publicUrl ?? new URL(c.req.url).origin
+  return c.get('deps').config.publicUrl ?? new URL(c.req.url).origin
 }
 
 export function bearerToken(c: Context): string | null {
@@ -36,18 +36,15 @@ export function bearerToken(c: Context): string | null {
 
 /** Renders any thrown value as the documented error body; a 500 never carries the exception's text. */
 export function renderError(err: unknown, c: Context<AppEnv>): Response {
-  const requestId = c.var.requestId ?? newId('request')
+  const requestId = c.get('requestId') ?? newId('request')
   let apiError: ApiError
   if (err instanceof ApiError) apiError = err
   else if (err instanceof HTTPException) apiError = fromHttpException(err)
   else {
-    const e = err as Error
-    console.error(
-      `${new Date().toISOString()} error request_id=${requestId} ${e?.name ?? 'Error'}: ${oneLine(e?.message)}`,
-    )
+    log.error(`unexpected error request_id=${requestId}`, err)
     apiError = new ApiError('internal', `internal error (request ${requestId})`)
   }
-  const now = c.var.deps?.clock.now() ?? Date.now()
+  const now = c.get('deps')?.clock.now() ?? Date.now()
   return c.json(errorBody(apiError, requestId, now), apiError.status as 500, {
     ...apiError.headers,
     'X-Request-Id': requestId,
@@ -71,11 +68,6 @@ function fromHttpException(err: HTTPException): ApiError {
   }
 }
 
-const oneLine = (text: unknown) =>
-  String(text ?? '')
-    .replace(/\s+/g, ' ')
-    .slice(0, 500)
-
 export const requestId: MiddlewareHandler<AppEnv> = async (c, next) => {
   const id = newId('request')
   c.set('requestId', id)
@@ -88,25 +80,21 @@ export const audit: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (!MUTATING.has(c.req.method)) return next()
   const started = performance.now()
   await next()
-  const actor = c.var.actor
-  const agentServer = c.var.agentServerId
+  const actor = c.get('actor')
+  const agentServer = c.get('agentServerId')
   const route = c.req.matchedRoutes.findLast((r) => r.method !== 'ALL')?.path ?? c.req.path
   const write = recordAudit(serviceContext(c), {
     actorType: actor ? actor.type : agentServer ? 'agent' : 'anonymous',
     actorId: actor ? (actor.type === 'token' ? actor.tokenId : actor.userId) : (agentServer ?? null),
     action: `${c.req.method} ${route}`,
-    target: c.var.auditTarget ?? firstParam(c) ?? null,
+    target: c.get('auditTarget') ?? firstParam(c) ?? null,
     status: c.res.status,
     durationMs: Math.round(performance.now() - started),
-    requestId: c.var.requestId,
-    ip: c.var.deps.clientAddress(c),
-  }).catch((err) => log.error(`audit write failed request_id=${c.var.requestId}`, err))
-  // The response does not wait for its audit entry; Workers are told to finish it.
-  try {
-    c.executionCtx.waitUntil(write)
-  } catch {
-    // Node has no execution context: the write completes on its own.
-  }
+    requestId: c.get('requestId'),
+    ip: c.get('deps').clientAddress(c),
+  }).catch((err) => log.error(`audit write failed request_id=${c.get('requestId')}`, err))
+  // The response does not wait for its audit entry.
+  c.get('deps').waitUntil(c, write)
 }
 
 function firstParam(c: Context<AppEnv>): string | undefined {
@@ -117,7 +105,7 @@ function firstParam(c: Context<AppEnv>): string | undefined {
 /** Requires a user or API token, and at least `level` access (see assertLevel). */
 export function requireAuth(level: Level, opts: { selfService?: boolean } = {}): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    let actor = c.var.actor
+    let actor = c.get('actor')
     if (!actor) {
       const token = bearerToken(c)
       if (!token)

@@ -33,6 +33,19 @@ function encode(bytes: Uint8Array): string {
   return out
 }
 
+/** Random bytes drawn in bulk: one getRandomValues call per 409 ids rather than one each. */
+const pool = new Uint8Array(4096)
+let poolAt = pool.length
+
+function randomTail(): Uint8Array {
+  if (poolAt + 10 > pool.length) {
+    crypto.getRandomValues(pool)
+    poolAt = 0
+  }
+  poolAt += 10
+  return pool.slice(poolAt - 10, poolAt)
+}
+
 function increment(bytes: Uint8Array): Uint8Array {
   const next = bytes.slice()
   for (let i = next.length - 1; i >= 0; i--) {
@@ -53,7 +66,7 @@ export function newId(kind: IdKind, now: number = Date.now()): string {
     random = increment(lastRandom)
     now = lastTime
   } else {
-    random = crypto.getRandomValues(new Uint8Array(10))
+    random = randomTail()
   }
   lastTime = now
   lastRandom = random

@@ -23,10 +23,10 @@ export const agentRoutes = new Hono<AppEnv>()
         code: 'upgrade_required',
       })
     }
-    return c.var.deps.hub.acceptAgent(c, serverId)
+    return c.get('deps').hub.acceptAgent(c, serverId)
   })
   .get('/download', async (c) => {
-    const bundle = await c.var.deps.agentBundle()
+    const bundle = await c.get('deps').agentBundle()
     if (!bundle) throw new ApiError('not_found', 'the agent bundle is not built on this API (npm run build)')
     return c.body(bundle as Uint8Array<ArrayBuffer>, 200, {
       'Content-Type': 'text/javascript; charset=utf-8',

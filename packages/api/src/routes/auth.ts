@@ -11,7 +11,7 @@ export const authRoutes = new Hono<AppEnv>()
     return c.json({ user }, 201)
   })
   .post('/login', jsonBody(loginBody), async (c) => {
-    const session = await loginUser(serviceContext(c), c.req.valid('json'), c.var.deps.clientAddress(c))
+    const session = await loginUser(serviceContext(c), c.req.valid('json'), c.get('deps').clientAddress(c))
     c.set('auditTarget', session.user.id)
     return c.json(session, 200)
   })

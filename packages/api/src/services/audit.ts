@@ -17,12 +17,42 @@ export interface AuditEntry {
   ip: string | null
 }
 
-export async function recordAudit(ctx: ServiceContext, entry: AuditEntry): Promise<void> {
+/** Entries wait this long to be written together: one insert for a burst of requests, not one each. */
+const AUDIT_FLUSH_MS = 20
+const AUDIT_BATCH = 200
+
+interface Pending {
+  rows: (typeof auditLog.$inferInsert)[]
+  flush: Promise<void> | null
+}
+const pendingByDb = new WeakMap<object, Pending>()
+
+/** Queues an entry; the promise settles once it is written (Workers hand it to waitUntil). */
+export function recordAudit(ctx: ServiceContext, entry: AuditEntry): Promise<void> {
   const at = ctx.clock.now()
-  await ctx.db.insert(auditLog).values({ id: newId('audit', at), at, ...entry })
+  let pending = pendingByDb.get(ctx.db)
+  if (!pending) {
+    pending = { rows: [], flush: null }
+    pendingByDb.set(ctx.db, pending)
+  }
+  pending.rows.push({ id: newId('audit', at), at, ...entry })
+  if (pending.rows.length >= AUDIT_BATCH) return flushAudit(ctx)
+  const p = pending
+  p.flush ??= new Promise((resolve) => setTimeout(resolve, AUDIT_FLUSH_MS)).then(() => flushAudit(ctx))
+  return p.flush
+}
+
+/** Writes the queued entries now. */
+export async function flushAudit(ctx: ServiceContext): Promise<void> {
+  const pending = pendingByDb.get(ctx.db)
+  if (!pending || pending.rows.length === 0) return
+  const rows = pending.rows.splice(0)
+  pending.flush = null
+  await ctx.db.insert(auditLog).values(rows)
 }
 
 export async function listAudit(ctx: ActorContext, page: { cursor?: string; limit: number }) {
+  await flushAudit(ctx)
   const before = decodeCursor(page.cursor)
   const rows = await ctx.db
     .select()

@@ -9,6 +9,7 @@ import { createApp } from '../../app.ts'
 import type { Clock, Deps, ServiceContext } from '../../context.ts'
 import type { Db } from '../../db/index.ts'
 import { log } from '../../lib/log.ts'
+import { flushAudit } from '../../services/audit.ts'
 import { recordAgentEvent } from '../../services/inventory.ts'
 import { runMaintenance } from '../../services/maintenance.ts'
 import {
@@ -57,6 +58,7 @@ export async function startNodeApi(config: NodeConfig): Promise<RunningApi> {
     config,
     clock,
     clientAddress: (c) => clientAddress(c, config.trustProxy),
+    waitUntil: () => {},
     agentBundle: async () => readFile(AGENT_BUNDLE).catch(() => null),
   }
   const app = createApp(deps)
@@ -84,6 +86,7 @@ export async function startNodeApi(config: NodeConfig): Promise<RunningApi> {
     async close() {
       clearInterval(maintenance)
       hub.close()
+      await flushAudit(ctx).catch((err) => log.error('audit flush failed', err))
       await new Promise<void>((resolve) => {
         server.close(() => resolve())
         server.closeAllConnections?.()
