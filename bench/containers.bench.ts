@@ -7,6 +7,7 @@ import {
   fmt,
   pool,
   printTable,
+  rawRequest,
   registerAdmin,
   runBench,
   sleep,
@@ -82,8 +83,8 @@ runBench('containers', async () => {
   const viaDocker: number[] = []
   for (let i = 0; i < INSPECTS + 50; i++) {
     const a = performance.now()
-    const res = await fetch(`${base}/${target}`, { headers })
-    await res.json()
+    const res = await rawRequest(`${base}/${target}`, 'GET', headers)
+    JSON.parse(res.body)
     if (res.status !== 200) throw new Error(`inspect answered ${res.status}`)
     const b = performance.now()
     await direct.getContainer(target).inspect()

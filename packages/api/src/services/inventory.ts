@@ -77,7 +77,11 @@ export async function upsertContainers(
   if (rows.length === 0) return []
   const writes = rows.map((row) => {
     const { id: _id, serverId: _s, tags: _t, ...changes } = row
-    return ctx.db.insert(containers).values(row).onConflictDoUpdate({ target: containers.id, set: changes })
+    // A Berth container is known by its id; any other by its Docker id, so two reports of a new
+    // one racing each other (an event and a lookup) make one row, not a conflict.
+    const target =
+      row.labels[LABELS.id] === row.id ? containers.id : [containers.serverId, containers.dockerId]
+    return ctx.db.insert(containers).values(row).onConflictDoUpdate({ target, set: changes }).returning()
   })
   // A row under another id that holds one of these Docker ids is an old copy of the same container.
   const superseded = existing.filter((r) =>
@@ -91,8 +95,8 @@ export async function upsertContainers(
       ),
     )
   }
-  await ctx.db.batch(writes as [(typeof writes)[number], ...(typeof writes)[number][]])
-  return rows
+  const written = await ctx.db.batch(writes as [(typeof writes)[number], ...(typeof writes)[number][]])
+  return written.flat()
 }
 
 export async function removeContainerRow(
