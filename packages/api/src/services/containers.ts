@@ -100,8 +100,7 @@ function toDetailView(row: ContainerRow, detail: ContainerDetail, reveal: boolea
 
 /** Finds a container of a server by Berth id, Docker id (or a prefix of at least 4), or name. */
 export async function findContainer(ctx: ActorContext, serverId: string, ref: string): Promise<ContainerRow> {
-  await findServer(ctx, serverId)
-  const byPrefix = /^[0-9a-f]{4,64}$/.test(ref) ? like(containers.dockerId, `${ref}%`) : undefined
+  const byPrefix = /^[0-9a-f]{4,63}$/.test(ref) ? like(containers.dockerId, `${ref}%`) : undefined
   const rows = await ctx.db
     .select()
     .from(containers)
@@ -122,6 +121,8 @@ export async function findContainer(ctx: ActorContext, serverId: string, ref: st
   if (rows.length === 1) return rows[0]!
   if (rows.length > 1)
     throw new ApiError('conflict', `more than one container matches ${ref}`, { code: 'ambiguous_container' })
+  // A container row proves its server exists; without one, an unknown server is the 404 to give.
+  await findServer(ctx, serverId)
   // Not in the copy yet (the agent's report may still be on its way): ask the host.
   if (!ref.startsWith('ctr_') && (await ctx.hub.online(serverId))) {
     const detail = await ctx.hub.call(serverId, 'container.inspect', { ref }).catch((err: unknown) => {
