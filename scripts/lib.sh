@@ -1,8 +1,10 @@
 # Shared by the project's scripts: install dependencies when the lock file changed.
 ensure_node_modules() {
   if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    echo "berth: installing dependencies (npm ci)" >&2
-    npm ci --no-audit --no-fund --loglevel=error
+    echo "berth: installing dependencies" >&2
+    # npm install, not npm ci: npm 11 leaves other platforms' optional binaries (Biome's) out of
+    # the lock file, and npm ci then refuses the lock.
+    npm install --no-audit --no-fund --loglevel=error
   fi
 }
 
