@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `npm test`: installs what the tests need, then type checks, lints and runs every suite
-# against a real Docker Engine.
+# against a real Docker Engine: on Node, then the e2e flows again under workerd (wrangler dev).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -8,12 +8,39 @@ cd "$(dirname "$0")/.."
 ensure_node_modules
 bash scripts/ensure-docker.sh
 ensure_agent_bundle
-npx tsc -p tsconfig.json --noEmit
+npm run --silent typecheck
 npx biome check .
-report=$(mktemp)
+# The runtime seam: only runtime/workers imports cloudflare:*, and the worker bundles without
+# nodejs_compat (so no node:*, ws or libSQL reaches it). Nothing leaves this machine.
+if grep -rlE "from ['\"]cloudflare:" packages/api/src --include='*.ts' | grep -v '^packages/api/src/runtime/workers/'; then
+  echo 'cloudflare:* is imported outside packages/api/src/runtime/workers' >&2
+  exit 1
+fi
+export WRANGLER_SEND_METRICS=false
+bundle=$(mktemp -d)
+CI=true WRANGLER_LOG=error npx wrangler deploy --dry-run --outdir "$bundle"
+rm -rf "$bundle"
+
+node_report=$(mktemp)
+workerd_report=$(mktemp)
 status=0
-npx vitest run --config test/vitest.config.ts --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
+npx vitest run --config test/vitest.config.ts --reporter=default --reporter=json --outputFile.json="$node_report" "$@" || status=$?
+if [ $# -eq 0 ]; then
+  # The same e2e flows against the API under workerd: local D1 and the AgentHub Durable Object.
+  # start.test.ts is left out: it tests `npm start`, the Node runtime's own start.
+  BERTH_TEST_TARGET=workerd npx vitest run --config test/vitest.config.ts --project e2e \
+    --reporter=default --reporter=json --outputFile.json="$workerd_report" \
+    test/errors.test.ts test/auth.test.ts test/servers.test.ts test/containers.test.ts || status=$?
+fi
 # One closing line that any reader of the log can count on.
-node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`)' "$report" || true
-rm -f "$report"
+node -e '
+const fs = require("fs")
+let passed = 0, failed = 0, skipped = 0
+for (const file of process.argv.slice(1)) {
+  if (fs.statSync(file).size === 0) continue
+  const r = JSON.parse(fs.readFileSync(file, "utf8"))
+  passed += r.numPassedTests; failed += r.numFailedTests; skipped += r.numPendingTests + r.numTodoTests
+}
+console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`)' "$node_report" "$workerd_report" || true
+rm -f "$node_report" "$workerd_report"
 exit $status

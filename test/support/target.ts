@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { createClient, type Client as Db } from '@libsql/client'
 import { type Client, client } from './http.ts'
 import { type Child, freePort, spawnNode, waitFor } from './process.ts'
+import { startWorkerdApi } from './workerd.ts'
 
 /** Heartbeats in the tests are fast so offline detection is seen within seconds. */
 export const TEST_HEARTBEAT_MS = 400
@@ -28,10 +29,17 @@ export interface ApiTarget {
   output(): string
 }
 
+/** The settings both targets start the API with; a test's `env` goes over them. */
+const TEST_SETTINGS = {
+  BERTH_HEARTBEAT_MS: String(TEST_HEARTBEAT_MS),
+  BERTH_CALL_TIMEOUT_MS: '5000',
+}
+
 export async function startApi(opts: TargetOptions = {}): Promise<ApiTarget> {
   const target = process.env.BERTH_TEST_TARGET ?? 'node'
-  if (target !== 'node') throw new Error(`unknown BERTH_TEST_TARGET ${target}; known: node`)
-  return startNodeApi(opts)
+  if (target === 'node') return startNodeApi(opts)
+  if (target === 'workerd') return startWorkerdApi(opts, TEST_SETTINGS)
+  throw new Error(`unknown BERTH_TEST_TARGET ${target}; known: node, workerd`)
 }
 
 async function startNodeApi(opts: TargetOptions): Promise<ApiTarget> {
@@ -43,8 +51,7 @@ async function startNodeApi(opts: TargetOptions): Promise<ApiTarget> {
     PORT: String(port),
     DATABASE_URL: `file:${join(dataDir, 'berth.db')}`,
     BERTH_DATA_DIR: dataDir,
-    BERTH_HEARTBEAT_MS: String(TEST_HEARTBEAT_MS),
-    BERTH_CALL_TIMEOUT_MS: '5000',
+    ...TEST_SETTINGS,
     BERTH_LOCAL_AGENT: opts.localAgent ? 'auto' : 'off',
     ...opts.env,
   }

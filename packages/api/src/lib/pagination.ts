@@ -11,7 +11,7 @@ export function encodeCursor(lastId: string): string {
 export function decodeCursor(cursor: string | undefined): string | null {
   if (!cursor) return null
   try {
-    const id = new TextDecoder('utf-8', { fatal: true }).decode(fromBase64Url(cursor))
+    const id = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(fromBase64Url(cursor))
     if (/^[a-z]{3,4}_[0-9a-z]{26}$/.test(id)) return id
   } catch {
     // fall through to the error below

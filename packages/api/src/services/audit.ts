@@ -48,7 +48,11 @@ export async function flushAudit(ctx: ServiceContext): Promise<void> {
   if (!pending || pending.rows.length === 0) return
   const rows = pending.rows.splice(0)
   pending.flush = null
-  await ctx.db.insert(auditLog).values(rows)
+  // D1 binds at most 100 values per statement: 9 entries (10 values each) per insert, one batch.
+  const inserts = []
+  for (let i = 0; i < rows.length; i += 9) inserts.push(ctx.db.insert(auditLog).values(rows.slice(i, i + 9)))
+  const [first, ...rest] = inserts
+  if (first) await ctx.db.batch([first, ...rest])
 }
 
 export async function listAudit(ctx: ActorContext, page: { cursor?: string; limit: number }) {

@@ -6,8 +6,12 @@ import { containerStats, containers } from '../db/schema.ts'
 import { log } from '../lib/log.ts'
 
 const samples = z.array(statsSample)
-/** Rows per insert, well under SQLite's limit on bound values. */
-const CHUNK = 500
+/**
+ * D1 binds at most 100 values per statement (libSQL far more): samples are inserted 8 rows
+ * (12 values each) per statement, all statements of a report in one batch, one round trip.
+ */
+const ROWS_PER_INSERT = 8
+const IDS_PER_QUERY = 90
 
 /** Stores a batch of samples from a server's agent under the Berth ids of their containers. */
 export async function recordStats(ctx: ServiceContext, serverId: string, raw: unknown[]): Promise<void> {
@@ -17,23 +21,30 @@ export async function recordStats(ctx: ServiceContext, serverId: string, raw: un
     return
   }
   if (parsed.data.length === 0) return
-  const ids = await ctx.db
-    .select({ id: containers.id, dockerId: containers.dockerId })
-    .from(containers)
-    .where(
-      and(
-        eq(containers.serverId, serverId),
-        inArray(containers.dockerId, [...new Set(parsed.data.map((s) => s.docker_id))]),
-      ),
-    )
-  const idOf = new Map(ids.map((r) => [r.dockerId, r.id]))
+  const dockerIds = [...new Set(parsed.data.map((s) => s.docker_id))]
+  const idOf = new Map<string, string>()
+  for (let i = 0; i < dockerIds.length; i += IDS_PER_QUERY) {
+    const ids = await ctx.db
+      .select({ id: containers.id, dockerId: containers.dockerId })
+      .from(containers)
+      .where(
+        and(
+          eq(containers.serverId, serverId),
+          inArray(containers.dockerId, dockerIds.slice(i, i + IDS_PER_QUERY)),
+        ),
+      )
+    for (const r of ids) idOf.set(r.dockerId, r.id)
+  }
   const rows = parsed.data.flatMap((s) => {
     const containerId = idOf.get(s.docker_id)
     return containerId ? [toRow(serverId, containerId, s)] : []
   })
-  for (let i = 0; i < rows.length; i += CHUNK) {
-    await ctx.db.insert(containerStats).values(rows.slice(i, i + CHUNK))
+  const inserts = []
+  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
+    inserts.push(ctx.db.insert(containerStats).values(rows.slice(i, i + ROWS_PER_INSERT)))
   }
+  const [first, ...rest] = inserts
+  if (first) await ctx.db.batch([first, ...rest])
 }
 
 function toRow(serverId: string, containerId: string, s: StatsSample): typeof containerStats.$inferInsert {

@@ -1,0 +1,247 @@
+import { DurableObject } from 'cloudflare:workers'
+import type { OpArgs, OpName, StreamOpName } from '@berth/shared'
+import type { ServiceContext } from '../../context.ts'
+import type { Hello } from '../../hub/hub.ts'
+import { AgentLink, CLOSE_CODES, offline } from '../../hub/link.ts'
+import { log } from '../../lib/log.ts'
+import { recordAgentEvent } from '../../services/inventory.ts'
+import {
+  LAST_SEEN_RESOLUTION_MS,
+  recordAgentOffline,
+  recordAgentOnline,
+  recordAgentsSeen,
+} from '../../services/servers.ts'
+import { recordStats } from '../../services/stats.ts'
+import { type Env, serviceContextFor } from './env.ts'
+import { SERVER_ID_HEADER } from './hub.ts'
+import { type Outcome, settle, streamToLines } from './rpc.ts'
+
+/** What a hibernated socket remembers; the AgentLink is rebuilt from it when the object wakes. */
+interface Attachment {
+  serverId: string
+  lastSeen: number
+  lastRecorded: number
+  hello: Hello | null
+  /** Set when this side ended the link, so the close that follows is not reported twice. */
+  ended: boolean
+}
+
+interface Entry {
+  link: AgentLink
+  /** The attachment as last written. */
+  saved: Attachment
+}
+
+/**
+ * One server's agent connection, held with the WebSocket hibernation API: an idle agent
+ * (heartbeats only) costs no duration between frames. Calls and streams wait in memory,
+ * which keeps the object awake while they are open.
+ *
+ * Heartbeats are answered here, not with setWebSocketAutoResponse: an auto-response is a fixed
+ * string, and the agent's heartbeat carries a seq that heartbeat_ack echoes. Answering wakes the
+ * object per heartbeat; last-seen goes into the attachment at most every half interval.
+ */
+export class AgentHub extends DurableObject<Env> {
+  private readonly entries = new Map<WebSocket, Entry>()
+  /** State updates of this server, written one after another in the order its agent sent them. */
+  private writes: Promise<void> = Promise.resolve()
+
+  private get services(): ServiceContext {
+    return serviceContextFor(this.env)
+  }
+
+  /** Takes over an authenticated agent's upgrade (the worker checked its token). */
+  override async fetch(request: Request): Promise<Response> {
+    const serverId = request.headers.get(SERVER_ID_HEADER)
+    if (!serverId || request.headers.get('Upgrade')?.toLowerCase() !== 'websocket') {
+      return new Response(null, { status: 400 })
+    }
+    const { config } = this.services
+    for (const ws of this.ctx.getWebSockets()) {
+      const previous = this.entryFor(ws)
+      if (previous) this.end(ws, previous, CLOSE_CODES.replaced, 'replaced by a newer connection', false)
+    }
+    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket]
+    this.ctx.acceptWebSocket(server)
+    const now = Date.now()
+    server.serializeAttachment({
+      serverId,
+      lastSeen: now,
+      lastRecorded: now,
+      hello: null,
+      ended: false,
+    } satisfies Attachment)
+    const entry = this.entryFor(server)
+    entry?.link.send({
+      type: 'welcome',
+      serverId,
+      heartbeatMs: config.heartbeatMs,
+      statsIntervalMs: config.statsIntervalMs,
+    })
+    await this.ctx.storage.setAlarm(now + config.heartbeatMs)
+    return new Response(null, { status: 101, webSocket: client })
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    const entry = this.entryFor(ws)
+    if (!entry) return
+    const now = Date.now()
+    entry.link.receive(typeof message === 'string' ? message : new TextDecoder().decode(message), now)
+    if (!entry.link.isClosed && now - entry.saved.lastSeen >= this.services.config.heartbeatMs / 2) {
+      this.save(ws, entry)
+    }
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    this.closed(ws, code)
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    this.closed(ws, CLOSE_CODES.normal)
+  }
+
+  /** The watchdog, every heartbeat interval while a socket is open: drops a link silent for three. */
+  override async alarm(): Promise<void> {
+    const { config } = this.services
+    const now = Date.now()
+    let open = false
+    for (const ws of this.ctx.getWebSockets()) {
+      const entry = this.entryFor(ws)
+      if (!entry) continue
+      const { link } = entry
+      if (link.lastSeen < now - 3 * config.heartbeatMs) {
+        this.end(ws, entry, CLOSE_CODES.heartbeatLost, 'no heartbeat', true)
+        continue
+      }
+      open = true
+      if (link.hello && link.lastSeen - link.lastRecorded >= LAST_SEEN_RESOLUTION_MS) {
+        link.lastRecorded = link.lastSeen
+        this.save(ws, entry)
+        const serverId = link.serverId
+        this.inOrder(() => recordAgentsSeen(this.services, [serverId], now))
+      }
+    }
+    if (open) await this.ctx.storage.setAlarm(now + config.heartbeatMs)
+    await this.writes
+  }
+
+  // RPC methods, called by WorkersHub. They answer with an Outcome rather than throw, so an
+  // ApiError keeps its kind and code across the boundary.
+
+  async call(serverId: string, op: OpName, args: unknown, timeoutMs: number): Promise<Outcome<unknown>> {
+    return settle(() => this.connected(serverId).call(op, args as OpArgs<OpName>, timeoutMs))
+  }
+
+  async open(
+    serverId: string,
+    op: StreamOpName,
+    args: unknown,
+  ): Promise<Outcome<ReadableStream<Uint8Array>>> {
+    return settle(() => streamToLines(this.connected(serverId).open(op, args as OpArgs<StreamOpName>)))
+  }
+
+  async online(): Promise<boolean> {
+    return this.current()?.link.hello != null
+  }
+
+  async disconnect(why: 'revoked' | 'replaced'): Promise<void> {
+    for (const ws of this.ctx.getWebSockets()) {
+      const entry = this.entryFor(ws)
+      if (!entry) continue
+      this.end(
+        ws,
+        entry,
+        CLOSE_CODES[why],
+        why === 'revoked' ? 'agent token revoked' : 'replaced by a newer connection',
+        true,
+      )
+    }
+    await this.writes
+  }
+
+  private connected(serverId: string): AgentLink {
+    const link = this.current()?.link
+    if (!link?.hello) throw offline(serverId)
+    return link
+  }
+
+  private current(): Entry | undefined {
+    for (const ws of this.ctx.getWebSockets()) {
+      const entry = this.entryFor(ws)
+      if (entry && !entry.link.isClosed) return entry
+    }
+    return undefined
+  }
+
+  /** The link of a socket, rebuilt from its attachment when the object woke from hibernation. */
+  private entryFor(ws: WebSocket): Entry | undefined {
+    const known = this.entries.get(ws)
+    if (known) return known
+    const saved = ws.deserializeAttachment() as Attachment | null
+    if (!saved || saved.ended) return undefined
+    const { serverId } = saved
+    const link: AgentLink = new AgentLink(
+      serverId,
+      { send: (text) => ws.send(text), close: (code, reason) => ws.close(code, reason) },
+      {
+        hello: (hello) => {
+          this.save(ws, entry)
+          this.inOrder(() => recordAgentOnline(this.services, serverId, hello, Date.now()))
+        },
+        event: (event) => this.inOrder(() => recordAgentEvent(this.services, serverId, event, Date.now())),
+        stats: (stats) => this.inOrder(() => recordStats(this.services, serverId, stats.samples)),
+        invalid: () => this.end(ws, entry, CLOSE_CODES.invalidFrame, 'invalid frame', true),
+      },
+      saved.lastSeen,
+    )
+    link.lastRecorded = saved.lastRecorded
+    link.hello = saved.hello
+    const entry: Entry = { link, saved }
+    this.entries.set(ws, entry)
+    return entry
+  }
+
+  private save(ws: WebSocket, entry: Entry, ended = false): void {
+    const { link } = entry
+    entry.saved = {
+      serverId: link.serverId,
+      lastSeen: link.lastSeen,
+      lastRecorded: link.lastRecorded,
+      hello: link.hello,
+      ended,
+    }
+    try {
+      ws.serializeAttachment(entry.saved)
+    } catch {
+      // the socket is already gone
+    }
+  }
+
+  /** This side ends a link: pending calls fail, the socket closes, and the server goes offline if asked. */
+  private end(ws: WebSocket, entry: Entry, code: number, reason: string, offlineNow: boolean): void {
+    this.save(ws, entry, true)
+    this.entries.delete(ws)
+    entry.link.close(code, reason)
+    if (offlineNow) {
+      const serverId = entry.link.serverId
+      this.inOrder(() => recordAgentOffline(this.services, serverId, Date.now()))
+    }
+  }
+
+  /** The agent's side closed (or the socket failed). */
+  private closed(ws: WebSocket, code: number): void {
+    const entry = this.entryFor(ws)
+    if (entry) this.end(ws, entry, CLOSE_CODES.normal, 'closed', true)
+    else {
+      try {
+        ws.close(code === 1005 || code === 1006 ? CLOSE_CODES.normal : code, 'closed')
+      } catch {
+        // already closed
+      }
+    }
+  }
+
+  private inOrder(fn: () => Promise<void>): void {
+    this.writes = this.writes.then(fn).catch((err) => log.error('recording agent state failed', err))
+  }
+}

@@ -1,0 +1,76 @@
+import type { OpArgs, OpName, OpResult, StreamOpName } from '@berth/shared'
+import { count, eq } from 'drizzle-orm'
+import type { Context } from 'hono'
+import type { Config } from '../../context.ts'
+import type { Db } from '../../db/index.ts'
+import { servers } from '../../db/schema.ts'
+import { ApiError } from '../../errors.ts'
+import type { AgentStream, CallOptions, Hub } from '../../hub/hub.ts'
+import type { AgentHub } from './agent-hub.ts'
+import { fromWire, LineStream, type Outcome } from './rpc.ts'
+
+/** Tells the Durable Object which server an upgrade is for (it cannot read its own name). */
+export const SERVER_ID_HEADER = 'X-Berth-Server-Id'
+
+/** The Hub on Workers: each server's agent socket lives in its own AgentHub Durable Object. */
+export class WorkersHub implements Hub {
+  constructor(
+    private readonly namespace: DurableObjectNamespace<AgentHub>,
+    private readonly db: Db,
+    private readonly config: Config,
+  ) {}
+
+  async call<O extends OpName>(
+    serverId: string,
+    op: O,
+    args: OpArgs<O>,
+    opts: CallOptions = {},
+  ): Promise<OpResult<O>> {
+    const timeoutMs = opts.timeoutMs ?? this.config.callTimeoutMs
+    const outcome = (await this.stub(serverId).call(serverId, op, args, timeoutMs)) as Outcome<unknown>
+    return unwrap(outcome) as OpResult<O>
+  }
+
+  async open<O extends StreamOpName>(serverId: string, op: O, args: OpArgs<O>): Promise<AgentStream> {
+    const outcome = (await this.stub(serverId).open(serverId, op, args)) as Outcome<
+      ReadableStream<Uint8Array>
+    >
+    return new LineStream(unwrap(outcome))
+  }
+
+  async online(serverId: string): Promise<boolean> {
+    return this.stub(serverId).online()
+  }
+
+  /** The Durable Objects mark their servers online and offline, so the database knows who is connected. */
+  async onlineCount(): Promise<number> {
+    const [row] = await this.db.select({ n: count() }).from(servers).where(eq(servers.status, 'online'))
+    return row?.n ?? 0
+  }
+
+  async acceptAgent(c: Context, serverId: string): Promise<Response> {
+    const headers = new Headers(c.req.raw.headers)
+    headers.set(SERVER_ID_HEADER, serverId)
+    const res = await this.stub(serverId).fetch(new Request(c.req.raw.url, { headers }))
+    if (res.status !== 101 || !res.webSocket) {
+      throw new ApiError('validation_error', 'this endpoint takes a WebSocket upgrade', {
+        code: 'upgrade_required',
+      })
+    }
+    // A fresh Response, so the app's middleware may still add its headers.
+    return new Response(null, { status: 101, webSocket: res.webSocket })
+  }
+
+  async disconnect(serverId: string, why: 'revoked' | 'replaced'): Promise<void> {
+    await this.stub(serverId).disconnect(why)
+  }
+
+  private stub(serverId: string) {
+    return this.namespace.get(this.namespace.idFromName(serverId))
+  }
+}
+
+function unwrap<T>(outcome: Outcome<T>): T {
+  if (!outcome.ok) throw fromWire(outcome.error)
+  return outcome.value
+}

@@ -1,0 +1,58 @@
+import { newId } from '@berth/shared'
+import { type App, createApp } from '../../app.ts'
+import { ApiError, errorBody } from '../../errors.ts'
+import { log } from '../../lib/log.ts'
+import { runMaintenance } from '../../services/maintenance.ts'
+import { type Env, EnvError, serviceContextFor } from './env.ts'
+
+// The Cloudflare Workers entry of the API (wrangler.toml `main`): the app per isolate, the
+// AgentHub Durable Object that holds each server's agent socket, and maintenance on a Cron Trigger.
+
+export { AgentHub } from './agent-hub.ts'
+
+const apps = new WeakMap<object, App>()
+
+/** The app for an env, built on its first request in this isolate; a bad env throws an EnvError. */
+function appFor(env: Env): App {
+  let app = apps.get(env)
+  if (!app) {
+    app = createApp({
+      ...serviceContextFor(env),
+      clientAddress: (c) => c.req.header('CF-Connecting-IP') ?? null,
+      waitUntil: (c, work) => c.executionCtx.waitUntil(work),
+      // No file system on Workers: GET /agent/download answers 404; agents are fetched elsewhere.
+      agentBundle: async () => null,
+    })
+    apps.set(env, app)
+  }
+  return app
+}
+
+/** A misconfigured worker answers every request with the documented 500; only the log names the fault. */
+function misconfigured(err: unknown): Response {
+  const requestId = newId('request')
+  const why = err instanceof EnvError ? err.message : 'the app could not be built'
+  log.error(`${why} request_id=${requestId}`, err instanceof EnvError ? undefined : err)
+  const body = errorBody(
+    new ApiError('internal', `internal error (request ${requestId})`),
+    requestId,
+    Date.now(),
+  )
+  return Response.json(body, { status: 500, headers: { 'X-Request-Id': requestId } })
+}
+
+export default {
+  fetch(request, env, ctx) {
+    let app: App
+    try {
+      app = appFor(env)
+    } catch (err) {
+      return misconfigured(err)
+    }
+    return app.fetch(request, env, ctx)
+  },
+
+  async scheduled(_controller, env, ctx) {
+    ctx.waitUntil(runMaintenance(serviceContextFor(env)).catch((err) => log.error('maintenance failed', err)))
+  },
+} satisfies ExportedHandler<Env>

@@ -1,0 +1,159 @@
+import { execFile, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { createClient, type Client as Db } from '@libsql/client'
+import { client } from './http.ts'
+import { Child, freePort, ROOT, waitFor } from './process.ts'
+import type { ApiTarget, TargetOptions } from './target.ts'
+
+const WRANGLER = join(ROOT, 'node_modules/wrangler/bin/wrangler.js')
+/** Nothing leaves this machine: no metrics, no prompts, no update checks. */
+const WRANGLER_ENV = { WRANGLER_SEND_METRICS: 'false', CI: 'true', NO_COLOR: '1', FORCE_COLOR: '0' }
+
+/**
+ * The API under workerd, as `wrangler dev --local` runs it: the local D1 (migrations applied
+ * first) and the AgentHub Durable Object persisted in a temporary folder, secrets in a .dev.vars
+ * written there, and the test's settings passed as --var.
+ */
+export async function startWorkerdApi(
+  opts: TargetOptions,
+  settings: Record<string, string>,
+): Promise<ApiTarget> {
+  if (opts.localAgent) throw new Error('the workerd target runs no local agent (a Node-only feature)')
+  const dataDir = mkdtempSync(join(tmpdir(), 'berth-test-workerd-'))
+  const persist = join(dataDir, 'state')
+  const devVars = join(dataDir, '.dev.vars')
+  const secret = () => randomBytes(32).toString('base64url')
+  writeFileSync(devVars, `BERTH_JWT_SECRET=${secret()}\nBERTH_SECRET_KEY=${secret()}\n`, { mode: 0o600 })
+  const vars = Object.entries({ ...settings, ...opts.env })
+    .filter(([key]) => key.startsWith('BERTH_'))
+    .flatMap(([key, value]) => ['--var', `${key}:${value}`])
+
+  await promisify(execFile)(
+    process.execPath,
+    [WRANGLER, 'd1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist],
+    { cwd: ROOT, env: { ...process.env, ...WRANGLER_ENV } },
+  )
+
+  const port = await freePort()
+  const inspectorPort = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const http = client(url)
+  let child: Child
+  let log = ''
+  const launch = async () => {
+    child = new Child(
+      spawn(
+        process.execPath,
+        [
+          WRANGLER,
+          'dev',
+          '--local',
+          '--ip',
+          '127.0.0.1',
+          '--port',
+          String(port),
+          '--inspector-port',
+          String(inspectorPort),
+          '--persist-to',
+          persist,
+          '--env-file',
+          devVars,
+          '--show-interactive-dev-session=false',
+          // Serves /__scheduled, through which the maintenance ticks below run the Cron Trigger.
+          '--test-scheduled',
+          ...vars,
+        ],
+        {
+          cwd: ROOT,
+          env: { ...process.env, ...WRANGLER_ENV },
+          stdio: ['ignore', 'pipe', 'pipe'],
+          // Its own process group, so workerd goes down with wrangler.
+          detached: true,
+        },
+      ),
+    )
+    await waitFor(
+      'wrangler dev to answer /health',
+      async () => {
+        if (!child.running) throw new Error(`wrangler dev exited:\n${child.output}`)
+        return (await http.get('/health')).status === 200
+      },
+      60_000,
+      200,
+    )
+  }
+  const stop = async (signal: NodeJS.Signals) => {
+    if (!child.running) return
+    const group = -(child.proc.pid as number)
+    try {
+      process.kill(group, signal)
+    } catch {
+      return
+    }
+    const timer = setTimeout(() => {
+      try {
+        process.kill(group, 'SIGKILL')
+      } catch {
+        // gone
+      }
+    }, 5000)
+    await child.exited
+    clearTimeout(timer)
+    // wrangler's children (workerd) are in the same group; make sure none outlives it.
+    try {
+      process.kill(group, 'SIGKILL')
+    } catch {
+      // gone
+    }
+  }
+  await launch()
+
+  // Cron Triggers do not fire under wrangler dev, and fire each minute at the finest when deployed;
+  // a test that asks for faster maintenance (BERTH_MAINTENANCE_MS, as on Node) gets it from here.
+  const maintenanceMs = Number(opts.env?.BERTH_MAINTENANCE_MS ?? 0)
+  const ticks =
+    maintenanceMs > 0
+      ? setInterval(() => {
+          if (child.running) fetch(`${url}/__scheduled?cron=*+*+*+*+*`).catch(() => {})
+        }, maintenanceMs)
+      : undefined
+
+  let db: Db | undefined
+  return {
+    url,
+    http,
+    dataDir,
+    async sql<T>(statement: string, args: (string | number)[] = []) {
+      db ??= createClient({ url: `file:${localD1File(persist)}` })
+      return (await db.execute({ sql: statement, args })).rows as T[]
+    },
+    async kill() {
+      log += child.output
+      await stop('SIGKILL')
+    },
+    async restart() {
+      log += child.output
+      await stop('SIGTERM')
+      await launch()
+    },
+    async stop() {
+      clearInterval(ticks)
+      db?.close()
+      await stop('SIGTERM')
+      rmSync(dataDir, { recursive: true, force: true })
+    },
+    output: () => log + child.output,
+  }
+}
+
+/** The SQLite file behind the local D1 database, as miniflare keeps it under --persist-to. */
+function localD1File(persist: string): string {
+  const dir = join(persist, 'v3/d1/miniflare-D1DatabaseObject')
+  const file = readdirSync(dir).find((f) => f.endsWith('.sqlite') && f !== 'metadata.sqlite')
+  if (!file) throw new Error(`no local D1 database in ${dir}`)
+  return join(dir, file)
+}
