@@ -1,5 +1,5 @@
 import { type ContainerSummary, containerEvent, inventoryEvent, LABELS, newId } from '@berth/shared'
-import { and, eq, inArray, notInArray, or } from 'drizzle-orm'
+import { and, eq, inArray, or } from 'drizzle-orm'
 import type { ServiceContext } from '../context.ts'
 import { containers } from '../db/schema.ts'
 import type { AgentEventFrame } from '../hub/hub.ts'
@@ -8,6 +8,8 @@ import { log } from '../lib/log.ts'
 export type ContainerRow = typeof containers.$inferSelect
 
 const BERTH_ID = /^ctr_[0-9a-z]{26}$/
+/** Ids bound in one statement, under D1's limit of 100 values. */
+const BOUND_VALUES = 90
 
 /** Tags as Berth wrote them into a container's label. */
 export function tagsFromLabels(labels: Record<string, string>): string[] {
@@ -35,15 +37,19 @@ export async function upsertContainers(
     .map((c) => c.labels[LABELS.id])
     .filter((id): id is string => !!id && BERTH_ID.test(id))
   const dockerIds = reported.map((c) => c.docker_id)
+  // D1 binds at most 100 values a statement: a large report reads the server's whole copy instead.
+  const few = dockerIds.length + berthIds.length <= BOUND_VALUES
   const existing = await ctx.db
     .select()
     .from(containers)
     .where(
       and(
         eq(containers.serverId, serverId),
-        berthIds.length > 0
-          ? or(inArray(containers.dockerId, dockerIds), inArray(containers.id, berthIds))
-          : inArray(containers.dockerId, dockerIds),
+        !few
+          ? undefined
+          : berthIds.length > 0
+            ? or(inArray(containers.dockerId, dockerIds), inArray(containers.id, berthIds))
+            : inArray(containers.dockerId, dockerIds),
       ),
     )
   const byId = new Map(existing.map((r) => [r.id, r]))
@@ -117,14 +123,15 @@ async function applyInventory(
   at: number,
 ) {
   await upsertContainers(ctx, serverId, reported, at)
-  const present = reported.map((c) => c.docker_id)
-  await ctx.db
-    .delete(containers)
-    .where(
-      present.length > 0
-        ? and(eq(containers.serverId, serverId), notInArray(containers.dockerId, present))
-        : eq(containers.serverId, serverId),
-    )
+  const present = new Set(reported.map((c) => c.docker_id))
+  const stored = await ctx.db
+    .select({ id: containers.id, dockerId: containers.dockerId })
+    .from(containers)
+    .where(eq(containers.serverId, serverId))
+  const gone = stored.filter((r) => !present.has(r.dockerId)).map((r) => r.id)
+  for (let i = 0; i < gone.length; i += BOUND_VALUES) {
+    await ctx.db.delete(containers).where(inArray(containers.id, gone.slice(i, i + BOUND_VALUES)))
+  }
 }
 
 /** Takes in an event frame from an agent. */

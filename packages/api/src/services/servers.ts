@@ -284,7 +284,7 @@ export async function recordAgentOffline(ctx: ServiceContext, serverId: string, 
  * by one, so a thousand agents do not mean a thousand writes a second.
  */
 export const LAST_SEEN_RESOLUTION_MS = 10_000
-const SEEN_CHUNK = 100
+const SEEN_CHUNK = 90
 
 export async function recordAgentsSeen(ctx: ServiceContext, serverIds: string[], at: number): Promise<void> {
   for (let i = 0; i < serverIds.length; i += SEEN_CHUNK) {
