@@ -1,6 +1,8 @@
 import Docker from 'dockerode'
+import { startWorkerdApi } from '../test/support/workerd.ts'
 import {
   fmt,
+  onCleanUp,
   printTable,
   rawRequest,
   registerAdmin,
@@ -16,8 +18,13 @@ import {
 // POST /servers/:id/validate (bench → API → agent → Docker → back) against dockerode's ping
 // made directly from this process, in alternating blocks so machine noise lands on both; a plain
 // GET /servers/:id in the same rounds separates the HTTP/auth/database share from the relay's.
+// One run measures both runtimes the same way: the API on Node, then the API under workerd
+// (`wrangler dev --local`, started as the workerd e2e target starts it, with wrangler.toml's
+// default settings), each with a real bundled agent and its own interleaved dockerode baseline.
 
 const CALLS = 2000
+/** wrangler dev is slower per call; fewer calls keep the run short, in the same blocks. */
+const WORKERD_CALLS = Number(process.env.BENCH_WORKERD_CALLS ?? 1000)
 const WARMUP = 200
 const BLOCK = 50
 const TARGET_P50_ADDED_MS = 1
@@ -29,12 +36,23 @@ interface Validation {
   docker_ms: number
 }
 
-runBench('relay', async () => {
-  const api = await startApi()
-  const token = await registerAdmin(api.http)
-  const server = await startOnlineAgent(api, token, 'relay')
-  const docker = new Docker()
-  const serverUrl = `${api.url}/api/v1/servers/${server.id}`
+interface Measured {
+  via: Summary
+  base: Summary
+  roundTrips: Summary
+  agentDocker: Summary
+  plainApi: Summary
+}
+
+/** Times validate, a direct dockerode ping and GET /servers/:id in interleaved blocks of BLOCK. */
+async function measure(
+  docker: Docker,
+  apiUrl: string,
+  token: string,
+  serverId: string,
+  calls: number,
+): Promise<Measured> {
+  const serverUrl = `${apiUrl}/api/v1/servers/${serverId}`
   const validateUrl = `${serverUrl}/validate`
   const headers = { Authorization: `Bearer ${token}` }
 
@@ -47,10 +65,15 @@ runBench('relay', async () => {
   const validate = async (keep: boolean) => {
     const started = performance.now()
     const res = await rawRequest(validateUrl, 'POST', headers)
-    const body = JSON.parse(res.body) as { validation?: Validation }
     const ms = performance.now() - started
+    let body: { validation?: Validation } = {}
+    try {
+      body = JSON.parse(res.body) as { validation?: Validation }
+    } catch {
+      // reported below with the status
+    }
     if (res.status !== 200 || !body.validation?.ok) {
-      throw new Error(`validate answered ${res.status}: ${JSON.stringify(body)}`)
+      throw new Error(`validate answered ${res.status}: ${res.body.slice(0, 500)}`)
     }
     if (!keep) return
     relayed.push(ms)
@@ -77,13 +100,21 @@ runBench('relay', async () => {
 
   for (let i = 0; i < WARMUP / BLOCK; i++) for (const side of sides) await block(side, false)
   // Each round starts with another side, so none always runs first after a collection.
-  for (let round = 0; round < CALLS / BLOCK; round++) {
+  for (let round = 0; round < calls / BLOCK; round++) {
     globalThis.gc?.()
     for (let k = 0; k < sides.length; k++) await block(sides[(round + k) % sides.length]!, true)
   }
+  return {
+    via: summarize(relayed),
+    base: summarize(direct),
+    roundTrips: summarize(roundTrips),
+    agentDocker: summarize(agentDocker),
+    plainApi: summarize(plainApi),
+  }
+}
 
-  const via = summarize(relayed)
-  const base = summarize(direct)
+/** Prints one runtime's tables and its `result:` line. */
+function report(runtime: string, resultName: string, m: Measured): void {
   const row = (name: string, s: Summary) => [
     name,
     String(s.n),
@@ -92,24 +123,25 @@ runBench('relay', async () => {
     fmt(s.p99, 3),
     fmt(s.max, 3),
   ]
+  console.log(`\n-- API on ${runtime}`)
   printTable(
     ['ms', 'n', 'p50', 'p90', 'p99', 'max'],
     [
-      row('docker.ping direct (dockerode)', base),
-      row('POST /servers/:id/validate', via),
-      row('  API→agent→API (round_trip_ms)', summarize(roundTrips)),
-      row('  Docker ping in agent (docker_ms)', summarize(agentDocker)),
-      row('GET /servers/:id (no agent, reference)', summarize(plainApi)),
+      row('docker.ping direct (dockerode)', m.base),
+      row('POST /servers/:id/validate', m.via),
+      row('  API→agent→API (round_trip_ms)', m.roundTrips),
+      row('  Docker ping in agent (docker_ms)', m.agentDocker),
+      row('GET /servers/:id (no agent, reference)', m.plainApi),
     ],
   )
-  const addedP50 = via.p50 - base.p50
-  const addedP99 = via.p99 - base.p99
-  const ratio = via.p50 / base.p50
+  const addedP50 = m.via.p50 - m.base.p50
+  const addedP99 = m.via.p99 - m.base.p99
+  const ratio = m.via.p50 / m.base.p50
   const p50Ok = addedP50 <= TARGET_P50_ADDED_MS
   const p99Ok = addedP99 <= TARGET_P99_ADDED_MS
   console.log('')
   printTable(
-    ['added by the relay', 'measured', 'target', ''],
+    [`added by the relay (${runtime})`, 'measured', 'target', ''],
     [
       ['p50', `${fmt(addedP50, 3)} ms`, `≤ ${TARGET_P50_ADDED_MS} ms`, verdict(p50Ok)],
       ['p99', `${fmt(addedP99, 3)} ms`, `≤ ${TARGET_P99_ADDED_MS} ms`, verdict(p99Ok)],
@@ -117,6 +149,28 @@ runBench('relay', async () => {
     ],
   )
   console.log(
-    `result: relay ${verdict(p50Ok && p99Ok)} added_p50=${fmt(addedP50, 3)}ms added_p99=${fmt(addedP99, 3)}ms ratio_p50=${fmt(ratio)}x`,
+    `result: ${resultName} ${verdict(p50Ok && p99Ok)} added_p50=${fmt(addedP50, 3)}ms added_p99=${fmt(addedP99, 3)}ms ratio_p50=${fmt(ratio)}x`,
   )
+}
+
+runBench('relay', async () => {
+  const docker = new Docker()
+
+  // The API on Node.
+  const api = await startApi()
+  const token = await registerAdmin(api.http)
+  const server = await startOnlineAgent(api, token, 'relay')
+  const onNode = await measure(docker, api.url, token, server.id, CALLS)
+  report('Node', 'relay', onNode)
+  // Nothing of the Node run keeps running while workerd is measured.
+  await server.agent.stop()
+  await api.child.stop()
+
+  // The API under workerd, as the workerd e2e target starts it, with wrangler.toml's settings.
+  const worker = await startWorkerdApi({}, {})
+  onCleanUp(() => worker.stop())
+  const workerToken = await registerAdmin(worker.http)
+  const workerServer = await startOnlineAgent(worker, workerToken, 'relay-workerd')
+  const onWorkerd = await measure(docker, worker.url, workerToken, workerServer.id, WORKERD_CALLS)
+  report('workerd (wrangler dev --local)', 'relay-workerd', onWorkerd)
 })

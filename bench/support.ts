@@ -17,11 +17,17 @@ export { sleep, spawnNode, waitFor }
 
 const children = new Set<Child>()
 const tempDirs = new Set<string>()
+const stoppers = new Set<() => Promise<void>>()
 
 /** Keeps a child so it is killed when the bench ends, however it ends. */
 export function track(child: Child): Child {
   children.add(child)
   return child
+}
+
+/** Runs `stop` when the bench ends, however it ends: for what is not a Child, such as `wrangler dev`. */
+export function onCleanUp(stop: () => Promise<void>): void {
+  stoppers.add(stop)
 }
 
 export function tempDir(prefix: string): string {
@@ -31,8 +37,12 @@ export function tempDir(prefix: string): string {
 }
 
 async function cleanUp(): Promise<void> {
-  await Promise.all([...children].map((c) => c.stop('SIGTERM', 3000)))
+  await Promise.all([
+    ...[...children].map((c) => c.stop('SIGTERM', 3000)),
+    ...[...stoppers].map((stop) => stop().catch(() => {})),
+  ])
   children.clear()
+  stoppers.clear()
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true })
   tempDirs.clear()
 }
@@ -155,7 +165,7 @@ export async function enroll(http: Client, enrollmentToken: string): Promise<Enr
 
 /** A server with the real bundled agent enrolled and online. */
 export async function startOnlineAgent(
-  api: BenchApi,
+  api: Pick<BenchApi, 'url' | 'http'>,
   token: string,
   name: string,
 ): Promise<{ id: string; agent: Child }> {

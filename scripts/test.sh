@@ -30,7 +30,8 @@ if [ $# -eq 0 ]; then
   # start.test.ts is left out: it tests `npm start`, the Node runtime's own start.
   BERTH_TEST_TARGET=workerd npx vitest run --config test/vitest.config.ts --project e2e \
     --reporter=default --reporter=json --outputFile.json="$workerd_report" \
-    test/errors.test.ts test/auth.test.ts test/servers.test.ts test/containers.test.ts || status=$?
+    test/errors.test.ts test/auth.test.ts test/servers.test.ts test/containers.test.ts \
+    test/hibernation.test.ts || status=$?
 fi
 # One closing line that any reader of the log can count on.
 node -e '

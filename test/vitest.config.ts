@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url'
-import { defineConfig } from 'vitest/config'
+import { configDefaults, defineConfig } from 'vitest/config'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 
@@ -20,6 +20,11 @@ export default defineConfig({
           name: 'e2e',
           root,
           include: ['test/**/*.test.ts'],
+          // Starts the API under workerd whatever the target: scripts/test.sh runs it in the workerd pass only.
+          exclude:
+            process.env.BERTH_TEST_TARGET === 'workerd'
+              ? configDefaults.exclude
+              : [...configDefaults.exclude, 'test/hibernation.test.ts'],
           // Each file starts its own API and agents; two at a time suits a 2-core machine.
           maxWorkers: 2,
           sequence: { groupOrder: 1 },

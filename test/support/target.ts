@@ -12,6 +12,8 @@ export const TEST_HEARTBEAT_MS = 400
 export interface TargetOptions {
   env?: Record<string, string>
   localAgent?: boolean
+  /** The runtime, for a suite that needs one whatever BERTH_TEST_TARGET says. */
+  target?: 'node' | 'workerd'
 }
 
 /** The API under test, started as its own process; which runtime is chosen by BERTH_TEST_TARGET. */
@@ -27,6 +29,8 @@ export interface ApiTarget {
   restart(): Promise<void>
   stop(): Promise<void>
   output(): string
+  /** workerd only: the DevTools inspector `wrangler dev` serves for the worker. */
+  inspectorUrl?: string
 }
 
 /** The settings both targets start the API with; a test's `env` goes over them. */
@@ -36,7 +40,7 @@ const TEST_SETTINGS = {
 }
 
 export async function startApi(opts: TargetOptions = {}): Promise<ApiTarget> {
-  const target = process.env.BERTH_TEST_TARGET ?? 'node'
+  const target = opts.target ?? process.env.BERTH_TEST_TARGET ?? 'node'
   if (target === 'node') return startNodeApi(opts)
   if (target === 'workerd') return startWorkerdApi(opts, TEST_SETTINGS)
   throw new Error(`unknown BERTH_TEST_TARGET ${target}; known: node, workerd`)
@@ -76,7 +80,11 @@ async function startNodeApi(opts: TargetOptions): Promise<ApiTarget> {
     http,
     dataDir,
     async sql<T>(statement: string, args: (string | number)[] = []) {
-      db ??= createClient({ url: env.DATABASE_URL })
+      if (!db) {
+        db = createClient({ url: env.DATABASE_URL })
+        // The API holds the same file open; wait for its writes rather than fail with SQLITE_BUSY.
+        await db.execute('pragma busy_timeout = 5000')
+      }
       return (await db.execute({ sql: statement, args })).rows as T[]
     },
     async kill() {

@@ -128,7 +128,11 @@ export async function startWorkerdApi(
     http,
     dataDir,
     async sql<T>(statement: string, args: (string | number)[] = []) {
-      db ??= createClient({ url: `file:${localD1File(persist)}` })
+      if (!db) {
+        db = createClient({ url: `file:${localD1File(persist)}` })
+        // The API holds the same file open; wait for its writes rather than fail with SQLITE_BUSY.
+        await db.execute('pragma busy_timeout = 5000')
+      }
       return (await db.execute({ sql: statement, args })).rows as T[]
     },
     async kill() {
@@ -147,6 +151,7 @@ export async function startWorkerdApi(
       rmSync(dataDir, { recursive: true, force: true })
     },
     output: () => log + child.output,
+    inspectorUrl: `http://127.0.0.1:${inspectorPort}`,
   }
 }
 
