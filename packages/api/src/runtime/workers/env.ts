@@ -1,9 +1,9 @@
-import { BERTH_VERSION } from '@berth/shared'
 import { drizzle } from 'drizzle-orm/d1'
 import { z } from 'zod'
 import type { Clock, Config, ServiceContext } from '../../context.ts'
 import type { Db } from '../../db/index.ts'
 import * as schema from '../../db/schema.ts'
+import { configFrom, settingsSchema } from '../../settings.ts'
 import type { AgentHub } from './agent-hub.ts'
 import { WorkersHub } from './hub.ts'
 
@@ -16,26 +16,11 @@ export interface Env {
 
 const binding = (what: string, check: (v: object) => boolean) =>
   z.custom<object>((v) => typeof v === 'object' && v !== null && check(v), `not bound (${what})`)
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes')
-const int = (min: number) => z.coerce.number().int().min(min)
-
-// The same settings, names and defaults as the Node runtime's config.ts, less what only a process has.
-const envSchema = z.object({
+const envSchema = settingsSchema.extend({
   DB: binding('a D1 database', (v) => 'prepare' in v && 'batch' in v),
   AGENT_HUB: binding('a Durable Object namespace', (v) => 'idFromName' in v),
   BERTH_JWT_SECRET: z.string().min(32, 'at least 32 characters'),
   BERTH_SECRET_KEY: z.string().min(32, 'at least 32 characters'),
-  BERTH_JWT_TTL_S: int(60).default(86_400),
-  BERTH_OPEN_REGISTRATION: bool.default(false),
-  BERTH_MAX_BODY_BYTES: int(1024).default(1024 * 1024),
-  BERTH_HEARTBEAT_MS: int(100).default(10_000),
-  BERTH_CALL_TIMEOUT_MS: int(100).default(30_000),
-  BERTH_STATS_INTERVAL_MS: int(100).default(10_000),
-  BERTH_STATS_RETENTION_S: int(1).default(86_400),
-  BERTH_ENROLLMENT_TTL_S: int(60).default(3600),
-  BERTH_PUBLIC_URL: z.url().optional(),
 })
 
 export interface WorkersConfig extends Config {
@@ -55,20 +40,7 @@ export function loadConfig(env: Env): WorkersConfig {
     throw new EnvError(`invalid worker env: ${keys.join('; ')}`)
   }
   const e = parsed.data
-  return {
-    version: BERTH_VERSION,
-    jwtSecret: e.BERTH_JWT_SECRET,
-    secretKey: e.BERTH_SECRET_KEY,
-    jwtTtlSeconds: e.BERTH_JWT_TTL_S,
-    openRegistration: e.BERTH_OPEN_REGISTRATION,
-    maxBodyBytes: e.BERTH_MAX_BODY_BYTES,
-    heartbeatMs: e.BERTH_HEARTBEAT_MS,
-    callTimeoutMs: e.BERTH_CALL_TIMEOUT_MS,
-    statsIntervalMs: e.BERTH_STATS_INTERVAL_MS,
-    statsRetentionSeconds: e.BERTH_STATS_RETENTION_S,
-    enrollmentTtlSeconds: e.BERTH_ENROLLMENT_TTL_S,
-    publicUrl: e.BERTH_PUBLIC_URL?.replace(/\/+$/, '') ?? null,
-  }
+  return { ...configFrom(e, e.BERTH_JWT_SECRET), secretKey: e.BERTH_SECRET_KEY }
 }
 
 export const clock: Clock = { now: () => Date.now() }

@@ -1,0 +1,40 @@
+import { BERTH_VERSION } from '@berth/shared'
+import { z } from 'zod'
+import type { Config } from './context.ts'
+
+// The settings both runtimes read from their environment (process.env on Node, vars and
+// secrets on Workers): one schema, so names and defaults cannot drift apart.
+
+export const envFlag = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes')
+export const envInt = (min: number) => z.coerce.number().int().min(min)
+
+export const settingsSchema = z.object({
+  BERTH_JWT_TTL_S: envInt(60).default(86_400),
+  BERTH_OPEN_REGISTRATION: envFlag.default(false),
+  BERTH_MAX_BODY_BYTES: envInt(1024).default(1024 * 1024),
+  BERTH_HEARTBEAT_MS: envInt(100).default(10_000),
+  BERTH_CALL_TIMEOUT_MS: envInt(100).default(30_000),
+  BERTH_STATS_INTERVAL_MS: envInt(100).default(10_000),
+  BERTH_STATS_RETENTION_S: envInt(1).default(86_400),
+  BERTH_ENROLLMENT_TTL_S: envInt(60).default(3600),
+  BERTH_PUBLIC_URL: z.url().optional(),
+})
+
+/** The app's Config from parsed settings and the JWT secret. */
+export function configFrom(s: z.infer<typeof settingsSchema>, jwtSecret: string): Config {
+  return {
+    version: BERTH_VERSION,
+    jwtSecret,
+    jwtTtlSeconds: s.BERTH_JWT_TTL_S,
+    openRegistration: s.BERTH_OPEN_REGISTRATION,
+    maxBodyBytes: s.BERTH_MAX_BODY_BYTES,
+    heartbeatMs: s.BERTH_HEARTBEAT_MS,
+    callTimeoutMs: s.BERTH_CALL_TIMEOUT_MS,
+    statsIntervalMs: s.BERTH_STATS_INTERVAL_MS,
+    statsRetentionSeconds: s.BERTH_STATS_RETENTION_S,
+    enrollmentTtlSeconds: s.BERTH_ENROLLMENT_TTL_S,
+    publicUrl: s.BERTH_PUBLIC_URL?.replace(/\/+$/, '') ?? null,
+  }
+}
