@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Enrollment, EnrollResponse, Server } from '@berth/shared'
 import { startAgentProcess } from '../test/support/agent.ts'
-import { type Client, client } from '../test/support/http.ts'
+import { type Client, client, waitForHealth } from '../test/support/http.ts'
 import { type Child, freePort, spawnNode, waitFor } from '../test/support/process.ts'
 
 // What the benchmarks share: the API and agents as real processes, a few statistics, one table format.
@@ -105,14 +105,7 @@ export async function startApi(env: Record<string, string> = {}): Promise<BenchA
         ...env,
       }),
     )
-    await waitFor(
-      'the API to answer /health',
-      async () => {
-        if (!child.running) throw new Error(`the API exited:\n${child.output}`)
-        return (await http.get('/health')).status === 200
-      },
-      30_000,
-    )
+    await waitForHealth(http, child, 'the API')
     return child
   }
   const api: BenchApi = {

@@ -1,3 +1,5 @@
+import { type Child, waitFor } from './process.ts'
+
 /** A small HTTP client for the tests: JSON in and out, the status and headers kept. */
 export interface Reply<T = any> {
   status: number
@@ -46,3 +48,16 @@ export function client(baseUrl: string) {
 }
 
 export type Client = ReturnType<typeof client>
+
+/** Waits until a freshly started API answers /health; fails early, with its output, if it exits. */
+export function waitForHealth(http: Client, child: Child, what: string, timeoutMs = 30_000, everyMs = 100) {
+  return waitFor(
+    `${what} to answer /health`,
+    async () => {
+      if (!child.running) throw new Error(`${what} exited:\n${child.output}`)
+      return (await http.get('/health')).status === 200
+    },
+    timeoutMs,
+    everyMs,
+  )
+}

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createClient, type Client as Db } from '@libsql/client'
-import { type Client, client } from './http.ts'
-import { type Child, freePort, spawnNode, waitFor } from './process.ts'
+import { type Client, client, waitForHealth } from './http.ts'
+import { type Child, freePort, spawnNode } from './process.ts'
 import { startWorkerdApi } from './workerd.ts'
 
 /** Heartbeats in the tests are fast so offline detection is seen within seconds. */
@@ -64,14 +64,7 @@ async function startNodeApi(opts: TargetOptions): Promise<ApiTarget> {
   const http = client(url)
   const launch = async () => {
     child = spawnNode(['--import', 'tsx', 'packages/api/src/runtime/node/main.ts'], env)
-    await waitFor(
-      'the API to answer /health',
-      async () => {
-        if (!child.running) throw new Error(`the API exited:\n${child.output}`)
-        return (await http.get('/health')).status === 200
-      },
-      30_000,
-    )
+    await waitForHealth(http, child, 'the API')
   }
   await launch()
   let db: Db | undefined

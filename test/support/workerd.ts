@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { createClient, type Client as Db } from '@libsql/client'
-import { client } from './http.ts'
-import { Child, freePort, ROOT, waitFor } from './process.ts'
+import { client, waitForHealth } from './http.ts'
+import { Child, freePort, ROOT } from './process.ts'
 import type { ApiTarget, TargetOptions } from './target.ts'
 
 const WRANGLER = join(ROOT, 'node_modules/wrangler/bin/wrangler.js')
@@ -76,15 +76,7 @@ export async function startWorkerdApi(
         },
       ),
     )
-    await waitFor(
-      'wrangler dev to answer /health',
-      async () => {
-        if (!child.running) throw new Error(`wrangler dev exited:\n${child.output}`)
-        return (await http.get('/health')).status === 200
-      },
-      60_000,
-      200,
-    )
+    await waitForHealth(http, child, 'wrangler dev', 60_000, 200)
   }
   const stop = async (signal: NodeJS.Signals) => {
     if (!child.running) return

@@ -126,15 +126,17 @@ function validationError(error: z.ZodError, where: string): ApiError {
   })
 }
 
+const JSON_TYPE = /^application\/([\w.-]+\+)?json\b/i
+const notJson = () =>
+  new ApiError('validation_error', 'the body must be JSON (Content-Type: application/json)', {
+    code: 'unsupported_content_type',
+  })
+
 /** Validates a JSON body with a zod schema (typed for the RPC client). */
 export function jsonBody<S extends z.ZodType>(schema: S) {
   return validator('json', (value, c) => {
     const type = c.req.header('Content-Type') ?? ''
-    if (!/^application\/([\w.-]+\+)?json\b/i.test(type)) {
-      throw new ApiError('validation_error', 'the body must be JSON (Content-Type: application/json)', {
-        code: 'unsupported_content_type',
-      })
-    }
+    if (!JSON_TYPE.test(type)) throw notJson()
     const parsed = schema.safeParse(value)
     if (!parsed.success) throw validationError(parsed.error, 'request body')
     return parsed.data as z.output<S>
@@ -146,11 +148,7 @@ export function optionalJsonBody<S extends z.ZodType>(schema: S) {
   return validator('json', (value, c) => {
     const type = c.req.header('Content-Type')
     const length = c.req.header('Content-Length')
-    if (type && !/^application\/([\w.-]+\+)?json\b/i.test(type) && length !== '0') {
-      throw new ApiError('validation_error', 'the body must be JSON (Content-Type: application/json)', {
-        code: 'unsupported_content_type',
-      })
-    }
+    if (type && !JSON_TYPE.test(type) && length !== '0') throw notJson()
     const parsed = schema.safeParse(type ? value : {})
     if (!parsed.success) throw validationError(parsed.error, 'request body')
     return parsed.data as z.output<S>

@@ -1,6 +1,7 @@
-import type { createNetworkBody, createVolumeBody } from '@berth/shared'
+import type { createNetworkBody, createVolumeBody, OpArgs, OpName, OpResult } from '@berth/shared'
 import type { z } from 'zod'
 import type { ActorContext } from '../context.ts'
+import type { CallOptions } from '../hub/hub.ts'
 import { findServer } from './servers.ts'
 
 // Images, volumes and networks live only on the host: each of these is one call to its agent.
@@ -9,65 +10,50 @@ import { findServer } from './servers.ts'
 const PULL_TIMEOUT_MS = 600_000
 const PRUNE_TIMEOUT_MS = 300_000
 
-export async function listImages(ctx: ActorContext, serverId: string) {
-  await findServer(ctx, serverId)
-  return ctx.hub.call(serverId, 'image.list', {})
-}
-
-export async function pullImage(ctx: ActorContext, serverId: string, image: string) {
-  await findServer(ctx, serverId)
-  return ctx.hub.call(serverId, 'image.pull', { image }, { timeoutMs: PULL_TIMEOUT_MS })
-}
-
-export async function removeImage(ctx: ActorContext, serverId: string, ref: string, force: boolean) {
-  await findServer(ctx, serverId)
-  return ctx.hub.call(serverId, 'image.remove', { ref, force })
-}
-
-export async function pruneImages(ctx: ActorContext, serverId: string, all: boolean) {
-  await findServer(ctx, serverId)
-  return ctx.hub.call(serverId, 'image.prune', { all }, { timeoutMs: PRUNE_TIMEOUT_MS })
-}
-
-export async function listVolumes(ctx: ActorContext, serverId: string) {
-  await findServer(ctx, serverId)
-  return ctx.hub.call(serverId, 'volume.list', {})
-}
-
-export async function createVolume(
+/** One op on a known server's agent (404 for an unknown server, not 503). */
+async function onServer<O extends OpName>(
   ctx: ActorContext,
   serverId: string,
-  input: z.infer<typeof createVolumeBody>,
-) {
+  op: O,
+  args: OpArgs<O>,
+  opts?: CallOptions,
+): Promise<OpResult<O>> {
   await findServer(ctx, serverId)
-  return ctx.hub.call(serverId, 'volume.create', input)
+  return ctx.hub.call(serverId, op, args, opts)
 }
+
+export const listImages = (ctx: ActorContext, serverId: string) => onServer(ctx, serverId, 'image.list', {})
+
+export const pullImage = (ctx: ActorContext, serverId: string, image: string) =>
+  onServer(ctx, serverId, 'image.pull', { image }, { timeoutMs: PULL_TIMEOUT_MS })
+
+export const removeImage = (ctx: ActorContext, serverId: string, ref: string, force: boolean) =>
+  onServer(ctx, serverId, 'image.remove', { ref, force })
+
+export const pruneImages = (ctx: ActorContext, serverId: string, all: boolean) =>
+  onServer(ctx, serverId, 'image.prune', { all }, { timeoutMs: PRUNE_TIMEOUT_MS })
+
+export const listVolumes = (ctx: ActorContext, serverId: string) => onServer(ctx, serverId, 'volume.list', {})
+
+export const createVolume = (ctx: ActorContext, serverId: string, input: z.infer<typeof createVolumeBody>) =>
+  onServer(ctx, serverId, 'volume.create', input)
 
 export async function removeVolume(ctx: ActorContext, serverId: string, name: string, force: boolean) {
-  await findServer(ctx, serverId)
-  await ctx.hub.call(serverId, 'volume.remove', { name, force })
+  await onServer(ctx, serverId, 'volume.remove', { name, force })
 }
 
-export async function pruneVolumes(ctx: ActorContext, serverId: string) {
-  await findServer(ctx, serverId)
-  return ctx.hub.call(serverId, 'volume.prune', {}, { timeoutMs: PRUNE_TIMEOUT_MS })
-}
+export const pruneVolumes = (ctx: ActorContext, serverId: string) =>
+  onServer(ctx, serverId, 'volume.prune', {}, { timeoutMs: PRUNE_TIMEOUT_MS })
 
-export async function listNetworks(ctx: ActorContext, serverId: string) {
-  await findServer(ctx, serverId)
-  return ctx.hub.call(serverId, 'network.list', {})
-}
+export const listNetworks = (ctx: ActorContext, serverId: string) =>
+  onServer(ctx, serverId, 'network.list', {})
 
-export async function createNetwork(
+export const createNetwork = (
   ctx: ActorContext,
   serverId: string,
   input: z.infer<typeof createNetworkBody>,
-) {
-  await findServer(ctx, serverId)
-  return ctx.hub.call(serverId, 'network.create', input)
-}
+) => onServer(ctx, serverId, 'network.create', input)
 
 export async function removeNetwork(ctx: ActorContext, serverId: string, ref: string) {
-  await findServer(ctx, serverId)
-  await ctx.hub.call(serverId, 'network.remove', { ref })
+  await onServer(ctx, serverId, 'network.remove', { ref })
 }
