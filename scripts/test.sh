@@ -11,7 +11,7 @@ ensure_agent_bundle
 npm run --silent typecheck
 npx biome check .
 # The runtime seam: only runtime/workers imports cloudflare:*, and the worker bundles without
-# nodejs_compat (so no node:*, ws or libSQL reaches it). Nothing leaves this machine.
+# nodejs_compat (so no node:*, ws or libSQL's Node client reaches it). Nothing leaves this machine.
 if grep -rlE "from ['\"]cloudflare:" packages/api/src --include='*.ts' | grep -v '^packages/api/src/runtime/workers/'; then
   echo 'cloudflare:* is imported outside packages/api/src/runtime/workers' >&2
   exit 1
@@ -27,7 +27,8 @@ status=0
 npx vitest run --config test/vitest.config.ts --reporter=default --reporter=json --outputFile.json="$node_report" "$@" || status=$?
 if [ $# -eq 0 ]; then
   # The same e2e flows against the API under workerd: local D1 and the AgentHub Durable Object.
-  # start.test.ts is left out: it tests `npm start`, the Node runtime's own start.
+  # start.test.ts is left out: it tests `npm start`, the Node runtime's own start; so is
+  # libsql-http.test.ts, which starts its worker under workerd itself and ran in the Node pass.
   BERTH_TEST_TARGET=workerd npx vitest run --config test/vitest.config.ts --project e2e \
     --reporter=default --reporter=json --outputFile.json="$workerd_report" \
     test/errors.test.ts test/auth.test.ts test/servers.test.ts test/containers.test.ts \

@@ -13,10 +13,16 @@ const WRANGLER = join(ROOT, 'node_modules/wrangler/bin/wrangler.js')
 /** Nothing leaves this machine: no metrics, no prompts, no update checks. */
 const WRANGLER_ENV = { WRANGLER_SEND_METRICS: 'false', CI: 'true', NO_COLOR: '1', FORCE_COLOR: '0' }
 
+/** The worker's settings that are secrets (`wrangler secret put`): they go into .dev.vars, not --var. */
+const SECRETS = new Set(['BERTH_JWT_SECRET', 'BERTH_SECRET_KEY', 'DATABASE_AUTH_TOKEN'])
+/** The worker's own settings, of all that a test's env may hold. */
+const WORKER_SETTING = /^(BERTH_|DATABASE_URL$|DATABASE_AUTH_TOKEN$)/
+
 /**
  * The API under workerd, as `wrangler dev --local` runs it: the local D1 (migrations applied
  * first) and the AgentHub Durable Object persisted in a temporary folder, secrets in a .dev.vars
- * written there, and the test's settings passed as --var.
+ * written there, and the test's settings passed as --var. A test's DATABASE_URL (and
+ * DATABASE_AUTH_TOKEN) point the worker at a libSQL server instead of D1.
  */
 export async function startWorkerdApi(
   opts: TargetOptions,
@@ -27,9 +33,16 @@ export async function startWorkerdApi(
   const persist = join(dataDir, 'state')
   const devVars = join(dataDir, '.dev.vars')
   const secret = () => randomBytes(32).toString('base64url')
-  writeFileSync(devVars, `BERTH_JWT_SECRET=${secret()}\nBERTH_SECRET_KEY=${secret()}\n`, { mode: 0o600 })
-  const vars = Object.entries({ ...settings, ...opts.env })
-    .filter(([key]) => key.startsWith('BERTH_'))
+  const workerSettings = Object.entries({
+    BERTH_JWT_SECRET: secret(),
+    BERTH_SECRET_KEY: secret(),
+    ...settings,
+    ...opts.env,
+  }).filter(([key]) => WORKER_SETTING.test(key))
+  const secrets = workerSettings.filter(([key]) => SECRETS.has(key))
+  writeFileSync(devVars, secrets.map(([key, value]) => `${key}=${value}\n`).join(''), { mode: 0o600 })
+  const vars = workerSettings
+    .filter(([key]) => !SECRETS.has(key))
     .flatMap(([key, value]) => ['--var', `${key}:${value}`])
 
   await promisify(execFile)(
