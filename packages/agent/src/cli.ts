@@ -12,6 +12,8 @@ Usage: berth-agent --api <url> --token <enrollment token> [options]
                      not needed once the state file holds an agent token
   --state <file>     where the agent token is kept                    (env BERTH_AGENT_STATE)
                      default /var/lib/berth/agent.json as root, else ~/.config/berth/agent.json
+  --work-dir <dir>   where deploys clone, build and keep uploads     (env BERTH_AGENT_WORK_DIR)
+                     default: the folder "work" beside the state file
   --docker <socket>  the Docker Engine: a unix socket path or tcp://host:port
                                                                        (env DOCKER_HOST)
                      default /var/run/docker.sock
@@ -51,6 +53,7 @@ function main(): void {
       api,
       token: values.token ?? (env.BERTH_AGENT_TOKEN || undefined),
       statePath: values.state ?? (env.BERTH_AGENT_STATE || undefined),
+      workDir: values['work-dir'] ?? (env.BERTH_AGENT_WORK_DIR || undefined),
       docker: values.docker,
       name: values.name,
     })
@@ -85,6 +88,7 @@ function parse() {
       api: { type: 'string' },
       token: { type: 'string' },
       state: { type: 'string' },
+      'work-dir': { type: 'string' },
       docker: { type: 'string' },
       name: { type: 'string' },
       help: { type: 'boolean', short: 'h' },

@@ -41,6 +41,8 @@ export interface ConnectionOptions {
   backoff: Backoff
   /** How long a stopping agent lets running calls finish. */
   drainMs: number
+  /** Where deploys clone, build and keep uploads. */
+  workDir: string
   onWelcome(serverId: string): void
 }
 
@@ -75,7 +77,18 @@ export class Connection {
 
   constructor(private readonly options: ConnectionOptions) {
     const { docker, log, backoff } = options
-    this.agent = newRuntime(() => this.streams.size)
+    this.agent = newRuntime({
+      openStreams: () => this.streams.size,
+      apps: {
+        docker,
+        log,
+        workDir: options.workDir,
+        // Deploys report again through deploy.status after a reconnect.
+        send: (frame) => {
+          if (this.linkReady) this.send(frame)
+        },
+      },
+    })
     this.watch = new ContainerWatch({
       docker,
       log,
@@ -98,12 +111,14 @@ export class Connection {
     const stopWatching = () => watching.abort()
     this.stopping.signal.addEventListener('abort', stopWatching, { once: true })
     const watched = this.watch.run(watching.signal)
+    // Apps are served, and their health checked, whether a link is up or not.
+    const serving = this.agent.apps?.run(watching.signal)
     try {
       return await this.keepLinked(agentToken)
     } finally {
       this.stopping.signal.removeEventListener('abort', stopWatching)
       watching.abort()
-      await watched
+      await Promise.all([watched, serving, this.agent.apps?.stop()])
     }
   }
 
@@ -217,6 +232,9 @@ export class Connection {
         this.beatEvery(frame.heartbeatMs)
         // Whatever happened while no link was up is in this inventory.
         this.watch.sendInventory()
+        void this.agent.apps?.restore().catch((err: unknown) => {
+          this.options.log(`cannot set up the apps' proxies: ${messageOf(err)}`)
+        })
         this.sampler.start(frame.statsIntervalMs ?? DEFAULT_STATS_INTERVAL_MS)
         return
       case 'heartbeat_ack':

@@ -97,7 +97,7 @@ function envObject(list: string[]): Record<string, string> {
   return env
 }
 
-const envList = (env: Record<string, string>) => Object.entries(env).map(([k, v]) => `${k}=${v}`)
+export const envList = (env: Record<string, string>) => Object.entries(env).map(([k, v]) => `${k}=${v}`)
 
 /**
  * Ports as Docker publishes them while the container runs; for a container that does not run, the

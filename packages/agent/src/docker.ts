@@ -14,6 +14,8 @@ export interface Docker {
 
   /** Containers in every state when `all`, else the running (and paused) ones. */
   listContainers(all: boolean, signal?: AbortSignal): Promise<ContainerListing[]>
+  /** Containers in every state that carry every label given, as `key` or `key=value`. */
+  findContainers(labels: string[], signal?: AbortSignal): Promise<ContainerListing[]>
   /** A container by id, unique id prefix or name. */
   inspectContainer(ref: string, signal?: AbortSignal): Promise<ContainerInspect>
   /** Creates a container from Docker's create body; returns its id. */
@@ -49,6 +51,16 @@ export interface Docker {
   inspectImage(ref: string, signal?: AbortSignal): Promise<ImageInspect>
   /** Pulls an image (`latest` when the reference names no tag, as `docker pull` does); rejects with Docker's message. */
   pullImage(ref: string, signal?: AbortSignal): Promise<void>
+  /**
+   * Builds an image with the engine's classic builder from a tar stream of the build context, and
+   * yields its progress as it comes. A failed build ends in a `{ error }` message, not a rejection;
+   * aborting `signal` ends the request, which stops the build.
+   */
+  buildImage(
+    context: Readable,
+    options: BuildOptions,
+    signal: AbortSignal,
+  ): Promise<AsyncIterable<BuildProgress>>
   removeImage(ref: string, force: boolean, signal?: AbortSignal): Promise<ImageRemoval[]>
   /** Removes dangling images, or with `all` every image no container uses. */
   pruneImages(all: boolean, signal?: AbortSignal): Promise<ImagePrune>
@@ -97,6 +109,8 @@ export type PortMappings = z.infer<typeof portMappings>
 const containerListing = z.object({
   Id: z.string(),
   Names: z.array(z.string()),
+  ImageID: z.string().optional(),
+  Created: z.number().optional(),
   State: z.string(),
   Labels: z.record(z.string(), z.string()).nullish(),
   Ports: z
@@ -112,6 +126,7 @@ const containerInspect = z.object({
   Name: z.string(),
   Created: z.string(),
   Image: z.string(),
+  RestartCount: z.number().int().optional(),
   State: z.object({
     Status: z.enum(['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead']),
     ExitCode: z.number().int(),
@@ -148,6 +163,7 @@ const containerInspect = z.object({
       .record(
         z.string(),
         z.object({
+          IPAddress: z.string().nullish(),
           Aliases: z.array(z.string()).nullish(),
           Links: z.array(z.string()).nullish(),
           IPAMConfig: z.unknown().optional(),
@@ -285,6 +301,31 @@ const networkListing = z.object({
 })
 export type NetworkListing = z.infer<typeof networkListing>
 
+/** The query of Docker's `POST /build` that the agent sets. */
+export interface BuildOptions {
+  /** The tag the image gets, `name:tag`. */
+  t: string
+  /** The Dockerfile's path inside the context. */
+  dockerfile: string
+  labels: Record<string, string>
+  /** Removes intermediate containers even when the build fails. */
+  forcerm: boolean
+  cpuperiod?: number
+  cpuquota?: number
+  memory?: number
+  memswap?: number
+}
+
+const buildProgress = z.object({
+  stream: z.string().optional(),
+  status: z.string().optional(),
+  progress: z.string().optional(),
+  error: z.string().optional(),
+  errorDetail: z.object({ message: z.string().optional() }).optional(),
+  aux: z.object({ ID: z.string().optional() }).optional(),
+})
+export type BuildProgress = z.infer<typeof buildProgress>
+
 export interface NetworkSpec {
   name: string
   driver: string
@@ -312,6 +353,7 @@ const failureBody = z.object({ message: z.string() })
 // @types/dockerode lags dockerode 5, whose calls take `{ abortSignal }`; results are checked below.
 interface EngineCalls {
   ping(opts: { abortSignal?: AbortSignal }): Promise<unknown>
+  buildImage(context: Readable, opts: BuildOptions & { abortSignal: AbortSignal }): Promise<unknown>
   version(opts: { abortSignal?: AbortSignal }): Promise<unknown>
   info(opts: { abortSignal?: AbortSignal }): Promise<unknown>
   modem: Modem
@@ -419,6 +461,11 @@ export function connectDocker(address?: string): Docker {
 
     listContainers: (all, signal) =>
       send({ method: 'GET', path: '/containers/json', query: { all }, signal }, z.array(containerListing)),
+    findContainers: (labels, signal) =>
+      send(
+        { method: 'GET', path: '/containers/json', query: { all: true, filters: { label: labels } }, signal },
+        z.array(containerListing),
+      ),
     inspectContainer: (ref, signal) =>
       send({ method: 'GET', path: `${container(ref)}/json`, signal }, containerInspect),
     async createContainer(spec, name, signal) {
@@ -501,6 +548,13 @@ export function connectDocker(address?: string): Docker {
           throw new DockerError(progress.data.errorDetail?.message ?? progress.data.error, 500)
         }
       }
+    },
+    async buildImage(context, options, signal) {
+      const source = await checked(
+        () => engine.buildImage(context, { ...options, abortSignal: signal }),
+        z.instanceof(Readable),
+      )
+      return progressOf(source)
     },
     removeImage: (ref, force, signal) =>
       send({ method: 'DELETE', path: image(ref), query: { force }, signal }, z.array(imageRemoval)),
@@ -598,7 +652,14 @@ async function* eventsOf(source: Readable): AsyncGenerator<DockerEvent> {
   }
 }
 
-/** Docker's newline-delimited JSON streams (events, pull progress), one value per line. */
+async function* progressOf(source: Readable): AsyncGenerator<BuildProgress> {
+  for await (const line of jsonLines(source)) {
+    const progress = buildProgress.safeParse(line)
+    if (progress.success) yield progress.data
+  }
+}
+
+/** Docker's newline-delimited JSON streams (events, pull and build progress), one value per line. */
 async function* jsonLines(source: Readable): AsyncGenerator<unknown> {
   source.setEncoding('utf8')
   let rest = ''

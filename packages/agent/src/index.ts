@@ -1,4 +1,5 @@
 import os from 'node:os'
+import { dirname, join } from 'node:path'
 import { type Backoff, backoffDelay, DEFAULT_BACKOFF, wait } from './backoff.ts'
 import { Connection } from './connection.ts'
 import { connectDocker } from './docker.ts'
@@ -28,6 +29,8 @@ export interface AgentOptions {
   token?: string
   /** Where the agent token is kept; defaults to {@link defaultStatePath}. */
   statePath?: string
+  /** Where deploys clone, build and keep uploads; defaults to `work` beside the state file. */
+  workDir?: string
   /** The Docker Engine: a unix socket path or tcp://host:port; defaults to DOCKER_HOST, else /var/run/docker.sock. */
   docker?: string
   /** The host name this agent reports; defaults to os.hostname(). */
@@ -84,6 +87,7 @@ export function startAgent(options: AgentOptions): Agent {
     log,
     backoff,
     drainMs: options.drainMs ?? 5_000,
+    workDir: options.workDir ?? join(dirname(statePath), 'work'),
     onWelcome: (id) => {
       serverId = id
     },

@@ -14,6 +14,7 @@ import {
   stateRefusal,
   unixMs,
 } from './containers.ts'
+import { AppHost, type AppHostOptions } from './deploy/apps.ts'
 import type { Docker, ImageInspect, ImageListing, NetworkListing, VolumeListing } from './docker.ts'
 import { OpError, recast } from './errors.ts'
 import { messageOf } from './log.ts'
@@ -25,12 +26,26 @@ export interface AgentRuntime {
   readonly portLock: Mutex
   /** The stats sampler's last readings, which `container.stats` measures against too. */
   readonly stats: StatsHistory
+  /** The apps this host serves and their deploys; null for a runtime made without them (tests of other ops). */
+  readonly apps: AppHost | null
   /** Streams whose handlers are still running. */
   openStreams(): number
 }
 
-export function newRuntime(openStreams: () => number = () => 0): AgentRuntime {
-  return { portLock: new Mutex(), stats: new StatsHistory(), openStreams }
+export interface RuntimeOptions {
+  openStreams?: () => number
+  /** What the apps' deploys need; the runtime's port lock is shared with them. */
+  apps?: Omit<AppHostOptions, 'portLock'>
+}
+
+export function newRuntime(options: RuntimeOptions = {}): AgentRuntime {
+  const portLock = new Mutex()
+  return {
+    portLock,
+    stats: new StatsHistory(),
+    apps: options.apps ? new AppHost({ ...options.apps, portLock }) : null,
+    openStreams: options.openStreams ?? (() => 0),
+  }
 }
 
 /** What a handler works with: the host's Docker, a signal that aborts when the call is cancelled or times out, and the agent's own state. */
@@ -193,6 +208,18 @@ export const handlers: OpHandlers = {
     })
     return {}
   },
+
+  'deploy.start': async (args, { agent }) => appsOf(agent).startDeploy(args),
+  'deploy.cancel': ({ deployment_id }, { agent }) => appsOf(agent).cancelDeploy(deployment_id),
+  'deploy.status': async ({ deployment_ids }, { agent }) => appsOf(agent).deployStatus(deployment_ids),
+  'deploy.cleanup': (args, { agent, signal }) => appsOf(agent).cleanUp(args, signal),
+  'upload.chunk': (args, { agent }) => appsOf(agent).uploadChunk(args),
+  'app.remove': (args, { agent, signal }) => appsOf(agent).removeApp(args, signal),
+}
+
+function appsOf(agent: AgentRuntime): AppHost {
+  if (!agent.apps) throw new OpError('agent_error', 'this agent was started without apps')
+  return agent.apps
 }
 
 type ImageInfo = OpResult<'image.pull'>['image']

@@ -1,0 +1,315 @@
+import { APP_LABELS, type DeployArgs, LABELS } from '@berth/shared'
+import { wait } from '../backoff.ts'
+import type { Mutex } from '../concurrency.ts'
+import { envList, limitsOf } from '../containers.ts'
+import { type ContainerInspect, type ContainerSpec, type Docker, DockerError } from '../docker.ts'
+import { messageOf } from '../log.ts'
+import { planPorts } from '../ports.ts'
+import { type HealthCheck, probe } from './health.ts'
+import type { DeployJob } from './job.ts'
+import { AppProxy, type Upstream } from './proxy.ts'
+import { DeployFailure } from './stage.ts'
+
+/** Without a health check, a new container must keep running this long. */
+export const GRACE_MS = 3_000
+/** How often a container is looked at during the grace period. */
+const GRACE_CHECK_MS = 500
+/** Probes during a check's start period, when failures do not count, come at least this often. */
+const START_PERIOD_PROBE_MS = 1_000
+/** Connections in flight to the old containers get this long to finish before those are stopped. */
+const DRAIN_MS = 5_000
+/** `docker stop`'s time before SIGKILL, s. */
+const STOP_TIMEOUT_S = 10
+/** Log lines of a container that failed its health gate copied into the deploy's log. */
+const FAILED_LOG_LINES = 20
+
+/** What a rollout works with: the host's Docker, the apps' proxies, and the lock for choosing host ports. */
+export interface Serving {
+  docker: Docker
+  portLock: Mutex
+  /** The proxy of each app, by app id. */
+  proxies: Map<string, AppProxy>
+}
+
+export interface Rolled {
+  containers: string[]
+  hostPort: number
+}
+
+/**
+ * Starts the new containers beside the old ones, waits until every one is healthy, then switches
+ * the app's proxy to them and removes the old ones. When a new container is not healthy (or the
+ * deploy is cancelled) the new ones are removed and the old ones go on serving, the proxy untouched.
+ * `commit` is called right before the switch, after which the rollout is not cancelled any more.
+ */
+export async function rollOut(
+  serving: Serving,
+  args: DeployArgs,
+  image: string,
+  job: DeployJob,
+  signal: AbortSignal,
+  commit: () => void,
+): Promise<Rolled> {
+  const { docker } = serving
+  const { proxy, previous } = await proxyFor(serving, args, job)
+  const made: string[] = []
+  const upstreams: Upstream[] = []
+  try {
+    job.note({ host_port: proxy.port })
+    await createVolumes(docker, args, signal)
+    const labels = appLabels(args, proxy.port)
+    for (let i = 1; i <= args.run.instances; i++) {
+      made.push(await createAppContainer(docker, args, image, labels, i, signal))
+    }
+    for (const id of made) {
+      await docker.startContainer(id, signal)
+      upstreams.push({
+        dockerId: id,
+        host: bridgeAddress(await docker.inspectContainer(id, signal)),
+        port: args.run.port,
+      })
+    }
+    job.log('system', `started ${made.length} container(s); waiting for them to be healthy`)
+    await allHealthy(docker, upstreams, args.run.health_check, job, signal)
+    signal.throwIfAborted()
+  } catch (err) {
+    await Promise.all(
+      made.map((id) => docker.removeContainer(id, { force: true, volumes: false }).catch(() => {})),
+    )
+    // A proxy opened for this deploy that never got containers goes again.
+    if (proxy !== previous) await proxy.close()
+    throw err
+  }
+
+  // From here on the new containers serve: nothing undoes that.
+  commit()
+  proxy.route(upstreams)
+  serving.proxies.set(args.app_id, proxy)
+  job.log('system', `the proxy on port ${proxy.port} sends new connections to the new containers`)
+  try {
+    if (previous && previous !== proxy) {
+      await previous.drain(
+        previous.targets.map((t) => t.dockerId),
+        DRAIN_MS,
+      )
+      await previous.close()
+    }
+    await retire(serving, args.app_id, made, proxy, job)
+  } catch (err) {
+    job.log('system', `cannot remove the previous deployment's containers: ${messageOf(err)}`)
+  }
+  return { containers: made, hostPort: proxy.port }
+}
+
+/** The app's proxy: the one it has, or one on a new port (the one asked for, else a free one in the range). */
+async function proxyFor(
+  serving: Serving,
+  args: DeployArgs,
+  job: DeployJob,
+): Promise<{ proxy: AppProxy; previous: AppProxy | undefined }> {
+  const previous = serving.proxies.get(args.app_id)
+  const wanted = args.run.host_port
+  if (previous && (wanted === null || wanted === previous.port)) return { proxy: previous, previous }
+  const proxy = await serving.portLock.run(async () => {
+    const port =
+      wanted ??
+      (await planPorts(serving.docker, [{ container: args.run.port, protocol: 'tcp' }], args.run.port_range)
+        .then(([plan]) => plan?.host)
+        .catch((err: unknown) => {
+          throw new DeployFailure(messageOf(err))
+        }))
+    if (port === undefined) throw new DeployFailure('no free host port for the app')
+    return AppProxy.listen(port).catch((err: unknown) => {
+      throw new DeployFailure(`cannot listen on host port ${port}: ${messageOf(err)}`)
+    })
+  })
+  job.log('system', `the app answers on host port ${proxy.port}`)
+  // Until the switch the new port serves what the old one did.
+  if (previous) proxy.route([...previous.targets])
+  return { proxy, previous }
+}
+
+function appLabels(args: DeployArgs, hostPort: number): Record<string, string> {
+  const labels: Record<string, string> = {
+    [LABELS.managed]: 'true',
+    [APP_LABELS.app]: args.app_id,
+    [APP_LABELS.appName]: args.app_name,
+    [APP_LABELS.deployment]: args.deployment_id,
+    [APP_LABELS.port]: String(args.run.port),
+    [APP_LABELS.hostPort]: String(hostPort),
+  }
+  if (args.run.health_check) labels[APP_LABELS.health] = JSON.stringify(args.run.health_check)
+  return labels
+}
+
+async function createVolumes(docker: Docker, args: DeployArgs, signal: AbortSignal): Promise<void> {
+  for (const { volume } of args.run.volumes) {
+    // Creating a volume that exists leaves it as it is.
+    await docker.createVolume(volume, { [APP_LABELS.app]: args.app_id, [LABELS.managed]: 'true' }, signal)
+  }
+}
+
+/** Creates instance `i` of the app on `image`; one of the same name this deployment left earlier is replaced. */
+async function createAppContainer(
+  docker: Docker,
+  args: DeployArgs,
+  image: string,
+  labels: Record<string, string>,
+  i: number,
+  signal: AbortSignal,
+): Promise<string> {
+  const name = `berth-${args.app_name}-${args.deployment_id.slice(-8)}-${i}`
+  const spec: ContainerSpec = {
+    Image: image,
+    Env: envList(args.run.env),
+    Labels: labels,
+    HostConfig: {
+      ...limitsOf(args.run.resources),
+      Mounts: args.run.volumes.map((v) => ({ Type: 'volume', Source: v.volume, Target: v.target })),
+      RestartPolicy: { Name: 'unless-stopped', MaximumRetryCount: 0 },
+      NetworkMode: 'bridge',
+    },
+  }
+  try {
+    return await docker.createContainer(spec, name, signal)
+  } catch (err) {
+    if (!(err instanceof DockerError && err.status === 409)) throw err
+    const existing = await docker.inspectContainer(name, signal)
+    if (existing.Config.Labels?.[APP_LABELS.deployment] !== args.deployment_id) throw err
+    await docker.removeContainer(existing.Id, { force: true, volumes: false }, signal)
+    return docker.createContainer(spec, name, signal)
+  }
+}
+
+/** The container's address on Docker's default bridge. */
+export function bridgeAddress(c: ContainerInspect): string {
+  const networks = c.NetworkSettings.Networks ?? {}
+  const address = networks.bridge?.IPAddress || Object.values(networks).find((n) => n.IPAddress)?.IPAddress
+  if (!address)
+    throw new DeployFailure(`the container ${c.Name.replace(/^\//, '')} has no address on the bridge network`)
+  return address
+}
+
+/** Waits until every new container is healthy; the first that is not fails the lot. */
+async function allHealthy(
+  docker: Docker,
+  upstreams: Upstream[],
+  check: HealthCheck | null,
+  job: DeployJob,
+  signal: AbortSignal,
+): Promise<void> {
+  const gate = new AbortController()
+  const stop = () => gate.abort(signal.reason)
+  signal.addEventListener('abort', stop, { once: true })
+  try {
+    await Promise.all(
+      upstreams.map((upstream) =>
+        untilHealthy(docker, upstream, check, job, gate.signal).catch(async (err: unknown) => {
+          // The first failure stops the others' checks; only its container's log is of interest.
+          if (!gate.signal.aborted) {
+            gate.abort(err)
+            if (err instanceof DeployFailure) await copyLastLines(docker, upstream.dockerId, job)
+          }
+          throw err
+        }),
+      ),
+    )
+  } finally {
+    signal.removeEventListener('abort', stop)
+  }
+}
+
+async function untilHealthy(
+  docker: Docker,
+  upstream: Upstream,
+  check: HealthCheck | null,
+  job: DeployJob,
+  signal: AbortSignal,
+): Promise<void> {
+  const started = Date.now()
+  const stillRunning = async () => {
+    const c = await docker.inspectContainer(upstream.dockerId, signal)
+    if (c.State.Status !== 'running' || (c.RestartCount ?? 0) > 0) {
+      const how =
+        c.State.Status === 'running' ? 'restarted' : `is ${c.State.Status} (exit code ${c.State.ExitCode})`
+      throw new DeployFailure(`the new container ${c.Name.replace(/^\//, '')} ${how}`)
+    }
+  }
+  if (check === null) {
+    while (Date.now() - started < GRACE_MS) {
+      await stillRunning()
+      await wait(GRACE_CHECK_MS, signal)
+      signal.throwIfAborted()
+    }
+    await stillRunning()
+    return
+  }
+  let successes = 0
+  let failures = 0
+  for (;;) {
+    await stillRunning()
+    const result = await probe(upstream.host, upstream.port, check, signal)
+    signal.throwIfAborted()
+    const starting = Date.now() - started < check.start_period * 1000
+    if (result.ok) {
+      failures = 0
+      if (++successes >= check.healthy_threshold) return
+    } else {
+      successes = 0
+      if (!starting) {
+        failures++
+        job.log('system', `health check ${failures}/${check.unhealthy_threshold} failed: ${result.error}`)
+        if (failures >= check.unhealthy_threshold) {
+          throw new DeployFailure(`the new container did not become healthy: ${result.error}`)
+        }
+      }
+    }
+    const pause =
+      starting && !result.ok ? Math.min(check.interval * 1000, START_PERIOD_PROBE_MS) : check.interval * 1000
+    await wait(pause, signal)
+    signal.throwIfAborted()
+  }
+}
+
+/** The last lines a container wrote, into the deploy's log. */
+async function copyLastLines(docker: Docker, id: string, job: DeployJob): Promise<void> {
+  try {
+    const c = await docker.inspectContainer(id)
+    job.log('system', `the last lines of ${c.Name.replace(/^\//, '')}:`)
+    const output = await docker.containerLogs(
+      id,
+      { tty: c.Config.Tty === true, follow: false, tail: FAILED_LOG_LINES, timestamps: false },
+      AbortSignal.timeout(5_000),
+    )
+    const out = job.lineWriter('stdout')
+    const err = job.lineWriter('stderr')
+    for await (const piece of output) (piece.stream === 'stderr' ? err : out).write(piece.data)
+    out.end()
+    err.end()
+  } catch (err) {
+    job.log('system', `cannot read the container's log: ${messageOf(err)}`)
+  }
+}
+
+/** Stops and removes the app's containers other than `keep`, once connections to them have finished. */
+async function retire(
+  serving: Serving,
+  appId: string,
+  keep: string[],
+  proxy: AppProxy,
+  job: DeployJob,
+): Promise<void> {
+  const { docker } = serving
+  const others = (await docker.findContainers([`${APP_LABELS.app}=${appId}`]))
+    .map((c) => c.Id)
+    .filter((id) => !keep.includes(id))
+  if (others.length === 0) return
+  await proxy.drain(others, DRAIN_MS)
+  await Promise.all(
+    others.map(async (id) => {
+      await docker.stopContainer(id, STOP_TIMEOUT_S).catch(() => {})
+      await docker.removeContainer(id, { force: true, volumes: false }).catch(() => {})
+    }),
+  )
+  job.log('system', `removed ${others.length} container(s) of the previous deployment`)
+}
