@@ -28,6 +28,8 @@ export interface AppHostOptions {
   log: Log
   /** Sends a frame on the link that is up; frames sent while none is are dropped. */
   send(frame: JobFrame | EventFrame): void
+  /** How often the health monitor looks for due checks and reports results; its defaults otherwise. */
+  monitor?: { tickMs?: number; reportMs?: number }
 }
 
 interface Running {
@@ -53,6 +55,7 @@ export class AppHost implements DeployHost {
       send: options.send,
       deploying: (id) => this.isDeploying(id),
       restarted: () => void this.refreshUpstreams(),
+      ...options.monitor,
     })
   }
 

@@ -1,7 +1,7 @@
 import { APP_LABELS } from '@berth/shared'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { dockerCli, inspectCli } from '../test-docker.ts'
-import { AppBench, GitRepo, get, httpApp } from './test-apps.ts'
+import { AppBench, GitRepo, get, httpApp, QUICK_CHECK } from './test-apps.ts'
 
 // Git deploys against the real Docker Engine and the system's git, over file:// repositories.
 let bench: AppBench
@@ -61,5 +61,104 @@ describe('a git deploy', { timeout: 60_000 }, () => {
     expect(status.logs?.some((l) => l.stream === 'stdout' && l.text.startsWith('Step 1/'))).toBe(true)
     // The work folder of the deploy is gone.
     expect(dockerCli('images', '-q', args.image_tag)).not.toBe('')
+  })
+})
+
+describe('a redeploy', { timeout: 60_000 }, () => {
+  it('switches to the new version with no failed request, then removes the old containers', async () => {
+    await repo.commit(httpApp('before'))
+    const firstArgs = bench.args(gitSource(), { run: { instances: 2 } })
+    const first = await bench.deploy(firstArgs)
+    expect(first.state).toBe('running')
+    const port = first.host_port ?? 0
+
+    const bodies = new Set<string>()
+    const failures: string[] = []
+    let requests = 0
+    let looping = true
+    const loop = (async () => {
+      while (looping) {
+        requests++
+        await get(port).then(
+          (r) => (r.status === 200 ? bodies.add(r.body) : failures.push(`HTTP ${r.status}`)),
+          (err: Error) => failures.push(err.message),
+        )
+      }
+    })()
+    await repo.commit(httpApp('after'))
+    const secondArgs = bench.args(gitSource(), { run: { host_port: port, instances: 2 } })
+    const second = await bench.deploy(secondArgs)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    looping = false
+    await loop
+
+    expect(second).toMatchObject({ state: 'running', host_port: port })
+    expect(failures).toEqual([])
+    expect(requests).toBeGreaterThan(20)
+    expect([...bodies]).toEqual(['before\n', 'after\n'])
+    expect(bench.containers().sort()).toEqual([...(second.containers ?? [])].sort())
+    // The image of the previous deployment stays for a rollback.
+    expect(bench.images()).toEqual(expect.arrayContaining([firstArgs.image_tag, secondArgs.image_tag]))
+  })
+
+  it('keeps the old version serving when the new one fails its health check', async () => {
+    await repo.commit(httpApp('healthy'))
+    const good = await bench.deploy(bench.args(gitSource()))
+    const port = good.host_port ?? 0
+    await repo.commit(httpApp('sick'))
+    const args = bench.args(gitSource(), {
+      run: { host_port: port, health_check: { ...QUICK_CHECK, path: '/health' } },
+    })
+    const bad = await bench.deploy(args)
+
+    expect(bad.state).toBe('failed')
+    expect(bad.reason).toMatch(/did not become healthy: HTTP 404 from GET \/health/)
+    const lines = bad.logs?.map((l) => l.text) ?? []
+    expect(lines).toContainEqual(expect.stringMatching(/^health check 2\/2 failed: HTTP 404/))
+    expect(lines).toContainEqual(expect.stringMatching(/^the last lines of berth-/))
+    expect(await get(port)).toEqual({ status: 200, body: 'healthy\n' })
+    expect(bench.containers()).toEqual(good.containers)
+    expect(dockerCli('images', '-q', args.image_tag)).toBe('')
+  })
+})
+
+describe('stopping a deploy', { timeout: 60_000 }, () => {
+  // The slow step comes first, so that no step before it leaves an image behind.
+  const slowBuild = (marker: string) => ({
+    Dockerfile: `FROM berth-test/busybox:latest\nRUN sleep 30 && echo ${marker}\nCMD ["sleep", "60"]\n`,
+  })
+  /** Containers on the host whose command holds `marker`: the build's RUN step. */
+  const buildSteps = (marker: string) =>
+    dockerCli('ps', '-a', '--no-trunc', '--format', '{{.Command}}')
+      .split('\n')
+      .filter((c) => c.includes(marker))
+
+  it('cancelled during its build, leaves no container and no image tag', async () => {
+    const marker = `cancel-${Date.now()}`
+    await repo.commit(slowBuild(marker), 'slow build', 'slow-cancel')
+    const args = bench.args(gitSource('slow-cancel'))
+    await bench.call('deploy.start', args)
+    await expect.poll(() => buildSteps(marker).length, { timeout: 20_000, interval: 100 }).toBe(1)
+
+    expect(await bench.call('deploy.cancel', { deployment_id: args.deployment_id })).toEqual({ found: true })
+    const status = await bench.settled(args.deployment_id)
+    expect(status.state).toBe('cancelled')
+    expect(dockerCli('images', '-q', args.image_tag)).toBe('')
+    await expect.poll(() => buildSteps(marker), { timeout: 10_000 }).toEqual([])
+    expect(bench.containers()).not.toContain(expect.stringContaining(args.deployment_id))
+    // Cancelling it again, or one never heard of, finds nothing.
+    expect(await bench.call('deploy.cancel', { deployment_id: args.deployment_id })).toEqual({ found: false })
+    expect(await bench.call('deploy.cancel', { deployment_id: 'dep_unknown' })).toEqual({ found: false })
+  })
+
+  it('fails a build that runs past its deadline and removes what it started', async () => {
+    const marker = `deadline-${Date.now()}`
+    await repo.commit(slowBuild(marker), 'slow build', 'slow-deadline')
+    const args = bench.args(gitSource('slow-deadline'), { deadlines: { clone_ms: 30_000, build_ms: 1_500 } })
+    const status = await bench.deploy(args)
+
+    expect(status).toMatchObject({ state: 'failed', reason: 'the build took longer than 1.5 s' })
+    expect(dockerCli('images', '-q', args.image_tag)).toBe('')
+    await expect.poll(() => buildSteps(marker), { timeout: 10_000 }).toEqual([])
   })
 })

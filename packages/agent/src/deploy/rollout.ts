@@ -53,7 +53,7 @@ export async function rollOut(
   const { docker } = serving
   const { proxy, previous } = await proxyFor(serving, args, job)
   const made: string[] = []
-  const upstreams: Upstream[] = []
+  let upstreams: Upstream[]
   try {
     job.note({ host_port: proxy.port })
     await createVolumes(docker, args, signal)
@@ -61,16 +61,9 @@ export async function rollOut(
     for (let i = 1; i <= args.run.instances; i++) {
       made.push(await createAppContainer(docker, args, image, labels, i, signal))
     }
-    for (const id of made) {
-      await docker.startContainer(id, signal)
-      upstreams.push({
-        dockerId: id,
-        host: bridgeAddress(await docker.inspectContainer(id, signal)),
-        port: args.run.port,
-      })
-    }
+    for (const id of made) await docker.startContainer(id, signal)
     job.log('system', `started ${made.length} container(s); waiting for them to be healthy`)
-    await allHealthy(docker, upstreams, args.run.health_check, job, signal)
+    upstreams = await allHealthy(docker, made, args.run.port, args.run.health_check, job, signal)
     signal.throwIfAborted()
   } catch (err) {
     await Promise.all(
@@ -193,22 +186,23 @@ export function bridgeAddress(c: ContainerInspect): string {
 /** Waits until every new container is healthy; the first that is not fails the lot. */
 async function allHealthy(
   docker: Docker,
-  upstreams: Upstream[],
+  ids: string[],
+  port: number,
   check: HealthCheck | null,
   job: DeployJob,
   signal: AbortSignal,
-): Promise<void> {
+): Promise<Upstream[]> {
   const gate = new AbortController()
   const stop = () => gate.abort(signal.reason)
   signal.addEventListener('abort', stop, { once: true })
   try {
-    await Promise.all(
-      upstreams.map((upstream) =>
-        untilHealthy(docker, upstream, check, job, gate.signal).catch(async (err: unknown) => {
+    return await Promise.all(
+      ids.map((id) =>
+        untilHealthy(docker, id, port, check, job, gate.signal).catch(async (err: unknown) => {
           // The first failure stops the others' checks; only its container's log is of interest.
           if (!gate.signal.aborted) {
             gate.abort(err)
-            if (err instanceof DeployFailure) await copyLastLines(docker, upstream.dockerId, job)
+            if (err instanceof DeployFailure) await copyLastLines(docker, id, job)
           }
           throw err
         }),
@@ -219,41 +213,49 @@ async function allHealthy(
   }
 }
 
+/** Why a new container does not count as up: it stopped, or Docker restarted it; null while it runs. */
+function notRunning(c: ContainerInspect): string | null {
+  const name = c.Name.replace(/^\//, '')
+  if (c.State.Status !== 'running') {
+    return `the new container ${name} is ${c.State.Status} (exit code ${c.State.ExitCode})`
+  }
+  return (c.RestartCount ?? 0) > 0 ? `the new container ${name} exited and was restarted` : null
+}
+
+/** Waits until a new container is healthy; returns where the proxy reaches it. */
 async function untilHealthy(
   docker: Docker,
-  upstream: Upstream,
+  id: string,
+  port: number,
   check: HealthCheck | null,
   job: DeployJob,
   signal: AbortSignal,
-): Promise<void> {
+): Promise<Upstream> {
   const started = Date.now()
-  const stillRunning = async () => {
-    const c = await docker.inspectContainer(upstream.dockerId, signal)
-    if (c.State.Status !== 'running' || (c.RestartCount ?? 0) > 0) {
-      const how =
-        c.State.Status === 'running' ? 'restarted' : `is ${c.State.Status} (exit code ${c.State.ExitCode})`
-      throw new DeployFailure(`the new container ${c.Name.replace(/^\//, '')} ${how}`)
-    }
+  const running = async () => {
+    const c = await docker.inspectContainer(id, signal)
+    const why = notRunning(c)
+    if (why !== null) throw new DeployFailure(why)
+    return c
   }
+  const upstream = { dockerId: id, host: bridgeAddress(await running()), port }
   if (check === null) {
     while (Date.now() - started < GRACE_MS) {
-      await stillRunning()
       await wait(GRACE_CHECK_MS, signal)
       signal.throwIfAborted()
+      await running()
     }
-    await stillRunning()
-    return
+    return upstream
   }
   let successes = 0
   let failures = 0
   for (;;) {
-    await stillRunning()
-    const result = await probe(upstream.host, upstream.port, check, signal)
+    const result = await probe(upstream.host, port, check, signal)
     signal.throwIfAborted()
     const starting = Date.now() - started < check.start_period * 1000
     if (result.ok) {
       failures = 0
-      if (++successes >= check.healthy_threshold) return
+      if (++successes >= check.healthy_threshold) return upstream
     } else {
       successes = 0
       if (!starting) {
@@ -268,6 +270,7 @@ async function untilHealthy(
       starting && !result.ok ? Math.min(check.interval * 1000, START_PERIOD_PROBE_MS) : check.interval * 1000
     await wait(pause, signal)
     signal.throwIfAborted()
+    await running()
   }
 }
 

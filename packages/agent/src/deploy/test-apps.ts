@@ -68,7 +68,17 @@ export class GitRepo {
       await writeFile(join(this.work, name), text)
     }
     git(this.work, 'add', '-A')
-    git(this.work, '-c', 'user.name=Test', '-c', 'user.email=test@example.com', 'commit', '--quiet', '-m', message)
+    git(
+      this.work,
+      '-c',
+      'user.name=Test',
+      '-c',
+      'user.email=test@example.com',
+      'commit',
+      '--quiet',
+      '-m',
+      message,
+    )
     git(this.work, 'push', '--quiet', this.url.slice('file://'.length), `HEAD:${branch}`)
     return git(this.work, 'rev-parse', 'HEAD')
   }
@@ -107,7 +117,8 @@ export class AppBench {
         docker,
         workDir: this.workDir,
         log: (line) => this.log.push(line),
-        send: (frame) => this.frames.push(frame as JobFrame),
+        send: (frame) => this.frames.push(frame),
+        monitor: { tickMs: 100, reportMs: 300 },
       },
     })
   }
@@ -130,7 +141,10 @@ export class AppBench {
   }
 
   /** Deploy arguments for this app; a new deployment id each time. */
-  args(source: DeployArgs['source'], overrides: Partial<Omit<DeployArgs, 'run'>> & { run?: Partial<DeployArgs['run']> } = {}): DeployArgs {
+  args(
+    source: DeployArgs['source'],
+    overrides: Partial<Omit<DeployArgs, 'run'>> & { run?: Partial<DeployArgs['run']> } = {},
+  ): DeployArgs {
     const deploymentId = `dep_${randomName('x').slice(2)}${++this.deploys}`
     const { run, ...rest } = overrides
     return {
@@ -172,17 +186,20 @@ export class AppBench {
     for (;;) {
       const status = await this.status(id)
       if (status && ['running', 'failed', 'cancelled'].includes(status.state)) return status
-      if (Date.now() > until) throw new Error(`the deploy ${id} is still ${status?.state} after ${timeoutMs} ms`)
+      if (Date.now() > until)
+        throw new Error(`the deploy ${id} is still ${status?.state} after ${timeoutMs} ms`)
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
   }
 
   /** The job frames of one deployment, their data checked against the protocol. */
   jobFrames(id: string): JobFrame[] {
-    return this.frames.filter((f): f is JobFrame => f.type === 'job' && f.jobId === id).map((f) => {
-      deployJobData.parse(f.data)
-      return f
-    })
+    return this.frames
+      .filter((f): f is JobFrame => f.type === 'job' && f.jobId === id)
+      .map((f) => {
+        deployJobData.parse(f.data)
+        return f
+      })
   }
 
   /** Docker ids of this app's containers, in any state. */
