@@ -1,3 +1,8 @@
+import { once } from 'node:events'
+import { readdir } from 'node:fs/promises'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
 import { APP_LABELS } from '@berth/shared'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { dockerCli, inspectCli } from '../test-docker.ts'
@@ -160,5 +165,64 @@ describe('stopping a deploy', { timeout: 60_000 }, () => {
     expect(status).toMatchObject({ state: 'failed', reason: 'the build took longer than 1.5 s' })
     expect(dockerCli('images', '-q', args.image_tag)).toBe('')
     await expect.poll(() => buildSteps(marker), { timeout: 10_000 }).toEqual([])
+  })
+})
+
+describe('a git deploy of a commit', { timeout: 60_000 }, () => {
+  it('checks out exactly that commit, not the head of the branch', async () => {
+    const old = await repo.commit(httpApp('old commit'), 'old commit')
+    await repo.commit(httpApp('new commit'), 'new commit')
+    const status = await bench.deploy(bench.args(gitSource(old)))
+    expect(status).toMatchObject({ state: 'running', commit: { sha: old, message: 'old commit' } })
+    expect(await get(status.host_port ?? 0)).toEqual({ status: 200, body: 'old commit\n' })
+  })
+})
+
+describe('secrets in a deploy', { timeout: 60_000 }, () => {
+  it('are masked in the build output, and URL passwords too', async () => {
+    const echo = 'RUN echo "token s3cret-value-42 for https://bot:pa55word@example.com/x"'
+    await repo.commit(httpApp('masked', [echo]), 'masked build', 'masked')
+    const args = bench.args(gitSource('masked'), { mask: ['s3cret-value-42', 'no'] })
+    const status = await bench.deploy(args)
+    expect(status.state).toBe('running')
+    const lines = status.logs?.map((l) => l.text) ?? []
+    expect(lines).toContain('token **** for https://bot:****@example.com/x')
+    expect(lines.join('\n')).not.toMatch(/s3cret-value-42|pa55word/)
+    const sent = JSON.stringify(bench.jobFrames(args.deployment_id))
+    expect(sent).not.toMatch(/s3cret-value-42|pa55word/)
+  })
+
+  it('reach git through its askpass, never its command line, and not the log', async () => {
+    const seen: string[] = []
+    const server = http.createServer((req, res) => {
+      seen.push(req.headers.authorization ?? '')
+      if (!req.headers.authorization) res.writeHead(401, { 'www-authenticate': 'Basic realm="git"' }).end()
+      else res.writeHead(403).end()
+    })
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    const { port } = server.address() as AddressInfo
+    try {
+      const url = `http://berth:p%40ss-w0rd@127.0.0.1:${port}/app.git`
+      const status = await bench.deploy(bench.args({ ...gitSource(), url }))
+      expect(status.state).toBe('failed')
+      expect(seen).toContain(`Basic ${Buffer.from('berth:p@ss-w0rd').toString('base64')}`)
+      expect(JSON.stringify(status)).not.toMatch(/p%40ss-w0rd|p@ss-w0rd/)
+    } finally {
+      server.close()
+    }
+  })
+
+  it('leave no deploy key behind on the host', async () => {
+    const key =
+      '-----BEGIN OPENSSH PRIVATE KEY-----\nbm90IGEgcmVhbCBrZXkgYXQgYWxs\n-----END OPENSSH PRIVATE KEY-----'
+    const args = bench.args({ ...gitSource(), url: 'ssh://git@127.0.0.1:9/app.git', ssh_key: key })
+    const status = await bench.deploy(args)
+    expect(status).toMatchObject({
+      state: 'failed',
+      reason: expect.stringMatching(/^cannot clone ssh:\/\/git@127.0.0.1:9\/app.git/),
+    })
+    expect(JSON.stringify(status)).not.toContain('bm90IGEgcmVhbCBrZXkgYXQgYWxs')
+    expect(await readdir(join(bench.workDir, 'jobs'))).toEqual([])
   })
 })
