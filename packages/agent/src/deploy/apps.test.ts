@@ -1,5 +1,5 @@
 import { gzipSync } from 'node:zlib'
-import { appHealthEvent, appRestartEvent } from '@berth/shared'
+import { APP_LABELS, appHealthEvent, appRestartEvent } from '@berth/shared'
 import tar from 'tar-stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { dockerCli, inspectCli, TEST_IMAGE } from '../test-docker.ts'
@@ -141,7 +141,20 @@ describe('an image deploy', { timeout: 60_000 }, () => {
 })
 
 describe('after an agent restart', { timeout: 60_000 }, () => {
-  it('serves the apps again from their running containers', async () => {
+  it('serves the apps again from the containers of the deployment that served them', async () => {
+    // A deploy the agent did not finish left newer containers; they must not get the traffic.
+    const interrupted = dockerCli(
+      'run',
+      '-d',
+      ...[APP_LABELS.app, bench.appId, APP_LABELS.deployment, 'dep_interrupted', APP_LABELS.port, '3000']
+        .concat([APP_LABELS.hostPort, String(uploadedPort)])
+        .flatMap((v, i, all) => (i % 2 === 0 ? ['--label', `${v}=${all[i + 1]}`] : [])),
+      TEST_IMAGE,
+      'sh',
+      '-c',
+      "echo interrupted > /www/index.html; trap 'exit 0' TERM; httpd -f -p 3000 -h /www & wait",
+    )
+    expect(interrupted).not.toBe('')
     await bench.apps.stop()
     await expect(get(uploadedPort)).rejects.toThrow()
     const restarted = bench.newRuntime()
@@ -153,6 +166,7 @@ describe('after an agent restart', { timeout: 60_000 }, () => {
       expect(await get(uploadedPort)).toEqual({ status: 200, body: 'uploaded page\n' })
     } finally {
       await restarted.apps?.stop()
+      dockerCli('rm', '-f', interrupted)
     }
     await bench.apps.restore()
   })

@@ -1,4 +1,7 @@
+import { rm } from 'node:fs/promises'
+import { join } from 'node:path'
 import { APP_LABELS, type DeployArgs, type OpArgs, type OpResult, type ToApiBody } from '@berth/shared'
+import { z } from 'zod'
 import { wait } from '../backoff.ts'
 import { Mutex } from '../concurrency.ts'
 import { type ContainerListing, type Docker, DockerError } from '../docker.ts'
@@ -7,12 +10,15 @@ import { DeployJob, type JobFrame } from './job.ts'
 import { masker } from './mask.ts'
 import { HealthMonitor } from './monitor.ts'
 import { AppProxy, type Upstream } from './proxy.ts'
+import { JsonRecord } from './record.ts'
 import { bridgeAddress } from './rollout.ts'
 import { type DeployHost, runDeploy, uploadsDir } from './run.ts'
 import { DeployCancelled } from './stage.ts'
 import { writeUploadChunk } from './upload.ts'
 
 type EventFrame = Extract<ToApiBody, { type: 'event' }>
+
+const servingFile = z.record(z.string(), z.string())
 
 /** Finished deploys are remembered (with their log) at least this long, for `deploy.status`. */
 export const KEEP_FINISHED_MS = 3600_000
@@ -47,6 +53,8 @@ export class AppHost implements DeployHost {
   private readonly jobs = new Map<string, Running>()
   private readonly locks = new Map<string, Mutex>()
   private readonly monitor: HealthMonitor
+  /** The deployment serving each app, by app id, kept in the work folder. */
+  private readonly servingRecord: JsonRecord<Record<string, string>>
 
   constructor(private readonly options: AppHostOptions) {
     this.monitor = new HealthMonitor({
@@ -57,6 +65,7 @@ export class AppHost implements DeployHost {
       restarted: () => void this.refreshUpstreams(),
       ...options.monitor,
     })
+    this.servingRecord = new JsonRecord(join(options.workDir, 'serving.json'), servingFile, {})
   }
 
   get docker(): Docker {
@@ -152,6 +161,9 @@ export class AppHost implements DeployHost {
           if (!(err instanceof DockerError && err.status === 404)) throw err
         })
       }
+      await this.servingRecord.update((record) => {
+        delete record[app_id]
+      })
       this.locks.delete(app_id)
       return { containers: containers.length }
     })
@@ -161,11 +173,20 @@ export class AppHost implements DeployHost {
     return writeUploadChunk(uploadsDir(this.workDir), args).then((bytes) => ({ bytes }))
   }
 
+  /** Remembers which deployment serves an app, so that an agent restarting mid-deploy serves that one again. */
+  async recordServing(appId: string, deploymentId: string): Promise<void> {
+    await this.servingRecord.update((record) => {
+      record[appId] = deploymentId
+    })
+  }
+
   /**
    * Serves the apps whose containers run on this host: rebuilds the proxy of every app that has
    * none (after the agent restarted), then checks their health until `signal` aborts.
    */
   async run(signal: AbortSignal): Promise<void> {
+    // No deploy outlives the agent that ran it: what one left in its work folder is of no use.
+    await rm(join(this.workDir, 'jobs'), { recursive: true, force: true }).catch(() => {})
     await this.restore().catch((err: unknown) => {
       this.options.log(`cannot set up the apps' proxies: ${messageOf(err)}`)
     })
@@ -179,10 +200,12 @@ export class AppHost implements DeployHost {
   }
 
   /**
-   * A proxy for every app with running containers but none yet, to the containers of its newest
-   * deployment; apps with a proxy are left as they are, so running it again is harmless.
+   * A proxy for every app with running containers but none yet, to the containers of the
+   * deployment that served it last (else of its newest one); apps with a proxy are left as they
+   * are, so running it again is harmless.
    */
   async restore(): Promise<void> {
+    const served = await this.servingRecord.read()
     const containers = await this.docker.findContainers([APP_LABELS.app])
     const byApp = new Map<string, ContainerListing[]>()
     for (const c of containers) {
@@ -194,7 +217,8 @@ export class AppHost implements DeployHost {
       await this.appLock(appId).run(async () => {
         if (this.proxies.has(appId)) return
         const newest = listed.reduce((a, b) => ((b.Created ?? 0) > (a.Created ?? 0) ? b : a))
-        const labels = newest.Labels ?? {}
+        const last = listed.find((c) => c.Labels?.[APP_LABELS.deployment] === served[appId])
+        const labels = (last ?? newest).Labels ?? {}
         const deployment = labels[APP_LABELS.deployment]
         const hostPort = Number(labels[APP_LABELS.hostPort])
         const port = Number(labels[APP_LABELS.port])

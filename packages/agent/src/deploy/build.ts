@@ -19,6 +19,8 @@ export interface BuildRequest {
   labels: Record<string, string>
   cpus?: number | undefined
   memory?: number | undefined
+  /** Paths inside the context (absolute) that are not sent, e.g. a clone's .git folder. */
+  leaveOut?: string[]
 }
 
 /**
@@ -57,7 +59,7 @@ export async function buildImage(
   job: DeployJob,
   signal: AbortSignal,
 ): Promise<void> {
-  const context = await packContext(request.context, request.dockerfile)
+  const context = await packContext(request.context, request.dockerfile, new Set(request.leaveOut))
   const limits: { cpuperiod?: number; cpuquota?: number; memory?: number; memswap?: number } = {}
   if (request.cpus !== undefined) {
     limits.cpuperiod = CPU_PERIOD_US
@@ -91,16 +93,20 @@ export async function buildImage(
   if (failure !== null) throw new DeployFailure(failure)
 }
 
-/** A tar stream of the context, without what its .dockerignore leaves out (the Dockerfile always goes). */
-async function packContext(dir: string, dockerfile: string) {
+/**
+ * A tar stream of the context, without what its .dockerignore leaves out (the Dockerfile always
+ * goes) and without `leaveOut`.
+ */
+async function packContext(dir: string, dockerfile: string, leaveOut: Set<string>) {
   const ignoreFile = await readFile(join(dir, '.dockerignore'), 'utf8').catch(() => null)
-  if (ignoreFile === null) return pack(dir)
+  if (ignoreFile === null) return pack(dir, { ignore: (path) => leaveOut.has(path) })
   const rules = dockerignore().add(ignoreFile)
   // A rule starting with "!" may bring back a file inside an ignored folder, so folders are kept then.
   const hasExceptions = ignoreFile.split('\n').some((line) => line.trim().startsWith('!'))
   const kept = new Set([dockerfile, '.dockerignore'])
   return pack(dir, {
     ignore: (path) => {
+      if (leaveOut.has(path)) return true
       const name = relative(dir, path).split(sep).join('/')
       if (!name || kept.has(name) || !rules.ignores(name)) return false
       return !(hasExceptions && lstatSync(path).isDirectory())

@@ -168,6 +168,36 @@ describe('stopping a deploy', { timeout: 60_000 }, () => {
   })
 })
 
+describe('a git build', { timeout: 60_000 }, () => {
+  it("runs within the build's CPU and memory caps, with the context its .dockerignore leaves, and labels the image", async () => {
+    const steps = [
+      'COPY . /src',
+      'RUN cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us && ls -a /src',
+    ]
+    await repo.commit(
+      { ...httpApp('capped', steps), '.dockerignore': 'secret.txt\n', 'secret.txt': 'do not send' },
+      'capped build',
+      'capped',
+    )
+    const args = bench.args(gitSource('capped'), { build: { cpus: 0.5, memory: 64 * 1024 * 1024 } })
+    const status = await bench.deploy(args)
+    expect(status.state).toBe('running')
+    const lines = status.logs?.map((l) => l.text) ?? []
+    expect(lines).toContain(String(64 * 1024 * 1024))
+    expect(lines).toContain('50000')
+    expect(lines).toContain('index.html')
+    expect(lines).not.toContain('secret.txt')
+    expect(lines).not.toContain('.git')
+    const labels = JSON.parse(
+      dockerCli('image', 'inspect', args.image_tag, '--format', '{{json .Config.Labels}}'),
+    )
+    expect(labels).toMatchObject({
+      [APP_LABELS.app]: args.app_id,
+      [APP_LABELS.deployment]: args.deployment_id,
+    })
+  })
+})
+
 describe('a git deploy of a commit', { timeout: 60_000 }, () => {
   it('checks out exactly that commit, not the head of the branch', async () => {
     const old = await repo.commit(httpApp('old commit'), 'old commit')

@@ -16,6 +16,8 @@ export interface DeployHost extends Serving {
   workDir: string
   /** Held by one rollout of an app at a time. */
   appLock(appId: string): Mutex
+  /** Remembers which deployment serves an app now. */
+  recordServing(appId: string, deploymentId: string): Promise<void>
 }
 
 /** The folder of uploaded tarballs under the work folder. */
@@ -47,6 +49,7 @@ export async function runDeploy(host: DeployHost, args: DeployArgs, job: DeployJ
         job.serving = true
       })
     })
+    await host.recordServing(args.app_id, args.deployment_id).catch(() => {})
     outcome = { state: 'running', image, hostPort: rolled.hostPort, containers: rolled.containers }
   } catch (err) {
     if (signal.reason instanceof DeployCancelled) outcome = { state: 'cancelled' }
@@ -121,7 +124,8 @@ async function imageOf(
       job.move('building')
       const paths = await buildPaths(src, source.context, source.dockerfile)
       onTag()
-      await build(host, args, job, paths)
+      // The history stays out of the image, as with `docker build <git URL>`.
+      await build(host, args, job, { ...paths, leaveOut: [join(paths.context, '.git')] })
       return args.image_tag
     }
     case 'upload': {
@@ -168,7 +172,7 @@ async function build(
   host: DeployHost,
   args: DeployArgs,
   job: DeployJob,
-  paths: { context: string; dockerfile: string },
+  paths: { context: string; dockerfile: string; leaveOut?: string[] },
 ): Promise<void> {
   job.log('system', `building ${args.image_tag} with ${paths.dockerfile}`)
   const stage = stageWithin(job.cancel.signal, args.deadlines.build_ms, 'the build')
