@@ -4,17 +4,22 @@ import type { AppEnv, Deps } from './context.ts'
 import { ApiError } from './errors.ts'
 import { audit, renderError, requestId, serviceContext } from './middleware.ts'
 import { agentRoutes } from './routes/agent.ts'
+import { appRoutes } from './routes/apps.ts'
 import { auditRoutes } from './routes/audit.ts'
 import { authRoutes } from './routes/auth.ts'
 import { containerRoutes } from './routes/containers.ts'
+import { deploymentRoutes } from './routes/deployments.ts'
 import { hostObjectRoutes } from './routes/host-objects.ts'
 import { serverRoutes } from './routes/servers.ts'
 import { tokenRoutes } from './routes/tokens.ts'
 import { userRoutes } from './routes/users.ts'
+import { webhookRoutes } from './routes/webhooks.ts'
 import { getHealth } from './services/health.ts'
 
 export type { Clock, Config, Deps } from './context.ts'
 export type { AgentEvents, Hub } from './hub/hub.ts'
+
+const UPLOAD_PATH = /^\/api\/v1\/apps\/[^/]+\/deploy$/
 
 /** Builds the whole API from its dependencies; knows nothing of the runtime it is served on. */
 export function createApp(deps: Deps) {
@@ -29,6 +34,9 @@ export function createApp(deps: Deps) {
     .route('/servers', serverRoutes)
     .route('/servers/:sid/containers', containerRoutes)
     .route('/servers/:sid', hostObjectRoutes)
+    .route('/apps', appRoutes)
+    .route('/deployments', deploymentRoutes)
+    .route('/webhooks', webhookRoutes)
     .route('/agent', agentRoutes)
     .route('/audit', auditRoutes)
 
@@ -38,20 +46,19 @@ export function createApp(deps: Deps) {
     await next()
   })
   app.use(requestId)
-  app.use(
+  const limit = (maxSize: number) =>
     bodyLimit({
-      maxSize: deps.config.maxBodyBytes,
+      maxSize,
       onError: () => {
-        throw new ApiError(
-          'payload_too_large',
-          `the request body is larger than ${deps.config.maxBodyBytes} bytes`,
-          {
-            details: { max_bytes: deps.config.maxBodyBytes },
-          },
-        )
+        throw new ApiError('payload_too_large', `the request body is larger than ${maxSize} bytes`, {
+          details: { max_bytes: maxSize },
+        })
       },
-    }),
-  )
+    })
+  const bodies = limit(deps.config.maxBodyBytes)
+  // An app's deploy takes a tarball: its own, larger limit.
+  const uploads = limit(deps.config.maxUploadBytes)
+  app.use((c, next) => (UPLOAD_PATH.test(c.req.path) ? uploads(c, next) : bodies(c, next)))
   app.use(audit)
   app.onError(renderError)
   app.notFound((c) => renderError(new ApiError('not_found', `no route for ${c.req.method} ${c.req.path}`), c))

@@ -19,6 +19,13 @@ export interface Config {
   enrollmentTtlSeconds: number
   /** The URL agents and users reach the API at; taken from the request when not set. */
   publicUrl: string | null
+  /** BERTH_SECRET_KEY: what app secrets, deploy keys and webhook secrets are encrypted with. */
+  secretKey: string
+  /** The largest tarball `POST /apps/:id/deploy` takes. */
+  maxUploadBytes: number
+  /** Caps on a build when the app sets none: memory in bytes, and CPUs (null: 3/4 of the server's). */
+  buildMemory: number
+  buildCpus: number | null
 }
 
 export interface Clock {

@@ -120,7 +120,7 @@ export function requireAuth(level: Level, opts: { selfService?: boolean } = {}):
   }
 }
 
-function validationError(error: z.ZodError, where: string): ApiError {
+export function validationError(error: z.ZodError, where: string): ApiError {
   return new ApiError('validation_error', `the ${where} is not valid`, {
     details: error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
   })

@@ -1,4 +1,4 @@
-import { BERTH_VERSION } from '@berth/shared'
+import { BERTH_VERSION, parseMemory } from '@berth/shared'
 import { z } from 'zod'
 import type { Config } from './context.ts'
 
@@ -20,10 +20,21 @@ export const settingsSchema = z.object({
   BERTH_STATS_RETENTION_S: envInt(1).default(86_400),
   BERTH_ENROLLMENT_TTL_S: envInt(60).default(3600),
   BERTH_PUBLIC_URL: z.url().optional(),
+  BERTH_MAX_UPLOAD_BYTES: envInt(1024).default(100 * 1024 * 1024),
+  BERTH_BUILD_MEMORY: z
+    .string()
+    .transform((v, ctx) => {
+      const bytes = parseMemory(v)
+      if (bytes !== null) return bytes
+      ctx.addIssue({ code: 'custom', message: 'a size such as 2g' })
+      return z.NEVER
+    })
+    .default(2 * 1024 ** 3),
+  BERTH_BUILD_CPUS: z.coerce.number().positive().optional(),
 })
 
 /** The app's Config from parsed settings and the JWT secret. */
-export function configFrom(s: z.infer<typeof settingsSchema>, jwtSecret: string): Config {
+export function configFrom(s: z.infer<typeof settingsSchema>, jwtSecret: string): Omit<Config, 'secretKey'> {
   return {
     version: BERTH_VERSION,
     jwtSecret,
@@ -36,5 +47,8 @@ export function configFrom(s: z.infer<typeof settingsSchema>, jwtSecret: string)
     statsRetentionSeconds: s.BERTH_STATS_RETENTION_S,
     enrollmentTtlSeconds: s.BERTH_ENROLLMENT_TTL_S,
     publicUrl: s.BERTH_PUBLIC_URL?.replace(/\/+$/, '') ?? null,
+    maxUploadBytes: s.BERTH_MAX_UPLOAD_BYTES,
+    buildMemory: s.BERTH_BUILD_MEMORY,
+    buildCpus: s.BERTH_BUILD_CPUS ?? null,
   }
 }

@@ -8,6 +8,10 @@ export const ID_PREFIX = {
   audit: 'aud',
   request: 'req',
   call: 'call',
+  app: 'app',
+  deployment: 'dep',
+  webhook: 'whk',
+  delivery: 'dlv',
 } as const
 
 export type IdKind = keyof typeof ID_PREFIX

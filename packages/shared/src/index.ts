@@ -1,4 +1,5 @@
 export * from './api.ts'
+export * from './apps.ts'
 export * from './containers.ts'
 export * from './errors.ts'
 export * from './ids.ts'

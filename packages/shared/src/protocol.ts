@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { deployArgs, deployStatus } from './apps.ts'
 import {
   containerDetail,
   containerSummary,
@@ -209,6 +210,43 @@ export const ops = {
     result: z.object({ network: networkInfo }),
   },
   'network.remove': { args: z.object({ ref }).strict(), result: z.object({}) },
+
+  // Deploys. A deploy runs on the agent as a job that outlives the call and any one link: the
+  // agent reports its progress in `job` frames (jobId = deployment id, data = deployJobData).
+  /** Starts a deploy; answers at once. Starting one the agent already has is not an error. */
+  'deploy.start': { args: deployArgs, result: z.object({ accepted: z.boolean() }) },
+  /** Stops a deploy before it serves: the clone or build is stopped and what it made is removed. */
+  'deploy.cancel': {
+    args: z.object({ deployment_id: z.string() }).strict(),
+    result: z.object({ found: z.boolean() }),
+  },
+  /** Where the agent's deploys stand, with every log line it still holds; unknown ids are left out. */
+  'deploy.status': {
+    args: z.object({ deployment_ids: z.array(z.string()).max(1000) }).strict(),
+    result: z.object({ jobs: z.array(deployStatus) }),
+  },
+  /** Removes what a deploy that will never finish left: its containers and its image tag. */
+  'deploy.cleanup': {
+    args: z.object({ deployment_id: z.string(), image_tag: z.string() }).strict(),
+    result: z.object({ containers: z.number().int(), image: z.boolean() }),
+  },
+  /** Part of an uploaded tarball, written at `offset` of the upload's file on the host. */
+  'upload.chunk': {
+    args: z
+      .object({
+        upload_id: z.string().regex(/^[a-z0-9_]{1,64}$/),
+        offset: z.number().int().nonnegative(),
+        /** base64 */
+        data: z.string().max(2 * 1024 * 1024),
+      })
+      .strict(),
+    result: z.object({ bytes: z.number().int() }),
+  },
+  /** Stops serving an app: its proxy, its containers, and its volumes when asked. */
+  'app.remove': {
+    args: z.object({ app_id: z.string(), volumes: z.array(z.string()) }).strict(),
+    result: z.object({ containers: z.number().int() }),
+  },
 } as const
 
 export type OpName = keyof typeof ops

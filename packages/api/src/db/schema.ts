@@ -1,5 +1,18 @@
-import type { PublishedPort } from '@berth/shared'
-import { index, integer, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
+import {
+  type AppSource,
+  DEPLOYMENT_STATES,
+  type DeploySource,
+  type HealthCheck,
+  type LogLine,
+  type PublishedPort,
+} from '@berth/shared'
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
+
+/** What a deployment deploys, as the API records it (an upload's tarball is on the host). */
+export type DeploymentSource =
+  | Exclude<DeploySource, { type: 'git' | 'upload' }>
+  | (Omit<Extract<DeploySource, { type: 'git' }>, 'ssh_key'> & { ssh: boolean })
+  | Extract<DeploySource, { type: 'upload' }>
 
 // Times are unix milliseconds; the API renders them as ISO strings.
 
@@ -146,4 +159,147 @@ export const containerStats = sqliteTable(
     index('container_stats_container_at_idx').on(t.containerId, t.at),
     index('container_stats_at_idx').on(t.at),
   ],
+)
+
+/** An app: what to deploy where, and how to run it. Env values live encrypted in app_env. */
+export const apps = sqliteTable(
+  'apps',
+  {
+    id: text('id').primaryKey(),
+    name: text('name').notNull().unique(),
+    serverId: text('server_id')
+      .notNull()
+      .references(() => servers.id, { onDelete: 'cascade' }),
+    source: text('source', { mode: 'json' }).$type<AppSource>().notNull(),
+    port: integer('port').notNull(),
+    volumes: text('volumes', { mode: 'json' }).$type<{ name: string; target: string }[]>().notNull(),
+    resources: text('resources', { mode: 'json' })
+      .$type<{ cpus?: number; memory?: number; pids?: number }>()
+      .notNull(),
+    instances: integer('instances').notNull(),
+    healthCheck: text('health_check', { mode: 'json' }).$type<HealthCheck | null>(),
+    autoDeploy: integer('auto_deploy', { mode: 'boolean' }).notNull(),
+    deadlines: text('deadlines', { mode: 'json' }).$type<{ clone: number; build: number }>().notNull(),
+    buildResources: text('build_resources', { mode: 'json' })
+      .$type<{ cpus?: number; memory?: number }>()
+      .notNull(),
+    /** The host port the agent serves the app on; set by the first deploy. */
+    hostPort: integer('host_port'),
+    /** The deployment now serving. */
+    currentDeploymentId: text('current_deployment_id'),
+    deployKeyPublic: text('deploy_key_public'),
+    /** The deploy key's OpenSSH private key, AES-256-GCM encrypted. */
+    deployKeySecret: text('deploy_key_secret'),
+    createdAt: integer('created_at').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [index('apps_server_idx').on(t.serverId)],
+)
+
+export const appEnv = sqliteTable(
+  'app_env',
+  {
+    appId: text('app_id')
+      .notNull()
+      .references(() => apps.id, { onDelete: 'cascade' }),
+    key: text('key').notNull(),
+    /** AES-256-GCM: `v1.<iv>.<ciphertext>`, base64url. */
+    value: text('value').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.appId, t.key] })],
+)
+
+export const deployments = sqliteTable(
+  'deployments',
+  {
+    id: text('id').primaryKey(),
+    appId: text('app_id')
+      .notNull()
+      .references(() => apps.id, { onDelete: 'cascade' }),
+    serverId: text('server_id').notNull(),
+    state: text('state', { enum: DEPLOYMENT_STATES }).notNull(),
+    reason: text('reason'),
+    trigger: text('trigger', { enum: ['manual', 'webhook', 'rollback'] }).notNull(),
+    /** What this deployment deploys: the app's source when it was asked for, resolved. */
+    source: text('source', { mode: 'json' }).$type<DeploymentSource>().notNull(),
+    image: text('image'),
+    commitSha: text('commit_sha'),
+    commitMessage: text('commit_message'),
+    rollbackOf: text('rollback_of'),
+    createdBy: text('created_by'),
+    createdAt: integer('created_at').notNull(),
+    startedAt: integer('started_at'),
+    finishedAt: integer('finished_at'),
+  },
+  (t) => [
+    index('deployments_app_idx').on(t.appId, t.createdAt),
+    index('deployments_server_state_idx').on(t.serverId, t.state),
+  ],
+)
+
+/** A deployment's output in chunks of lines, as they arrived; seq numbers the lines. */
+export const deploymentLogs = sqliteTable(
+  'deployment_logs',
+  {
+    deploymentId: text('deployment_id')
+      .notNull()
+      .references(() => deployments.id, { onDelete: 'cascade' }),
+    firstSeq: integer('first_seq').notNull(),
+    lastSeq: integer('last_seq').notNull(),
+    lines: text('lines', { mode: 'json' }).$type<LogLine[]>().notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.deploymentId, t.firstSeq] })],
+)
+
+export const webhooks = sqliteTable(
+  'webhooks',
+  {
+    id: text('id').primaryKey(),
+    appId: text('app_id')
+      .notNull()
+      .references(() => apps.id, { onDelete: 'cascade' }),
+    provider: text('provider', { enum: ['github', 'gitlab', 'gitea'] }).notNull(),
+    /** The shared secret, AES-256-GCM encrypted (it must be read back to check signatures). */
+    secret: text('secret').notNull(),
+    branch: text('branch'),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [index('webhooks_app_idx').on(t.appId)],
+)
+
+export const webhookDeliveries = sqliteTable(
+  'webhook_deliveries',
+  {
+    id: text('id').primaryKey(),
+    webhookId: text('webhook_id')
+      .notNull()
+      .references(() => webhooks.id, { onDelete: 'cascade' }),
+    /** The provider's id of the delivery; one delivery is acted on once. */
+    deliveryId: text('delivery_id').notNull(),
+    event: text('event').notNull(),
+    status: text('status', { enum: ['success', 'failed', 'skipped'] }).notNull(),
+    reason: text('reason'),
+    deploymentId: text('deployment_id'),
+    receivedAt: integer('received_at').notNull(),
+  },
+  (t) => [uniqueIndex('webhook_deliveries_delivery_idx').on(t.webhookId, t.deliveryId)],
+)
+
+/** Health probe results and self-healing restarts, as agents report them; bounded per app. */
+export const appHealth = sqliteTable(
+  'app_health',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    appId: text('app_id')
+      .notNull()
+      .references(() => apps.id, { onDelete: 'cascade' }),
+    dockerId: text('docker_id').notNull(),
+    at: integer('at').notNull(),
+    kind: text('kind', { enum: ['probe', 'restart'] }).notNull(),
+    ok: integer('ok', { mode: 'boolean' }).notNull(),
+    ms: real('ms'),
+    error: text('error'),
+  },
+  (t) => [index('app_health_app_at_idx').on(t.appId, t.at)],
 )

@@ -4,6 +4,7 @@ import type { Context } from 'hono'
 export type Hello = Extract<ToApi, { type: 'hello' }>
 export type AgentEventFrame = Extract<ToApi, { type: 'event' }>
 export type StatsFrame = Extract<ToApi, { type: 'stats' }>
+export type JobFrame = Extract<ToApi, { type: 'job' }>
 
 /** What the hub tells the rest of the API about agent connections. */
 export interface AgentEvents {
@@ -17,6 +18,8 @@ export interface AgentEvents {
   event(serverId: string, event: AgentEventFrame, at: number): Promise<void>
   /** An agent sent a batch of stats samples. */
   stats(serverId: string, samples: StatsFrame['samples'], at: number): Promise<void>
+  /** An agent reported progress of a long job (a deploy). */
+  job(serverId: string, job: JobFrame): Promise<void>
 }
 
 export interface CallOptions {

@@ -15,7 +15,7 @@ import { ApiError } from '../errors.ts'
 
 export { CLOSE_CODES }
 
-import type { AgentEventFrame, AgentStream, Hello, StatsFrame } from './hub.ts'
+import type { AgentEventFrame, AgentStream, Hello, JobFrame, StatsFrame } from './hub.ts'
 import { ChunkQueue } from './stream.ts'
 
 /** The transport under a link: a WebSocket on Node, a hibernatable one in a Durable Object. */
@@ -28,6 +28,8 @@ export interface LinkHooks {
   hello(hello: Hello): void
   event(event: AgentEventFrame): void
   stats(stats: StatsFrame): void
+  /** Progress of a long job (a deploy) on the agent. */
+  job(job: JobFrame): void
   /** A frame that did not parse; the link is closed after it. */
   invalid(): void
 }
@@ -107,7 +109,7 @@ export class AgentLink {
         this.hooks.stats(frame)
         return
       case 'job':
-        // Jobs have no consumer in this version.
+        this.hooks.job(frame)
         return
       default:
         frame satisfies never

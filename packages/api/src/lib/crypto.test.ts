@@ -1,5 +1,19 @@
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, test } from 'vitest'
-import { hashPassword, newSecretToken, sha256Hex, timingSafeEqual, verifyPassword } from './crypto.ts'
+import {
+  generateSshKey,
+  hashPassword,
+  hmacSha256Hex,
+  newSecretToken,
+  seal,
+  sha256Hex,
+  timingSafeEqual,
+  unseal,
+  verifyPassword,
+} from './crypto.ts'
 
 describe('passwords', () => {
   test('a hash verifies its password only', async () => {
@@ -31,4 +45,43 @@ test('timingSafeEqual compares whole strings', () => {
   expect(timingSafeEqual('abc', 'abd')).toBe(false)
   expect(timingSafeEqual('abc', 'abcd')).toBe(false)
   expect(timingSafeEqual('', '')).toBe(true)
+})
+
+describe('secrets at rest', () => {
+  const key = 'k'.repeat(43)
+
+  test('a sealed value opens with its key and context, and never shows the clear text', async () => {
+    const sealed = await seal(key, 'hunter2-password', 'app_1/DB_PASSWORD')
+    expect(sealed).toMatch(/^v1\.[\w-]{16}\.[\w-]+$/)
+    expect(sealed).not.toContain('hunter2')
+    expect(await unseal(key, sealed, 'app_1/DB_PASSWORD')).toBe('hunter2-password')
+    await expect(unseal(key, sealed, 'app_2/DB_PASSWORD')).rejects.toThrow()
+    await expect(unseal('x'.repeat(43), sealed, 'app_1/DB_PASSWORD')).rejects.toThrow()
+  })
+
+  test('each value gets its own IV', async () => {
+    const [a, b] = await Promise.all([seal(key, 'same', 'c'), seal(key, 'same', 'c')])
+    expect(a).not.toBe(b)
+  })
+})
+
+test('HMAC-SHA256 matches the RFC 4231 vector', async () => {
+  const data = new TextEncoder().encode('what do ya want for nothing?')
+  expect(await hmacSha256Hex('Jefe', data)).toBe(
+    '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843',
+  )
+})
+
+test('a generated deploy key is an ed25519 pair that ssh-keygen reads', async () => {
+  const { publicKey, privateKey } = await generateSshKey('berth-app')
+  expect(publicKey).toMatch(/^ssh-ed25519 [A-Za-z0-9+/=]+ berth-app$/)
+  const dir = mkdtempSync(join(tmpdir(), 'berth-key-'))
+  try {
+    const file = join(dir, 'id')
+    writeFileSync(file, privateKey, { mode: 0o600 })
+    // ssh-keygen -y derives the public key from the private one: both halves must agree.
+    expect(execFileSync('ssh-keygen', ['-y', '-f', file], { encoding: 'utf8' }).trim()).toBe(publicKey)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 })

@@ -4,6 +4,7 @@ import type { ServiceContext } from '../context.ts'
 import { containers } from '../db/schema.ts'
 import type { AgentEventFrame } from '../hub/hub.ts'
 import { log } from '../lib/log.ts'
+import { recordAppEvent } from './app-health.ts'
 
 export type ContainerRow = typeof containers.$inferSelect
 
@@ -159,6 +160,10 @@ export async function recordAgentEvent(
       else await removeContainerRow(ctx, serverId, docker_id)
       return
     }
+    case 'app.health':
+    case 'app.restarted':
+      await recordAppEvent(ctx, serverId, event.kind, event.data)
+      return
     default:
       // Kinds from newer agents are ignored.
       return

@@ -1,4 +1,5 @@
 import type { ServiceContext } from '../context.ts'
+import { expireDeployments } from './deployments.ts'
 import { pruneEnrollmentTokens, sweepSilentServers } from './servers.ts'
 import { pruneStats } from './stats.ts'
 import { pruneLoginFailures } from './users.ts'
@@ -9,4 +10,5 @@ export async function runMaintenance(ctx: ServiceContext): Promise<void> {
   await pruneEnrollmentTokens(ctx)
   await sweepSilentServers(ctx)
   await pruneStats(ctx)
+  await expireDeployments(ctx)
 }

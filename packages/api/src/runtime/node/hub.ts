@@ -111,6 +111,7 @@ export class NodeHub implements Hub {
         hello: (hello) => this.inOrder(serverId, () => events.online(serverId, hello, clock.now())),
         event: (event) => this.inOrder(serverId, () => events.event(serverId, event, clock.now())),
         stats: (stats) => this.inOrder(serverId, () => events.stats(serverId, stats.samples, clock.now())),
+        job: (job) => this.inOrder(serverId, () => events.job(serverId, job)),
         invalid: () => link.close(CLOSE_CODES.invalidFrame, 'invalid frame'),
       },
       clock.now(),

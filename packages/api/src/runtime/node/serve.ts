@@ -10,6 +10,7 @@ import type { Clock, Deps, ServiceContext } from '../../context.ts'
 import type { Db } from '../../db/index.ts'
 import { log } from '../../lib/log.ts'
 import { flushAudit } from '../../services/audit.ts'
+import { recordJob, resumeDeployments } from '../../services/deployments.ts'
 import { recordAgentEvent } from '../../services/inventory.ts'
 import { runMaintenance } from '../../services/maintenance.ts'
 import {
@@ -44,11 +45,15 @@ export async function startNodeApi(config: NodeConfig): Promise<RunningApi> {
     callTimeoutMs: config.callTimeoutMs,
     clock,
     events: {
-      online: (serverId, hello, at) => recordAgentOnline(ctx, serverId, hello, at),
+      online: async (serverId, hello, at) => {
+        await recordAgentOnline(ctx, serverId, hello, at)
+        await resumeDeployments(ctx, serverId)
+      },
       offline: (serverId, at) => recordAgentOffline(ctx, serverId, at),
       seen: (serverIds, at) => recordAgentsSeen(ctx, serverIds, at),
       event: (serverId, event, at) => recordAgentEvent(ctx, serverId, event, at),
       stats: (serverId, samples) => recordStats(ctx, serverId, samples),
+      job: (serverId, job) => recordJob(ctx, serverId, job.jobId, job.state, job.data),
     },
   })
   ctx = { db, hub, config, clock }

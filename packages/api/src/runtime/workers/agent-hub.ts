@@ -1,9 +1,10 @@
 import { DurableObject } from 'cloudflare:workers'
 import type { OpArgs, OpName, StreamOpName } from '@berth/shared'
 import type { ServiceContext } from '../../context.ts'
-import type { Hello } from '../../hub/hub.ts'
+import type { Hello, Hub } from '../../hub/hub.ts'
 import { AgentLink, CLOSE_CODES, offline } from '../../hub/link.ts'
 import { log } from '../../lib/log.ts'
+import { recordJob, resumeDeployments } from '../../services/deployments.ts'
 import { recordAgentEvent } from '../../services/inventory.ts'
 import {
   LAST_SEEN_RESOLUTION_MS,
@@ -48,6 +49,27 @@ export class AgentHub extends DurableObject<Env> {
 
   private get services(): ServiceContext {
     return serviceContextFor(this.env)
+  }
+
+  /**
+   * The services' context for work started here on behalf of this server (a deploy finishing
+   * hands the next one to the agent): calls to this server's agent go straight to its link
+   * instead of through this object's own stub.
+   */
+  private servicesOf(serverId: string): ServiceContext {
+    const base = this.services
+    const hub: Hub = {
+      call: (sid, op, args, opts) =>
+        sid === serverId
+          ? this.connected(sid).call(op, args, opts?.timeoutMs ?? base.config.callTimeoutMs)
+          : base.hub.call(sid, op, args, opts),
+      open: (sid, op, args) => base.hub.open(sid, op, args),
+      online: async (sid) => (sid === serverId ? this.current()?.link.hello != null : base.hub.online(sid)),
+      onlineCount: () => base.hub.onlineCount(),
+      acceptAgent: (c, sid) => base.hub.acceptAgent(c, sid),
+      disconnect: (sid, why) => base.hub.disconnect(sid, why),
+    }
+    return { ...base, hub }
   }
 
   /** Takes over an authenticated agent's upgrade (the worker checked its token). */
@@ -186,10 +208,15 @@ export class AgentHub extends DurableObject<Env> {
       {
         hello: (hello) => {
           this.save(ws, entry)
-          this.inOrder(() => recordAgentOnline(this.services, serverId, hello, Date.now()))
+          this.inOrder(async () => {
+            await recordAgentOnline(this.services, serverId, hello, Date.now())
+            await resumeDeployments(this.servicesOf(serverId), serverId)
+          })
         },
         event: (event) => this.inOrder(() => recordAgentEvent(this.services, serverId, event, Date.now())),
         stats: (stats) => this.inOrder(() => recordStats(this.services, serverId, stats.samples)),
+        job: (job) =>
+          this.inOrder(() => recordJob(this.servicesOf(serverId), serverId, job.jobId, job.state, job.data)),
         invalid: () => this.end(ws, entry, CLOSE_CODES.invalidFrame, 'invalid frame', true),
       },
       saved.lastSeen,

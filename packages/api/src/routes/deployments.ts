@@ -1,0 +1,75 @@
+import { FINAL_STATES, queryFlag } from '@berth/shared'
+import { type Context, Hono } from 'hono'
+import { streamSSE } from 'hono/streaming'
+import { z } from 'zod'
+import type { AppEnv } from '../context.ts'
+import { actorContext, query, requireAuth } from '../middleware.ts'
+import {
+  cancelDeployment,
+  deploymentLines,
+  findDeployment,
+  toDeploymentView,
+} from '../services/deployments.ts'
+
+/** How often a followed log looks for new lines; the same on both runtimes, whichever one got them. */
+const FOLLOW_POLL_MS = 250
+
+const logsQuery = z.object({
+  follow: queryFlag.default(false),
+  /** Lines after this seq only (what Last-Event-ID says for a reconnecting EventSource). */
+  after: z.coerce.number().int().min(-1).optional(),
+})
+
+const id = (c: Context<AppEnv>) => c.req.param('id') ?? ''
+const isFinal = (state: string) => (FINAL_STATES as readonly string[]).includes(state)
+
+/** Deployment routes, mounted under /deployments. */
+export const deploymentRoutes = new Hono<AppEnv>()
+  .get('/:id', requireAuth('read'), async (c) =>
+    c.json({ deployment: toDeploymentView(await findDeployment(actorContext(c), id(c))) }, 200),
+  )
+  .post('/:id/cancel', requireAuth('write'), async (c) =>
+    c.json({ deployment: await cancelDeployment(actorContext(c), id(c)) }, 202),
+  )
+  /**
+   * Build and deploy output. Plain: the stored lines as JSON. With `follow=true` (or an
+   * EventSource's Accept): SSE, one `log` event per line with its seq as the event id, `state`
+   * events as the deployment moves on, and `end` when it is over. A reconnecting client sends
+   * Last-Event-ID and gets the lines after it, none twice.
+   */
+  .get('/:id/logs', requireAuth('read'), query(logsQuery), async (c) => {
+    const ctx = actorContext(c)
+    const q = c.req.valid('query')
+    const row = await findDeployment(ctx, id(c))
+    const lastEventId = Number.parseInt(c.req.header('Last-Event-ID') ?? '', 10)
+    let after = Number.isFinite(lastEventId) ? lastEventId : (q.after ?? -1)
+    const follow = q.follow || (c.req.header('Accept') ?? '').includes('text/event-stream')
+    if (!follow) {
+      return c.json({ lines: await deploymentLines(ctx, row.id, after), state: row.state }, 200)
+    }
+    return streamSSE(c, async (sse) => {
+      let open = true
+      sse.onAbort(() => {
+        open = false
+      })
+      let state = ''
+      while (open) {
+        // State first, then lines: lines written before a final state are all read after seeing it.
+        const current = (await findDeployment(ctx, row.id)).state
+        for (const line of await deploymentLines(ctx, row.id, after)) {
+          await sse.writeSSE({ event: 'log', id: String(line.seq), data: JSON.stringify(line) })
+          after = line.seq
+        }
+        if (current !== state) {
+          state = current
+          await sse.writeSSE({ event: 'state', data: JSON.stringify({ state }) })
+        }
+        if (isFinal(current)) break
+        await sse.sleep(FOLLOW_POLL_MS)
+      }
+      if (open) {
+        const done = await findDeployment(ctx, row.id)
+        await sse.writeSSE({ event: 'end', data: JSON.stringify({ state: done.state, reason: done.reason }) })
+      }
+    })
+  })
