@@ -43,6 +43,8 @@ export interface ConnectionOptions {
   drainMs: number
   /** Where deploys clone, build and keep uploads. */
   workDir: string
+  /** The server this agent is enrolled as, once known. */
+  serverId(): string | null
   onWelcome(serverId: string): void
 }
 
@@ -83,6 +85,7 @@ export class Connection {
         docker,
         log,
         workDir: options.workDir,
+        serverId: options.serverId,
         // Deploys report again through deploy.status after a reconnect.
         send: (frame) => {
           if (this.linkReady) this.send(frame)

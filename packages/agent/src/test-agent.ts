@@ -16,7 +16,7 @@ export interface LinkedAgent {
 }
 
 export async function linkedAgent(
-  options: { statsIntervalMs?: number; agent?: Partial<AgentOptions> } = {},
+  options: { statsIntervalMs?: number; serverId?: string; agent?: Partial<AgentOptions> } = {},
 ): Promise<LinkedAgent> {
   const api = await StandInApi.start()
   api.statsIntervalMs = options.statsIntervalMs
@@ -24,7 +24,7 @@ export async function linkedAgent(
   const log: string[] = []
   const agent = startAgent({
     api: api.url,
-    token: api.addServer('srv_test'),
+    token: api.addServer(options.serverId ?? 'srv_test'),
     statePath: join(folder, 'agent.json'),
     name: 'test-host',
     backoff: { baseMs: 10, capMs: 50 },

@@ -3,6 +3,7 @@ import { APP_LABELS, appHealthEvent, appRestartEvent } from '@berth/shared'
 import tar from 'tar-stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { dockerCli, inspectCli, TEST_IMAGE } from '../test-docker.ts'
+import { SERVER_LABEL } from './rollout.ts'
 import { AppBench, get, httpApp, QUICK_CHECK } from './test-apps.ts'
 
 // Uploads, images, clean-up, app removal, an agent restart and the health monitor, against real Docker.
@@ -147,7 +148,7 @@ describe('after an agent restart', { timeout: 60_000 }, () => {
       'run',
       '-d',
       ...[APP_LABELS.app, bench.appId, APP_LABELS.deployment, 'dep_interrupted', APP_LABELS.port, '3000']
-        .concat([APP_LABELS.hostPort, String(uploadedPort)])
+        .concat([APP_LABELS.hostPort, String(uploadedPort), SERVER_LABEL, bench.serverId])
         .flatMap((v, i, all) => (i % 2 === 0 ? ['--label', `${v}=${all[i + 1]}`] : [])),
       TEST_IMAGE,
       'sh',

@@ -11,7 +11,7 @@ import { masker } from './mask.ts'
 import { HealthMonitor } from './monitor.ts'
 import { AppProxy, type Upstream } from './proxy.ts'
 import { JsonRecord } from './record.ts'
-import { bridgeAddress } from './rollout.ts'
+import { bridgeAddress, SERVER_LABEL } from './rollout.ts'
 import { type DeployHost, runDeploy, uploadsDir } from './run.ts'
 import { DeployCancelled } from './stage.ts'
 import { writeUploadChunk } from './upload.ts'
@@ -32,6 +32,8 @@ export interface AppHostOptions {
   /** The agent's lock for choosing host ports. */
   portLock: Mutex
   log: Log
+  /** The server this agent is enrolled as, once known: it serves the apps of that server only. */
+  serverId(): string | null
   /** Sends a frame on the link that is up; frames sent while none is are dropped. */
   send(frame: JobFrame | EventFrame): void
   /** How often the health monitor looks for due checks and reports results; its defaults otherwise. */
@@ -61,6 +63,7 @@ export class AppHost implements DeployHost {
       docker: options.docker,
       log: options.log,
       send: options.send,
+      serverId: options.serverId,
       deploying: (id) => this.isDeploying(id),
       restarted: () => void this.refreshUpstreams(),
       ...options.monitor,
@@ -78,6 +81,10 @@ export class AppHost implements DeployHost {
 
   get portLock(): Mutex {
     return this.options.portLock
+  }
+
+  serverId(): string | null {
+    return this.options.serverId()
   }
 
   appLock(appId: string): Mutex {
@@ -205,8 +212,10 @@ export class AppHost implements DeployHost {
    * are, so running it again is harmless.
    */
   async restore(): Promise<void> {
+    const serverId = this.serverId()
+    if (serverId === null) return
     const served = await this.servingRecord.read()
-    const containers = await this.docker.findContainers([APP_LABELS.app])
+    const containers = await this.docker.findContainers([APP_LABELS.app, `${SERVER_LABEL}=${serverId}`])
     const byApp = new Map<string, ContainerListing[]>()
     for (const c of containers) {
       const appId = c.Labels?.[APP_LABELS.app]

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { deployJobData, ops } from '@berth/shared'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type LinkedAgent, linkedAgent } from '../test-agent.ts'
+import { randomName } from '../test-docker.ts'
 import { AppBench, GitRepo, get, httpApp } from './test-apps.ts'
 
 // A deploy through a real agent and its link to a stand-in API: job frames, and deploy.status after a reconnect.
@@ -15,7 +16,7 @@ let bench: AppBench
 
 beforeAll(async () => {
   workDir = await mkdtemp(join(os.tmpdir(), 'berth-work-'))
-  linked = await linkedAgent({ agent: { workDir } })
+  linked = await linkedAgent({ serverId: randomName('srv_link'), agent: { workDir } })
   await linked.link.take('event', (e) => e.kind === 'inventory')
   repo = await GitRepo.create()
   bench = await AppBench.create()

@@ -4,7 +4,7 @@ import { wait } from '../backoff.ts'
 import type { Docker } from '../docker.ts'
 import { type Log, messageOf } from '../log.ts'
 import { type HealthCheck, healthCheckLabel, probe } from './health.ts'
-import { bridgeAddress } from './rollout.ts'
+import { bridgeAddress, SERVER_LABEL } from './rollout.ts'
 
 type EventFrame = Extract<ToApiBody, { type: 'event' }>
 type HealthResult = z.infer<typeof appHealthEvent>['results'][number]
@@ -21,6 +21,8 @@ const RESTART_TIMEOUT_S = 10
 export interface HealthMonitorOptions {
   docker: Docker
   log: Log
+  /** The server whose apps are checked; none while it is not known. */
+  serverId(): string | null
   send(frame: EventFrame): void
   /** Whether a deploy of this deployment is under way: its own health gate judges its containers. */
   deploying(deploymentId: string): boolean
@@ -72,7 +74,12 @@ export class HealthMonitor {
 
   private async tick(signal: AbortSignal): Promise<void> {
     const { docker } = this.options
-    const containers = await docker.findContainers([APP_LABELS.app, APP_LABELS.health], signal)
+    const serverId = this.options.serverId()
+    if (serverId === null) return
+    const containers = await docker.findContainers(
+      [APP_LABELS.app, APP_LABELS.health, `${SERVER_LABEL}=${serverId}`],
+      signal,
+    )
     const seen = new Set<string>()
     const now = Date.now()
     for (const c of containers) {

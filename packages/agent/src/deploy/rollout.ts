@@ -23,10 +23,18 @@ const STOP_TIMEOUT_S = 10
 /** Log lines of a container that failed its health gate copied into the deploy's log. */
 const FAILED_LOG_LINES = 20
 
+/**
+ * The server an app container belongs to. One Docker Engine serves one Berth server in production,
+ * but several agents may share one (tests do): each serves and checks only its own server's apps.
+ */
+export const SERVER_LABEL = 'berth.server'
+
 /** What a rollout works with: the host's Docker, the apps' proxies, and the lock for choosing host ports. */
 export interface Serving {
   docker: Docker
   portLock: Mutex
+  /** The server this agent is enrolled as, once known. */
+  serverId(): string | null
   /** The proxy of each app, by app id. */
   proxies: Map<string, AppProxy>
 }
@@ -57,7 +65,7 @@ export async function rollOut(
   try {
     job.note({ host_port: proxy.port })
     await createVolumes(docker, args, signal)
-    const labels = appLabels(args, proxy.port)
+    const labels = appLabels(args, proxy.port, serving.serverId())
     for (let i = 1; i <= args.run.instances; i++) {
       made.push(await createAppContainer(docker, args, image, labels, i, signal))
     }
@@ -122,7 +130,7 @@ async function proxyFor(
   return { proxy, previous }
 }
 
-function appLabels(args: DeployArgs, hostPort: number): Record<string, string> {
+function appLabels(args: DeployArgs, hostPort: number, serverId: string | null): Record<string, string> {
   const labels: Record<string, string> = {
     [LABELS.managed]: 'true',
     [APP_LABELS.app]: args.app_id,
@@ -132,6 +140,7 @@ function appLabels(args: DeployArgs, hostPort: number): Record<string, string> {
     [APP_LABELS.hostPort]: String(hostPort),
   }
   if (args.run.health_check) labels[APP_LABELS.health] = JSON.stringify(args.run.health_check)
+  if (serverId !== null) labels[SERVER_LABEL] = serverId
   return labels
 }
 

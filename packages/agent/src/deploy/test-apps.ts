@@ -96,6 +96,8 @@ function git(cwd: string, ...args: string[]): string {
 export class AppBench {
   readonly appId = randomName('app_test').replace(/-/g, '_')
   readonly appName = randomName('t')
+  /** A server of its own, so that agents of other test files leave this bench's apps alone. */
+  readonly serverId = randomName('srv_test')
   readonly frames: (JobFrame | Extract<ToApiBody, { type: 'event' }>)[] = []
   readonly log: string[] = []
   readonly runtime: AgentRuntime
@@ -116,6 +118,7 @@ export class AppBench {
       apps: {
         docker,
         workDir: this.workDir,
+        serverId: () => this.serverId,
         log: (line) => this.log.push(line),
         send: (frame) => this.frames.push(frame),
         monitor: { tickMs: 100, reportMs: 300 },
