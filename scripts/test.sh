@@ -32,7 +32,7 @@ if [ $# -eq 0 ]; then
   BERTH_TEST_TARGET=workerd npx vitest run --config test/vitest.config.ts --project e2e \
     --reporter=default --reporter=json --outputFile.json="$workerd_report" \
     test/errors.test.ts test/auth.test.ts test/servers.test.ts test/containers.test.ts \
-    test/hibernation.test.ts || status=$?
+    test/hibernation.test.ts test/apps.test.ts || status=$?
 fi
 # One closing line that any reader of the log can count on.
 node -e '

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process'
 import { createHmac } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -251,8 +251,11 @@ describe('apps', () => {
       expect(row.value).not.toContain(SECRET)
       expect(row.value).not.toContain('plain-value')
     }
-    const dbFile = readFileSync(join(api.dataDir, 'berth.db'))
-    expect(dbFile.includes(Buffer.from(SECRET))).toBe(false)
+    // Nowhere in the database's files either (the WAL included), on either runtime.
+    const files = readdirSync(api.dataDir, { recursive: true, withFileTypes: true }).filter((f) => f.isFile())
+    expect(files.some((f) => /\.(db|sqlite)(-wal)?$/.test(f.name))).toBe(true)
+    for (const f of files)
+      expect(readFileSync(join(f.parentPath, f.name)).includes(Buffer.from(SECRET))).toBe(false)
     expect((await api.http.delete(`/apps/${app.id}/env/OTHER`, { token: admin })).status).toBe(204)
     expect((await api.http.delete(`/apps/${app.id}/env/OTHER`, { token: admin })).status).toBe(404)
     // Audited, without the values.
