@@ -92,7 +92,8 @@ async function gitAccess(
   jobDir: string,
 ): Promise<{ url: string; env: NodeJS.ProcessEnv }> {
   const env: NodeJS.ProcessEnv = {
-    ...process.env,
+    // The agent's own settings (its enrollment token among them) are none of git's business.
+    ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('BERTH_'))),
     GIT_TERMINAL_PROMPT: '0',
     GIT_ASKPASS: '',
     SSH_ASKPASS: '',

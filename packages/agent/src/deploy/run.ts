@@ -42,7 +42,8 @@ export async function runDeploy(host: DeployHost, args: DeployArgs, job: DeployJ
     const image = await imageOf(host, args, job, jobDir, () => {
       tagged = true
     })
-    job.move('deploying', { image })
+    // Image deploys are deploying from the start, pull included.
+    if (job.state !== 'deploying') job.move('deploying', { image })
     const rolled = await host.appLock(args.app_id).run(() => {
       signal.throwIfAborted()
       return rollOut(host, args, image, job, signal, () => {
@@ -61,8 +62,9 @@ export async function runDeploy(host: DeployHost, args: DeployArgs, job: DeployJ
   }
 
   await rm(jobDir, { recursive: true, force: true }).catch(() => {})
-  if (args.source.type === 'upload')
-    await rm(uploadPath(uploadsDir(host.workDir), args.source.upload_id), { force: true })
+  if (args.source.type === 'upload') {
+    await rm(uploadPath(uploadsDir(host.workDir), args.source.upload_id), { force: true }).catch(() => {})
+  }
   if (outcome.state !== 'running' && tagged) await removeTag(host, args.image_tag)
   switch (outcome.state) {
     case 'running':

@@ -48,8 +48,3 @@ function formatSeconds(ms: number): string {
   const seconds = ms / 1000
   return `${Number.isInteger(seconds) ? seconds : seconds.toFixed(1)} s`
 }
-
-/** Rejects with the signal's reason if it has aborted. */
-export function checkAborted(signal: AbortSignal): void {
-  if (signal.aborted) throw signal.reason
-}
