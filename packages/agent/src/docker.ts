@@ -307,7 +307,6 @@ export interface BuildOptions {
   t: string
   /** The Dockerfile's path inside the context. */
   dockerfile: string
-  labels: Record<string, string>
   /** Removes intermediate containers even when the build fails. */
   forcerm: boolean
   cpuperiod?: number

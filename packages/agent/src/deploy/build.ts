@@ -15,8 +15,8 @@ export interface BuildRequest {
   context: string
   /** The Dockerfile's path inside the context. */
   dockerfile: string
+  /** The image's name: `berth/<app>:<deployment>` says whose it is. No labels are added: with the classic builder each costs a step. */
   tag: string
-  labels: Record<string, string>
   cpus?: number | undefined
   memory?: number | undefined
   /** Paths inside the context (absolute) that are not sent, e.g. a clone's .git folder. */
@@ -74,7 +74,7 @@ export async function buildImage(
   try {
     const progress = await docker.buildImage(
       context,
-      { t: request.tag, dockerfile: request.dockerfile, labels: request.labels, forcerm: true, ...limits },
+      { t: request.tag, dockerfile: request.dockerfile, forcerm: true, ...limits },
       signal,
     )
     for await (const message of progress) {

@@ -1,6 +1,6 @@
 import { mkdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { APP_LABELS, type DeployArgs } from '@berth/shared'
+import type { DeployArgs } from '@berth/shared'
 import type { Mutex } from '../concurrency.ts'
 import { DockerError } from '../docker.ts'
 import { messageOf } from '../log.ts'
@@ -184,7 +184,6 @@ async function build(
       {
         ...paths,
         tag: args.image_tag,
-        labels: { [APP_LABELS.app]: args.app_id, [APP_LABELS.deployment]: args.deployment_id },
         cpus: args.build.cpus,
         memory: args.build.memory,
       },
