@@ -1,13 +1,14 @@
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { createHmac } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { connect } from 'node:net'
 import os from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startAgentProcess } from './support/agent.ts'
 import { docker, TEST_IMAGE } from './support/docker.ts'
 import { createUser, registerAdmin, waitForServerStatus } from './support/flows.ts'
-import { type Child, waitFor } from './support/process.ts'
+import { type Child, freePort, waitFor } from './support/process.ts'
 import { openSse } from './support/sse.ts'
 import { type ApiTarget, startApi } from './support/target.ts'
 
@@ -629,6 +630,74 @@ describe('deployments', () => {
   })
 })
 
+describe('deploys over ssh with the deploy key', () => {
+  let sshd: ReturnType<typeof spawn> | undefined
+  afterAll(() => {
+    sshd?.kill('SIGKILL')
+  })
+
+  test('an ssh repository clones with the app key once the key is authorized, and not before', async () => {
+    // A real sshd on loopback that admits only the keys in its authorized_keys file.
+    const dir = join(work, 'sshd')
+    mkdirSync(dir)
+    mkdirSync('/run/sshd', { recursive: true })
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')])
+    writeFileSync(join(dir, 'authorized_keys'), '')
+    const port = await freePort()
+    writeFileSync(
+      join(dir, 'sshd_config'),
+      [
+        `Port ${port}`,
+        'ListenAddress 127.0.0.1',
+        `HostKey ${join(dir, 'host_key')}`,
+        `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'PermitRootLogin prohibit-password',
+        'StrictModes no',
+        'UsePAM no',
+        `PidFile ${join(dir, 'sshd.pid')}`,
+      ].join('\n'),
+    )
+    sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: 'ignore' })
+    await waitFor(
+      'sshd to listen',
+      () =>
+        new Promise<boolean>((resolve) => {
+          const socket = connect(port, '127.0.0.1', () => {
+            socket.destroy()
+            resolve(true)
+          })
+          socket.on('error', () => resolve(false))
+        }),
+    )
+    const repo = repository('private')
+    repo.commit({ Dockerfile: dockerfile(), 'index.html': 'cloned over ssh\n' }, 'private app')
+    const user = os.userInfo().username
+    const app = await createApp({
+      name: appName('ssh'),
+      source: {
+        type: 'git',
+        url: `ssh://${user}@127.0.0.1:${port}${repo.url.slice('file://'.length)}`,
+        branch: 'main',
+      },
+    })
+    const key = (await api.http.post(`/apps/${app.id}/deploy-key`, { token: admin })).body.deploy_key
+      .public_key
+
+    const refused = await waitDeployment((await deploy(app.id)).id)
+    expect(refused.state).toBe('failed')
+    expect(refused.reason).toMatch(/clone|git|denied/i)
+
+    writeFileSync(join(dir, 'authorized_keys'), `${key}\n`)
+    const done = await waitDeployment((await deploy(app.id)).id)
+    expect(done.state, done.reason).toBe('running')
+    expect(await fetchApp(await hostPort(app.id))).toBe('cloned over ssh\n')
+    const lines = (await api.http.get(`/deployments/${done.id}/logs`, { token: admin })).body.lines
+    expect(lines.map((l: any) => l.text).join('\n')).not.toContain('PRIVATE KEY')
+  })
+})
+
 describe('image and upload apps', () => {
   test('an image app runs the image and answers on its port', async () => {
     const image = `berth/t${run}-base:latest`
@@ -669,6 +738,21 @@ describe('image and upload apps', () => {
     expect(restarted.restarts[0].reason).toMatch(/404|health/i)
     expect(restarted.results.some((r: any) => !r.ok)).toBe(true)
     expect(docker('inspect', '-f', '{{.State.StartedAt}}', container!)).not.toBe(startedAt)
+
+    // Its containers' stats, as the agent samples them.
+    const stats = await waitFor('the app in its stats', async () => {
+      const res = await api.http.get(`/apps/${app.id}/stats`, { token: admin })
+      return res.body.stats.length > 0 ? res.body.stats : undefined
+    })
+    expect(stats[0]).toMatchObject({ deployment_id: dep.id, samples: expect.any(Array) })
+    expect(stats[0].docker_id.startsWith(container)).toBe(true)
+
+    // Deleting the app takes it off its server: no container, nothing on its port.
+    const port = await hostPort(app.id)
+    expect((await api.http.delete(`/apps/${app.id}`, { token: admin })).status).toBe(204)
+    expect(containersOf(dep.id)).toEqual([])
+    await expect(fetchApp(port)).rejects.toThrow()
+    expect((await api.http.get(`/apps/${app.id}`, { token: admin })).status).toBe(404)
   })
 
   test('an upload app builds from a captain-definition tarball', async () => {
