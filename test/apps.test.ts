@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startAgentProcess } from './support/agent.ts'
 import { docker, TEST_IMAGE } from './support/docker.ts'
-import { createUser, registerAdmin, waitForServerStatus } from './support/flows.ts'
+import { createUser, registerAdmin, startServerWithAgent, waitForServerStatus } from './support/flows.ts'
 import { type Child, freePort, waitFor } from './support/process.ts'
 import { openSse } from './support/sse.ts'
 import { type ApiTarget, startApi } from './support/target.ts'
@@ -130,11 +130,7 @@ beforeAll(async () => {
   work = mkdtempSync(join(os.tmpdir(), 'berth-apps-'))
   api = await startApi({ env: { BERTH_MAINTENANCE_MS: '1000' } })
   admin = await registerAdmin(api.http)
-  const created = await api.http.post('/servers', { token: admin, body: { name: 'app-host' } })
-  serverId = created.body.server.id
-  stateDir = mkdtempSync(join(os.tmpdir(), 'berth-agent-'))
-  agent = startAgentProcess({ api: api.url, token: created.body.enrollment.token, stateDir })
-  await waitForServerStatus(api.http, admin, serverId, 'online')
+  ;({ serverId, stateDir, agent } = await startServerWithAgent(api, admin, 'app-host'))
 })
 
 afterAll(async () => {
@@ -364,6 +360,8 @@ describe('deployments', () => {
 
   test('a redeploy rolls out without a failed request, and the old version is superseded', async () => {
     const port = await hostPort(app.id)
+    // Something the app wrote to its persistent volume carries over to the new version.
+    docker('exec', containersOf(v1.id)[0]!, 'sh', '-c', 'echo kept > /data/note')
     repo.commit({ 'index.html': 'version two\n' }, 'second version')
     let requests = 0
     const failures: string[] = []
@@ -393,6 +391,7 @@ describe('deployments', () => {
     )
     expect(containersOf(v1.id)).toEqual([])
     expect(containersOf(next.id)).toHaveLength(1)
+    expect(docker('exec', containersOf(next.id)[0]!, 'cat', '/data/note')).toBe('kept')
     expect((await api.http.get(`/apps/${app.id}`, { token: admin })).body.app.current_deployment_id).toBe(
       next.id,
     )
@@ -627,6 +626,40 @@ describe('deployments', () => {
     )
     expect(giteaBad.status).toBe(401)
     expect(await count()).toBe(before + 1)
+
+    // A GitLab push to the branch deploys, once for its delivery id; a Gitea push likewise.
+    const pushed = repo.commit({ 'index.html': 'version six\n' }, 'pushed through gitlab')
+    const gitlabPush = { ref: 'refs/heads/main', checkout_sha: pushed }
+    const gitlabHeaders = {
+      'X-Gitlab-Event': 'Push Hook',
+      'X-Gitlab-Token': gitlab.secret,
+      'X-Gitlab-Event-UUID': 'g-2',
+    }
+    const viaGitlab = await (await send(gitlabPush, gitlabHeaders, 'gitlab')).json()
+    expect(viaGitlab.status).toBe('success')
+    expect((await (await send(gitlabPush, gitlabHeaders, 'gitlab')).json()).deployment_id).toBe(
+      viaGitlab.deployment_id,
+    )
+    const fromGitlab = await waitDeployment(viaGitlab.deployment_id)
+    expect(fromGitlab.commit?.sha).toBe(pushed)
+    expect(await count()).toBe(before + 2)
+
+    const giteaPush = {
+      ref: 'refs/heads/main',
+      after: repo.commit({ 'index.html': 'version seven\n' }, 'via gitea'),
+    }
+    const giteaHeaders = {
+      'X-Gitea-Event': 'push',
+      'X-Gitea-Delivery': 'e-3',
+      'X-Gitea-Signature': createHmac('sha256', gitea.secret).update(JSON.stringify(giteaPush)).digest('hex'),
+    }
+    const viaGitea = await (await send(giteaPush, giteaHeaders, 'gitea')).json()
+    expect(viaGitea.status).toBe('success')
+    await send(giteaPush, giteaHeaders, 'gitea')
+    const fromGitea = await waitDeployment(viaGitea.deployment_id)
+    expect(fromGitea.state, fromGitea.reason).toBe('running')
+    expect(await fetchApp(await hostPort(app.id))).toBe('version seven\n')
+    expect(await count()).toBe(before + 3)
   })
 })
 

@@ -1,11 +1,7 @@
-import { mkdtempSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
-import os from 'node:os'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { startAgentProcess } from './support/agent.ts'
 import { docker, dockerInspect, removeContainers, TEST_IMAGE } from './support/docker.ts'
-import { createUser, registerAdmin, waitForServerStatus } from './support/flows.ts'
+import { createUser, registerAdmin, startServerWithAgent, waitForServerStatus } from './support/flows.ts'
 import { type Child, waitFor } from './support/process.ts'
 import { openSse } from './support/sse.ts'
 import { type ApiTarget, startApi } from './support/target.ts'
@@ -20,7 +16,6 @@ let admin: string
 let member: { token: string }
 let serverId: string
 let agent: Child
-let stateDir: string
 const run = Math.random().toString(36).slice(2, 7)
 const name = (what: string) => `t${run}-${what}`
 
@@ -34,11 +29,7 @@ beforeAll(async () => {
   })
   admin = await registerAdmin(api.http)
   member = await createUser(api.http, admin, 'member')
-  const created = await api.http.post('/servers', { token: admin, body: { name: 'docker-host' } })
-  serverId = created.body.server.id
-  stateDir = mkdtempSync(join(os.tmpdir(), 'berth-agent-'))
-  agent = startAgentProcess({ api: api.url, token: created.body.enrollment.token, stateDir })
-  await waitForServerStatus(api.http, admin, serverId, 'online')
+  ;({ serverId, agent } = await startServerWithAgent(api, admin, 'docker-host'))
 })
 
 afterAll(async () => {

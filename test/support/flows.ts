@@ -1,4 +1,8 @@
+import { mkdtempSync } from 'node:fs'
+import os from 'node:os'
+import { join } from 'node:path'
 import { expect } from 'vitest'
+import { startAgentProcess } from './agent.ts'
 import type { Client } from './http.ts'
 import { waitFor } from './process.ts'
 
@@ -40,4 +44,15 @@ export async function waitForServerStatus(
     },
     timeoutMs,
   )
+}
+
+/** Creates a server and starts a real agent process for it; resolves once the server is online. */
+export async function startServerWithAgent(api: { url: string; http: Client }, admin: string, name: string) {
+  const created = await api.http.post('/servers', { token: admin, body: { name } })
+  expect(created.status, created.text).toBe(201)
+  const serverId: string = created.body.server.id
+  const stateDir = mkdtempSync(join(os.tmpdir(), 'berth-agent-'))
+  const agent = startAgentProcess({ api: api.url, token: created.body.enrollment.token, stateDir })
+  await waitForServerStatus(api.http, admin, serverId, 'online')
+  return { serverId, stateDir, agent }
 }

@@ -71,6 +71,38 @@ function assertNotReserved(keys: string[]): void {
   }
 }
 
+type SettingFields = Partial<
+  Pick<
+    CreateAppBody,
+    'source' | 'port' | 'volumes' | 'resources' | 'instances' | 'health_check' | 'auto_deploy' | 'build_resources'
+  >
+>
+
+/** How the app runs and builds, from a body's fields to columns (a field left out stays undefined). */
+function settingColumns<B extends SettingFields>(
+  b: B,
+): {
+  source: B['source']
+  port: B['port']
+  volumes: B['volumes']
+  resources: B['resources']
+  instances: B['instances']
+  healthCheck: B['health_check']
+  autoDeploy: B['auto_deploy']
+  buildResources: B['build_resources']
+} {
+  return {
+    source: b.source,
+    port: b.port,
+    volumes: b.volumes,
+    resources: b.resources,
+    instances: b.instances,
+    healthCheck: b.health_check,
+    autoDeploy: b.auto_deploy,
+    buildResources: b.build_resources,
+  }
+}
+
 export async function findApp(ctx: ServiceContext, id: string): Promise<AppRow> {
   const [row] = await ctx.db.select().from(apps).where(eq(apps.id, id)).limit(1)
   if (!row) throw notFound('app', id)
@@ -126,15 +158,8 @@ export async function createApp(ctx: ActorContext, body: CreateAppBody) {
     id,
     name: body.name,
     serverId: body.server_id,
-    source: body.source,
-    port: body.port,
-    volumes: body.volumes,
-    resources: body.resources,
-    instances: body.instances,
-    healthCheck: body.health_check,
-    autoDeploy: body.auto_deploy,
+    ...settingColumns(body),
     deadlines: body.deadlines,
-    buildResources: body.build_resources,
     createdAt: now,
     updatedAt: now,
   })
@@ -178,15 +203,8 @@ export async function updateApp(ctx: ActorContext, id: string, body: z.infer<typ
   await ctx.db
     .update(apps)
     .set({
-      source: body.source,
-      port: body.port,
-      volumes: body.volumes,
-      resources: body.resources,
-      instances: body.instances,
-      healthCheck: body.health_check,
-      autoDeploy: body.auto_deploy,
+      ...settingColumns(body),
       deadlines: body.deadlines ? { ...row.deadlines, ...body.deadlines } : undefined,
-      buildResources: body.build_resources,
       updatedAt: ctx.clock.now(),
     })
     .where(eq(apps.id, id))
