@@ -476,6 +476,31 @@ describe('deployments', () => {
     expect(Date.parse(second.started_at)).toBeGreaterThanOrEqual(Date.parse(first.finished_at))
   })
 
+  test("a build runs under its server's caps when the app sets none", async () => {
+    const patched = await api.http.patch(`/servers/${serverId}`, {
+      token: admin,
+      body: { build_resources: { cpus: 0.5, memory: '96m' } },
+    })
+    expect(patched.status, patched.text).toBe(200)
+    expect(patched.body.server.build_resources).toEqual({ cpus: 0.5, memory: 96 * 1024 * 1024 })
+    repo.commit(
+      {
+        Dockerfile: dockerfile(
+          'RUN cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us',
+        ),
+      },
+      'capped build',
+    )
+    const done = await waitDeployment((await deploy(app.id)).id)
+    await api.http.patch(`/servers/${serverId}`, { token: admin, body: { build_resources: {} } })
+    expect(done.state, done.reason).toBe('running')
+    const lines = (await api.http.get(`/deployments/${done.id}/logs`, { token: admin })).body.lines
+    const texts = lines.map((l: any) => l.text.trim())
+    expect(texts).toContain(String(96 * 1024 * 1024))
+    expect(texts).toContain('50000')
+    repo.commit({ Dockerfile: dockerfile() }, 'uncapped')
+  })
+
   test('a deploy queued while the agent is offline runs when it comes back', async () => {
     await agent.stop()
     await waitForServerStatus(api.http, admin, serverId, 'offline')

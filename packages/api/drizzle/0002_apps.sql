@@ -97,4 +97,5 @@ CREATE TABLE `webhooks` (
 	FOREIGN KEY (`app_id`) REFERENCES `apps`(`id`) ON UPDATE no action ON DELETE cascade
 );
 --> statement-breakpoint
-CREATE INDEX `webhooks_app_idx` ON `webhooks` (`app_id`);
+CREATE INDEX `webhooks_app_idx` ON `webhooks` (`app_id`);--> statement-breakpoint
+ALTER TABLE `servers` ADD `build_resources` text DEFAULT '{}' NOT NULL;

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { buildResources } from './apps.ts'
 
 // Request bodies of the REST API. Responses are described as types below them.
 
@@ -58,6 +59,8 @@ export const updateServerBody = z
       .object({ start: portNumber, end: portNumber })
       .strict()
       .refine((r) => r.start <= r.end, 'start must not be above end'),
+    /** Caps on builds of apps on this server that set none of their own. */
+    build_resources: buildResources,
   })
   .partial()
   .strict()
@@ -75,8 +78,7 @@ export const rotateEnrollmentBody = z
 
 export const enrollBody = z.object({ token: z.string().min(1).max(200) }).strict()
 
-/** A `true`/`false` query parameter. */
-export const queryFlag = z.enum(['true', 'false']).transform((v) => v === 'true')
+export { queryFlag } from './query.ts'
 
 export const listQuery = z.object({
   cursor: z.string().max(200).optional(),
@@ -115,6 +117,8 @@ export interface Server {
   last_seen_at: string | null
   /** Host ports handed out to containers that do not ask for one. */
   port_range: { start: number; end: number }
+  /** Build caps for apps that set none; empty: the API's defaults. */
+  build_resources: { cpus?: number; memory?: number }
   agent: {
     version: string | null
     hostname: string | null

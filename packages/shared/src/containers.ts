@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { queryFlag } from './api.ts'
+import { queryFlag } from './query.ts'
 
 // Containers, images, volumes and networks: the REST bodies and the shapes agents report.
 

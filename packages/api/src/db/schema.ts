@@ -64,6 +64,11 @@ export const servers = sqliteTable('servers', {
   /** Host ports handed out to containers that do not ask for one. */
   portRangeStart: integer('port_range_start').notNull().default(20000),
   portRangeEnd: integer('port_range_end').notNull().default(29999),
+  /** Caps on builds of this server's apps that set none. */
+  buildResources: text('build_resources', { mode: 'json' })
+    .$type<{ cpus?: number; memory?: number }>()
+    .notNull()
+    .default({}),
   createdAt: integer('created_at').notNull(),
   updatedAt: integer('updated_at').notNull(),
 })

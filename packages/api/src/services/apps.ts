@@ -74,7 +74,14 @@ function assertNotReserved(keys: string[]): void {
 type SettingFields = Partial<
   Pick<
     CreateAppBody,
-    'source' | 'port' | 'volumes' | 'resources' | 'instances' | 'health_check' | 'auto_deploy' | 'build_resources'
+    | 'source'
+    | 'port'
+    | 'volumes'
+    | 'resources'
+    | 'instances'
+    | 'health_check'
+    | 'auto_deploy'
+    | 'build_resources'
   >
 >
 

@@ -233,9 +233,14 @@ async function deployArgs(ctx: ServiceContext, app: AppRow, dep: DeploymentRow):
     app_name: app.name,
     source,
     image_tag: imageTag(app.name, dep.id),
+    // The app's caps, else its server's, else the API's (3/4 of the server's CPUs when unset).
     build: {
-      cpus: app.buildResources.cpus ?? ctx.config.buildCpus ?? Math.max(1, Math.round(hostCpus * 75) / 100),
-      memory: app.buildResources.memory ?? ctx.config.buildMemory,
+      cpus:
+        app.buildResources.cpus ??
+        server.buildResources.cpus ??
+        ctx.config.buildCpus ??
+        Math.max(1, Math.round(hostCpus * 75) / 100),
+      memory: app.buildResources.memory ?? server.buildResources.memory ?? ctx.config.buildMemory,
     },
     run: {
       port: app.port,

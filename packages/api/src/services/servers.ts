@@ -21,6 +21,7 @@ export function toServerView(row: ServerRow): Server {
     status: row.status,
     last_seen_at: isoOrNull(row.lastSeenAt),
     port_range: { start: row.portRangeStart, end: row.portRangeEnd },
+    build_resources: row.buildResources,
     agent: {
       version: row.agentVersion,
       hostname: row.hostname,
@@ -155,8 +156,8 @@ export async function updateServer(
   input: z.infer<typeof updateServerBody>,
 ): Promise<Server> {
   await findServer(ctx, id)
-  const { port_range, ...rest } = input
-  const changes: Partial<ServerRow> = { ...rest, updatedAt: ctx.clock.now() }
+  const { port_range, build_resources, ...rest } = input
+  const changes: Partial<ServerRow> = { ...rest, buildResources: build_resources, updatedAt: ctx.clock.now() }
   if (port_range) Object.assign(changes, { portRangeStart: port_range.start, portRangeEnd: port_range.end })
   try {
     await ctx.db.update(servers).set(changes).where(eq(servers.id, id))
