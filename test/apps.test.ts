@@ -511,6 +511,23 @@ describe('deployments', () => {
     expect((await api.http.get(`/deployments/${queued.id}`, { token: admin })).body.deployment.state).toBe(
       'queued',
     )
+    // An upload cannot wait: its tarball has nowhere to go while the server is offline.
+    const upload = await createApp({ name: appName('offline'), source: { type: 'upload' } })
+    const tarball = await fetch(`${api.url}/api/v1/apps/${upload.id}/deploy`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${admin}`, 'Content-Type': 'application/gzip' },
+      body: new Uint8Array(64),
+    })
+    expect(tarball.status).toBe(503)
+    expect((await tarball.json()).error).toBe('agent_offline')
+    expect((await api.http.get(`/apps/${upload.id}/deployments`, { token: admin })).body.deployments).toEqual(
+      [],
+    )
+    // Deleting needs the agent, to take the app off its server, unless forced.
+    expect((await api.http.delete(`/apps/${upload.id}`, { token: admin })).status).toBe(503)
+    expect((await api.http.get(`/apps/${upload.id}`, { token: admin })).status).toBe(200)
+    expect((await api.http.delete(`/apps/${upload.id}?force=true`, { token: admin })).status).toBe(204)
+    expect((await api.http.get(`/apps/${upload.id}`, { token: admin })).status).toBe(404)
     agent = startAgentProcess({ api: api.url, stateDir })
     await waitForServerStatus(api.http, admin, serverId, 'online')
     const done = await waitDeployment(queued.id)

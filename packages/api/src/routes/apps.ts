@@ -50,7 +50,7 @@ const page = z.object({
 })
 const listQuery = page.extend({ server_id: z.string().max(64).optional() })
 const revealQuery = z.object({ reveal: queryFlag.default(false) })
-const deleteQuery = z.object({ volumes: queryFlag.default(false) })
+const deleteQuery = z.object({ volumes: queryFlag.default(false), force: queryFlag.default(false) })
 const healthQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(50) })
 
 const id = (c: Context<AppEnv>) => c.req.param('id') ?? ''
@@ -73,7 +73,7 @@ export const appRoutes = new Hono<AppEnv>()
     c.json({ app: await updateApp(actorContext(c), id(c), c.req.valid('json')) }, 200),
   )
   .delete('/:id', requireAuth('write'), query(deleteQuery), async (c) => {
-    await deleteApp(actorContext(c), id(c), c.req.valid('query').volumes)
+    await deleteApp(actorContext(c), id(c), c.req.valid('query'))
     return c.body(null, 204)
   })
 

@@ -218,11 +218,23 @@ export async function updateApp(ctx: ActorContext, id: string, body: z.infer<typ
   return viewOf(ctx, await findApp(ctx, id))
 }
 
-/** Stops serving the app on its server (containers, proxy, and volumes when asked), then forgets it. */
-export async function deleteApp(ctx: ActorContext, id: string, removeVolumes: boolean): Promise<void> {
+/**
+ * Stops serving the app on its server (containers, proxy, and volumes when asked), then forgets
+ * it. The server's agent must be online, unless `force`: then the app is forgotten anyway and
+ * whatever it left on a server that is gone for good stays there.
+ */
+export async function deleteApp(
+  ctx: ActorContext,
+  id: string,
+  opts: { volumes: boolean; force: boolean },
+): Promise<void> {
   const row = await findApp(ctx, id)
-  const volumes = removeVolumes ? row.volumes.map((v) => appVolumeName(row.name, v.name)) : []
-  await ctx.hub.call(row.serverId, 'app.remove', { app_id: row.id, volumes }, { timeoutMs: 120_000 })
+  const volumes = opts.volumes ? row.volumes.map((v) => appVolumeName(row.name, v.name)) : []
+  try {
+    await ctx.hub.call(row.serverId, 'app.remove', { app_id: row.id, volumes }, { timeoutMs: 120_000 })
+  } catch (err) {
+    if (!(opts.force && err instanceof ApiError && err.kind === 'agent_offline')) throw err
+  }
   await ctx.db.delete(apps).where(eq(apps.id, id))
 }
 
