@@ -17,6 +17,8 @@ import {
 import { AppHost, type AppHostOptions } from './deploy/apps.ts'
 import type { Docker, ImageInspect, ImageListing, NetworkListing, VolumeListing } from './docker.ts'
 import { OpError, recast } from './errors.ts'
+import { fileOps } from './files.ts'
+import { gitOps } from './git.ts'
 import { messageOf } from './log.ts'
 import { StatsHistory, sampleNow } from './stats.ts'
 
@@ -215,6 +217,8 @@ export const handlers: OpHandlers = {
   'deploy.cleanup': (args, { agent, signal }) => appsOf(agent).cleanUp(args, signal),
   'upload.chunk': (args, { agent }) => appsOf(agent).uploadChunk(args),
   'app.remove': (args, { agent, signal }) => appsOf(agent).removeApp(args, signal),
+  ...fileOps,
+  ...gitOps,
 }
 
 function appsOf(agent: AgentRuntime): AppHost {

@@ -9,6 +9,8 @@ import { auditRoutes } from './routes/audit.ts'
 import { authRoutes } from './routes/auth.ts'
 import { containerRoutes } from './routes/containers.ts'
 import { deploymentRoutes } from './routes/deployments.ts'
+import { fileRoutes } from './routes/files.ts'
+import { gitRoutes } from './routes/git.ts'
 import { hostObjectRoutes } from './routes/host-objects.ts'
 import { serverRoutes } from './routes/servers.ts'
 import { tokenRoutes } from './routes/tokens.ts'
@@ -19,7 +21,8 @@ import { getHealth } from './services/health.ts'
 export type { Clock, Config, Deps } from './context.ts'
 export type { AgentEvents, Hub } from './hub/hub.ts'
 
-const UPLOAD_PATH = /^\/api\/v1\/apps\/[^/]+\/deploy$/
+/** Requests that carry an upload (an app's tarball, files for a container): a larger body limit. */
+const UPLOAD_PATH = /^\/api\/v1\/(apps\/[^/]+\/deploy|servers\/[^/]+\/containers\/[^/]+\/files)$/
 
 /** Builds the whole API from its dependencies; knows nothing of the runtime it is served on. */
 export function createApp(deps: Deps) {
@@ -33,6 +36,8 @@ export function createApp(deps: Deps) {
     .route('/tokens', tokenRoutes)
     .route('/servers', serverRoutes)
     .route('/servers/:sid/containers', containerRoutes)
+    .route('/servers/:sid/containers', fileRoutes)
+    .route('/servers/:sid/containers', gitRoutes)
     .route('/servers/:sid', hostObjectRoutes)
     .route('/apps', appRoutes)
     .route('/deployments', deploymentRoutes)
@@ -56,7 +61,6 @@ export function createApp(deps: Deps) {
       },
     })
   const bodies = limit(deps.config.maxBodyBytes)
-  // An app's deploy takes a tarball: its own, larger limit.
   const uploads = limit(deps.config.maxUploadBytes)
   app.use((c, next) => (UPLOAD_PATH.test(c.req.path) ? uploads(c, next) : bodies(c, next)))
   app.use(audit)

@@ -242,6 +242,67 @@ export const ops = {
       .strict(),
     result: z.object({ bytes: z.number().int() }),
   },
+  // Files in containers (running or stopped). Paths are absolute paths in the container.
+  /** What is at a path: a file (its size), a directory, or something else. */
+  'files.stat': {
+    args: z.object({ ref, path: z.string().min(1).max(4096) }).strict(),
+    result: z.object({
+      type: z.enum(['file', 'directory', 'other']),
+      name: z.string(),
+      size: z.number().int().nonnegative(),
+    }),
+  },
+  /** A stream: a file's bytes as is, or a directory as tar or zip, in base64 `data` chunks. */
+  'files.get': {
+    stream: true,
+    args: z
+      .object({ ref, path: z.string().min(1).max(4096), format: z.enum(['raw', 'tar', 'zip']) })
+      .strict(),
+    result: z.object({}),
+  },
+  /**
+   * Unpacks a tar or zip sent before with `upload.chunk` into a directory of the container.
+   * An entry that would land outside `path` refuses the whole archive and nothing is written.
+   */
+  'files.put': {
+    args: z
+      .object({
+        ref,
+        path: z.string().min(1).max(4096),
+        upload_id: z.string().regex(/^[a-z0-9_]{1,64}$/),
+        bytes: z.number().int().nonnegative(),
+        format: z.enum(['tar', 'zip']),
+      })
+      .strict(),
+    result: z.object({ entries: z.number().int(), bytes: z.number().int() }),
+  },
+  /**
+   * Git in a checkout inside a container: through the container's own git when it has one, else
+   * the host's git against the directory of the container's volume that holds `path`.
+   * A git that ran and failed is a result (exit_code ≠ 0), not an error.
+   */
+  'git.run': {
+    args: z
+      .object({
+        ref,
+        /** The checkout; the container's working dir when left out. */
+        path: z.string().min(1).max(4096).optional(),
+        action: z.enum(['pull', 'init', 'head', 'branches', 'branch', 'checkout']),
+        /** For checkout: the branch; `create` makes it. */
+        branch: z.string().min(1).max(255).optional(),
+        create: z.boolean().optional(),
+        /** For pull: the remote (default origin) and branch (default the current one's upstream). */
+        remote: z.string().min(1).max(255).optional(),
+      })
+      .strict(),
+    result: z.object({
+      via: z.enum(['container', 'host']),
+      exit_code: z.number().int(),
+      stdout: z.string(),
+      stderr: z.string(),
+    }),
+  },
+
   /** Stops serving an app: its proxy, its containers, and its volumes when asked. */
   'app.remove': {
     args: z.object({ app_id: z.string(), volumes: z.array(z.string()) }).strict(),
