@@ -597,6 +597,18 @@ describe('deployments', () => {
     expect((await pong.json()).status).toBe('pong')
 
     const before = await count()
+    const garbled = await fetch(`${api.url}/api/v1/webhooks/github/${app.id}`, {
+      method: 'POST',
+      headers: {
+        'Content-Type': 'application/json',
+        'X-GitHub-Event': 'push',
+        'X-GitHub-Delivery': 'd-0',
+        'X-Hub-Signature-256': `sha256=${createHmac('sha256', secret).update('not json').digest('hex')}`,
+      },
+      body: 'not json',
+    })
+    expect(garbled.status).toBe(400)
+    expect((await garbled.json()).error).toBe('validation_error')
     const push = { ref: 'refs/heads/main', after: sha }
     const forged = await send(push, {
       'X-GitHub-Event': 'push',

@@ -183,6 +183,8 @@ export async function receiveWebhook(ctx: ServiceContext, appId: string, inc: In
   const hook = await authenticate(ctx, appId, inc)
   const event = inc.event ?? 'unknown'
   if (PING_EVENTS[inc.provider].includes(event)) return { status: 'pong' as const }
+  // A body that is not JSON is refused before anything is recorded.
+  const push = PUSH_EVENTS[inc.provider].includes(event) ? readPush(inc.body) : null
   const deliveryId = inc.deliveryId ?? (await sha256Of(inc.body))
   const [seen] = await ctx.db
     .select()
@@ -211,11 +213,10 @@ export async function receiveWebhook(ctx: ServiceContext, appId: string, inc: In
     throw err
   }
   const branch = hook.branch ?? (app.source.type === 'git' ? app.source.branch : null)
-  if (!PUSH_EVENTS[inc.provider].includes(event)) reason = `${event} events do not deploy`
+  if (!push) reason = `${event} events do not deploy`
   else if (!app.autoDeploy) reason = 'auto_deploy is off for this app'
   else if (app.source.type !== 'git') reason = 'only git apps deploy on push'
   else {
-    const push = readPush(inc.body)
     if (push.branch !== branch) reason = `push to ${push.branch ?? 'a tag'}, not ${branch}`
     else {
       try {
