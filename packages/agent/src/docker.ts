@@ -75,6 +75,22 @@ export interface Docker {
   /** Creates a network; returns its id. */
   createNetwork(spec: NetworkSpec, signal?: AbortSignal): Promise<string>
   removeNetwork(ref: string, signal?: AbortSignal): Promise<void>
+
+  /** What is at `path` in a container, running or stopped (Docker's archive stat); null when nothing is. */
+  statPath(ref: string, path: string, signal?: AbortSignal): Promise<PathStat | null>
+  /** A tar of what is at `path` in a container, as Docker's archive API makes it. */
+  getArchive(ref: string, path: string, signal: AbortSignal): Promise<Readable>
+  /** Unpacks a tar into the directory `path` of a container, which must exist. */
+  putArchive(ref: string, path: string, tar: Readable, signal?: AbortSignal): Promise<void>
+}
+
+/** Docker's stat of a path in a container; `mode` is Go's os.FileMode. */
+export interface PathStat {
+  name: string
+  size: number
+  mode: number
+  /** Where a symlink leads, resolved inside the container. */
+  linkTarget: string
 }
 
 export interface DockerInfo {
@@ -370,8 +386,10 @@ interface PieceSink {
 
 interface ModemDial {
   path: string
-  method: 'GET' | 'POST' | 'DELETE'
+  method: 'GET' | 'POST' | 'DELETE' | 'HEAD' | 'PUT'
   options: { _query: Record<string, string | number | boolean | object>; _body: unknown }
+  /** A request body streamed as is (a tar). */
+  file?: Readable
   statusCodes: Record<number, true>
   isStream: boolean
   abortSignal?: AbortSignal
@@ -383,6 +401,7 @@ interface Request {
   path: string
   query?: Record<string, string | number | boolean | object | undefined>
   body?: unknown
+  file?: Readable
   /** Statuses that mean success; 2xx when not given. */
   ok?: number[]
   signal?: AbortSignal | undefined
@@ -421,6 +440,7 @@ export function connectDocker(address?: string): Docker {
           options: { _query: query as ModemDial['options']['_query'], _body: request.body ?? {} },
           statusCodes: Object.fromEntries((request.ok ?? SUCCESS).map((status) => [status, true])),
           isStream,
+          ...(request.file ? { file: request.file } : {}),
           ...(request.signal ? { abortSignal: request.signal } : {}),
         },
         (err, data) => (err ? reject(err) : resolve(data)),
@@ -600,8 +620,39 @@ export function connectDocker(address?: string): Docker {
     },
     removeNetwork: (ref, signal) =>
       act({ method: 'DELETE', path: `/networks/${encodeURIComponent(ref)}`, signal }),
+
+    async statPath(ref, path, signal) {
+      let reply: Readable
+      try {
+        reply = await open({ method: 'HEAD', path: `${container(ref)}/archive`, query: { path }, signal })
+      } catch (err) {
+        // The container was found before; a 404 here is the path.
+        if (err instanceof DockerError && err.status === 404) return null
+        throw err
+      }
+      reply.resume()
+      const header = (reply as Readable & { headers?: Record<string, unknown> }).headers?.[
+        'x-docker-container-path-stat'
+      ]
+      const parsed = pathStat.safeParse(
+        typeof header === 'string' ? parseJson(Buffer.from(header, 'base64').toString('utf8')) : null,
+      )
+      if (!parsed.success) throw new DockerError(`Docker at ${where} sent no stat of ${path}`, null)
+      return parsed.data
+    },
+    getArchive: (ref, path, signal) =>
+      open({ method: 'GET', path: `${container(ref)}/archive`, query: { path }, signal }),
+    putArchive: (ref, path, tar, signal) =>
+      act({ method: 'PUT', path: `${container(ref)}/archive`, query: { path }, file: tar, signal }),
   }
 }
+
+const pathStat = z.object({
+  name: z.string(),
+  size: z.number(),
+  mode: z.number(),
+  linkTarget: z.string().default(''),
+})
 
 /** An image reference with a tag: without one Docker's pull API would fetch every tag of the repository. */
 function withTag(ref: string): string {

@@ -1,0 +1,155 @@
+import { execFileSync } from 'node:child_process'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { crc32, ZipReader, ZipWriter } from './zip.ts'
+
+let dir: string
+beforeAll(async () => {
+  dir = await mkdtemp(join(os.tmpdir(), 'berth-zip-'))
+})
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
+
+const python = (script: string, ...args: string[]) =>
+  execFileSync('python3', ['-c', script, ...args], { encoding: 'utf8' })
+
+async function bodyOf(reader: ZipReader, name: string): Promise<Buffer> {
+  const entry = reader.entries.find((e) => e.name === name)
+  if (!entry) throw new Error(`no entry ${name}`)
+  const parts: Buffer[] = []
+  for await (const part of await reader.body(entry)) parts.push(part as Buffer)
+  return Buffer.concat(parts)
+}
+
+const binary = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 256))
+
+describe('crc32', () => {
+  test('is the zip CRC-32, also when continued piece by piece', () => {
+    const digits = Buffer.from('123456789')
+    expect(crc32(digits)).toBe(0xcbf43926)
+    expect(crc32(digits.subarray(4), crc32(digits.subarray(0, 4)))).toBe(0xcbf43926)
+  })
+})
+
+describe('ZipReader', () => {
+  test('reads what python3 zipfile writes: stored and deflated files, folders and a symlink', async () => {
+    const file = join(dir, 'py.zip')
+    await writeFile(join(dir, 'bin'), binary)
+    python(
+      `import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1], 'w')
+z.writestr('top/', '')
+z.writestr(zipfile.ZipInfo('top/stored.txt'), 'stored text')
+z.write(sys.argv[2], 'top/deep/blob.bin', compress_type=zipfile.ZIP_DEFLATED)
+link = zipfile.ZipInfo('top/link')
+link.create_system = 3
+link.external_attr = (0o120777 << 16)
+z.writestr(link, 'deep/blob.bin')
+z.close()`,
+      file,
+      join(dir, 'bin'),
+    )
+    const reader = await ZipReader.open(file)
+    try {
+      expect(reader.entries.map((e) => [e.name, e.type])).toEqual([
+        ['top/', 'directory'],
+        ['top/stored.txt', 'file'],
+        ['top/deep/blob.bin', 'file'],
+        ['top/link', 'symlink'],
+      ])
+      expect(reader.entries[3]?.linkname).toBe('deep/blob.bin')
+      expect((await bodyOf(reader, 'top/stored.txt')).toString()).toBe('stored text')
+      expect((await bodyOf(reader, 'top/deep/blob.bin')).equals(binary)).toBe(true)
+    } finally {
+      await reader.close()
+    }
+  })
+
+  test('a damaged entry fails its read; zip64 and non-zips are refused clearly', async () => {
+    const file = join(dir, 'damaged.zip')
+    python(
+      `import sys, zipfile
+with zipfile.ZipFile(sys.argv[1], 'w') as z: z.writestr('a.txt', 'abcdefgh' * 10)`,
+      file,
+    )
+    const bytes = await readFile(file)
+    // The stored data starts after the 30-byte local header and the 5-byte name.
+    bytes[35] = bytes[35]! ^ 0xff
+    await writeFile(file, bytes)
+    const reader = await ZipReader.open(file)
+    await expect(bodyOf(reader, 'a.txt')).rejects.toThrow(/CRC mismatch/)
+    await reader.close()
+
+    const zip64 = join(dir, 'zip64.zip')
+    const end = Buffer.alloc(22)
+    end.writeUInt32LE(0x06054b50, 0)
+    end.writeUInt16LE(0xffff, 8)
+    end.writeUInt16LE(0xffff, 10)
+    end.writeUInt32LE(0xffffffff, 12)
+    end.writeUInt32LE(0xffffffff, 16)
+    await writeFile(zip64, end)
+    await expect(ZipReader.open(zip64)).rejects.toThrow(/zip64 archives are not supported/)
+
+    await writeFile(join(dir, 'text.zip'), 'not a zip at all, just some text that is long enough')
+    await expect(ZipReader.open(join(dir, 'text.zip'))).rejects.toThrow(/not a zip file/)
+  })
+})
+
+describe('ZipWriter', () => {
+  test('writes a zip that python3 zipfile tests and extracts byte for byte, and that the reader reads back', async () => {
+    const pieces: Buffer[] = []
+    const zip = new ZipWriter(async (piece) => {
+      pieces.push(Buffer.from(piece))
+    })
+    const at = new Date(2024, 4, 6, 7, 8, 10)
+    await zip.directory('app', 0o755, at)
+    await zip.file(
+      'app/blob.bin',
+      0o644,
+      at,
+      Readable.from([binary.subarray(0, 1000), binary.subarray(1000)]),
+    )
+    await zip.file('app/empty', 0o600, at, Readable.from([]))
+    await zip.file('app/ünïcode.txt', 0o644, at, Readable.from([Buffer.from('héllo')]))
+    await zip.symlink('app/link', 'blob.bin', 0o777, at)
+    await zip.finish()
+    const file = join(dir, 'written.zip')
+    await writeFile(file, Buffer.concat(pieces))
+
+    const out = join(dir, 'extracted')
+    const listing = python(
+      `import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+assert z.testzip() is None
+for i in z.infolist(): print(i.filename, oct(i.external_attr >> 16), i.date_time)
+z.extractall(sys.argv[2])`,
+      file,
+      out,
+    )
+    expect(listing).toContain('app/link 0o120777')
+    expect(listing).toContain('app/blob.bin 0o100644 (2024, 5, 6, 7, 8, 10)')
+    expect((await readFile(join(out, 'app/blob.bin'))).equals(binary)).toBe(true)
+    expect(await readFile(join(out, 'app/ünïcode.txt'), 'utf8')).toBe('héllo')
+    expect((await readFile(join(out, 'app/empty'))).length).toBe(0)
+
+    const reader = await ZipReader.open(file)
+    try {
+      expect(reader.entries.map((e) => [e.name, e.type, e.mode.toString(8)])).toEqual([
+        ['app/', 'directory', '755'],
+        ['app/blob.bin', 'file', '644'],
+        ['app/empty', 'file', '600'],
+        ['app/ünïcode.txt', 'file', '644'],
+        ['app/link', 'symlink', '777'],
+      ])
+      expect(reader.entries[4]?.linkname).toBe('blob.bin')
+      expect(reader.entries[1]?.mtime).toEqual(at)
+      expect((await bodyOf(reader, 'app/blob.bin')).equals(binary)).toBe(true)
+    } finally {
+      await reader.close()
+    }
+  })
+})
