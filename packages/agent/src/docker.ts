@@ -82,6 +82,19 @@ export interface Docker {
   getArchive(ref: string, path: string, signal: AbortSignal): Promise<Readable>
   /** Unpacks a tar into the directory `path` of a container, which must exist. */
   putArchive(ref: string, path: string, tar: Readable, signal?: AbortSignal): Promise<void>
+
+  /** Prepares a command to run in a running container (an argument array, no shell); returns the exec's id. */
+  createExec(ref: string, spec: ExecSpec, signal?: AbortSignal): Promise<string>
+  /** Starts an exec and gives its stdout and stderr demultiplexed; aborting `signal` closes the stream. */
+  startExec(id: string, signal: AbortSignal): Promise<OutputStream>
+  /** An exec's state; `ExitCode` is set once it has ended. */
+  inspectExec(id: string, signal?: AbortSignal): Promise<ExecInspect>
+}
+
+export interface ExecSpec {
+  cmd: string[]
+  /** `NAME=value` entries on top of the container's environment. */
+  env?: string[]
 }
 
 /** Docker's stat of a path in a container; `mode` is Go's os.FileMode. */
@@ -644,8 +657,24 @@ export function connectDocker(address?: string): Docker {
       open({ method: 'GET', path: `${container(ref)}/archive`, query: { path }, signal }),
     putArchive: (ref, path, tar, signal) =>
       act({ method: 'PUT', path: `${container(ref)}/archive`, query: { path }, file: tar, signal }),
+
+    async createExec(ref, spec, signal) {
+      const body = { Cmd: spec.cmd, Env: spec.env, AttachStdout: true, AttachStderr: true, Tty: false }
+      const reply = await send({ method: 'POST', path: `${container(ref)}/exec`, body, signal }, createdReply)
+      return reply.Id
+    },
+    async startExec(id, signal) {
+      const path = `/exec/${encodeURIComponent(id)}/start`
+      const source = await open({ method: 'POST', path, body: { Detach: false, Tty: false }, signal })
+      return outputOf(source, modem, signal)
+    },
+    inspectExec: (id, signal) =>
+      send({ method: 'GET', path: `/exec/${encodeURIComponent(id)}/json`, signal }, execInspect),
   }
 }
+
+const execInspect = z.object({ Running: z.boolean(), ExitCode: z.number().int().nullable() })
+export type ExecInspect = z.infer<typeof execInspect>
 
 const pathStat = z.object({
   name: z.string(),
