@@ -17,6 +17,7 @@ import { decodeCursor, toPage } from '../lib/pagination.ts'
 import { iso, isoOrNull } from '../lib/time.ts'
 import { type AppRow, appVolumeName, deployKeyForDeploy, envForDeploy, findApp } from './apps.ts'
 import { findServer } from './servers.ts'
+import { sendUpload } from './uploads.ts'
 
 export type DeploymentRow = typeof deployments.$inferSelect
 type Trigger = DeploymentRow['trigger']
@@ -132,30 +133,6 @@ export async function createDeployment(ctx: ServiceContext, app: AppRow, req: De
   })
   await kick(ctx, app.id)
   return toDeploymentView(await findDeployment(ctx, id))
-}
-
-/** Bytes of an upload per `upload.chunk` call (base64 on the wire). */
-const UPLOAD_CHUNK = 512 * 1024
-
-async function sendUpload(
-  ctx: ServiceContext,
-  serverId: string,
-  id: string,
-  bytes: Uint8Array,
-): Promise<void> {
-  for (let offset = 0; offset < bytes.length || offset === 0; offset += UPLOAD_CHUNK) {
-    const part = bytes.subarray(offset, offset + UPLOAD_CHUNK)
-    await ctx.hub.call(serverId, 'upload.chunk', { upload_id: id, offset, data: toBase64(part) })
-    if (bytes.length === 0) break
-  }
-}
-
-function toBase64(bytes: Uint8Array): string {
-  let binary = ''
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000))
-  }
-  return btoa(binary)
 }
 
 /** A deployment the agent has been handed (or is being handed): at most one per app. */
