@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -151,6 +151,25 @@ describe('git in a container without git of its own', () => {
     expect(res.status, res.text).toBe(422)
     expect(res.body).toMatchObject({ error: 'state_error' })
     expect(res.body.message).toContain('outside the container')
+  })
+
+  test('the repository’s own settings run nothing on the host and reach nothing outside the volume', async () => {
+    const ran = join(work, 'ran')
+    hostGit('-C', checkout, 'config', 'core.fsmonitor', `touch ${ran}-fsmonitor #`)
+    writeFileSync(join(checkout, '.git', 'hooks', 'post-checkout'), `#!/bin/sh\ntouch ${ran}-hook\n`, {
+      mode: 0o755,
+    })
+    await ok(post('checkout', { branch: 'hooked', create: true }))
+    await ok(post('checkout', { branch: initial }))
+    expect(existsSync(`${ran}-fsmonitor`)).toBe(false)
+    expect(existsSync(`${ran}-hook`)).toBe(false)
+    hostGit('-C', checkout, 'config', '--unset', 'core.fsmonitor')
+
+    hostGit('-C', checkout, 'config', 'core.worktree', work)
+    const res = await get('head')
+    expect(res.status, res.text).toBe(422)
+    expect(res.body.message).toContain('outside the volume')
+    hostGit('-C', checkout, 'config', '--unset', 'core.worktree')
   })
 
   test('a checkout of a missing branch is git_failed with git’s own output', async () => {

@@ -177,7 +177,14 @@ async function hostGit(
     if (where.exit_code !== 0) return where
     const top = await git('rev-parse', '--show-toplevel')
     const places = [where.stdout.trim(), ...(top.exit_code === 0 ? [top.stdout.trim()] : [])]
-    for (const place of places) await confine(root, posix.relative(root, place))
+    for (const place of places) {
+      await confine(root, posix.relative(root, place)).catch(() => {
+        throw new OpError(
+          'state_error',
+          `the repository at ${path} has its git dir or work tree outside the volume`,
+        )
+      })
+    }
     const named = await git('config', '--name-only', '--get-regexp', PROGRAM_SETTINGS.source)
     for (const name of named.stdout.split('\n').filter(Boolean)) settings.push(neutral(name))
   }
