@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { docker, removeContainers, TEST_IMAGE } from './support/docker.ts'
 import { createUser, registerAdmin, startServerWithAgent } from './support/flows.ts'
@@ -30,6 +30,25 @@ function hostGit(...args: string[]): string {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' },
   }).trim()
+}
+
+/** The test image with the host's git binary and the libraries it loads: a container with git of its own. */
+const GIT_IMAGE = `berth-test/git:${run}`
+
+function buildGitImage(): void {
+  const context = join(work, 'git-image')
+  const libraries = [...execFileSync('ldd', ['/usr/bin/git'], { encoding: 'utf8' }).matchAll(/(\/\S+) \(0x/g)]
+  // The image's PATH is /bin.
+  const files = [['/usr/bin/git', '/bin/git'], ...libraries.map((m) => [m[1]!, m[1]!])] as const
+  for (const [from, to] of files) {
+    mkdirSync(dirname(join(context, 'root', to)), { recursive: true })
+    copyFileSync(from, join(context, 'root', to))
+  }
+  writeFileSync(join(context, 'Dockerfile'), `FROM ${TEST_IMAGE}\nCOPY root/ /\n`)
+  execFileSync('docker', ['build', '--quiet', '-t', GIT_IMAGE, context], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, DOCKER_BUILDKIT: '0' },
+  })
 }
 
 let containerId: string
@@ -70,6 +89,11 @@ afterAll(async () => {
     docker('volume', 'rm', '-f', name('repo'))
   } catch {
     // already gone
+  }
+  try {
+    docker('image', 'rm', '-f', GIT_IMAGE)
+  } catch {
+    // never built
   }
   rmSync(work, { recursive: true, force: true })
   await api?.stop()
@@ -207,5 +231,55 @@ describe('git in a container without git of its own', () => {
   test('an unknown container is a 404', async () => {
     const res = await api.http.get(`/servers/${serverId}/containers/ctr_nope/git/head`, { token: admin })
     expect(res.status, res.text).toBe(404)
+  })
+})
+
+describe('git in a container with git of its own', () => {
+  let gitContainer: string
+  const inContainer = (action: string) => `/servers/${serverId}/containers/${gitContainer}/git/${action}`
+
+  beforeAll(async () => {
+    buildGitImage()
+    const created = await api.http.post(`/servers/${serverId}/containers`, {
+      token: admin,
+      body: { image: GIT_IMAGE, name: name('with-git'), cmd: ['sleep', '3600'], working_dir: '/src' },
+    })
+    expect(created.status, created.text).toBe(201)
+    gitContainer = created.body.container.id
+  })
+
+  test('init, branch and checkout run in the container, on a path on no volume', async () => {
+    const init = await ok(api.http.post(inContainer('init'), { token: admin }))
+    expect(init).toMatchObject({ via: 'container', exit_code: 0 })
+    expect(init.stdout).toContain('/src/.git/')
+    const made = await ok(
+      api.http.post(inContainer('checkout'), { token: admin, body: { branch: 'topic', create: true } }),
+    )
+    expect(made.via).toBe('container')
+    expect(await ok(api.http.get(inContainer('branch'), { token: admin }))).toMatchObject({
+      via: 'container',
+      name: 'topic',
+    })
+    expect(docker('exec', name('with-git'), 'git', '-C', '/src', 'symbolic-ref', 'HEAD')).toBe(
+      'refs/heads/topic',
+    )
+  })
+
+  test('a git that fails in the container is git_failed with its output', async () => {
+    const res = await api.http.get(inContainer('head'), { token: admin })
+    expect(res.status, res.text).toBe(422)
+    expect(res.body).toMatchObject({ code: 'git_failed', details: { exit_code: 128 } })
+    expect(res.body.details.stderr).toContain('does not have any commits yet')
+  })
+
+  test('a stopped container’s checkout on no volume cannot be reached', async () => {
+    const stopped = await api.http.post(`/servers/${serverId}/containers/${gitContainer}/stop`, {
+      token: admin,
+      body: { timeout: 0 },
+    })
+    expect(stopped.status, stopped.text).toBe(200)
+    const res = await api.http.get(inContainer('branch'), { token: admin })
+    expect(res.status, res.text).toBe(422)
+    expect(res.body.message).toMatch(/no git .* none of its volumes/)
   })
 })
