@@ -204,12 +204,17 @@ describe('uploads and downloads', () => {
 
   test('a binary file comes back as is', async () => {
     const blob = readFileSync(join(work, 'tree/nested/deeper/blob.bin'))
-    const { res, bytes } = await download(running, 'path=/data/tarred/nested/deeper/blob.bin')
+    const tar = join(work, 'blob.tar')
+    sh('tar', ['-cf', tar, '-C', join(work, 'tree/nested/deeper'), 'blob.bin'])
+    const put = await upload(running, '/data/raw', readFileSync(tar), 'application/x-tar')
+    expect(put.status, put.text).toBe(201)
+    const { res, bytes } = await download(running, 'path=/data/raw/blob.bin')
     expect(res.status).toBe(200)
     expect(res.headers.get('content-type')).toBe('application/octet-stream')
     expect(res.headers.get('content-disposition')).toContain('filename="blob.bin"')
     const length = res.headers.get('content-length')
-    if (length !== null) expect(Number(length)).toBe(blob.length)
+    // workerd sends a streamed body chunked and drops the length (it would take a FixedLengthStream).
+    if (process.env.BERTH_TEST_TARGET !== 'workerd') expect(length).toBe(String(blob.length))
     expect(bytes.equals(blob)).toBe(true)
   })
 
