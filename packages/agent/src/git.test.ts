@@ -22,9 +22,15 @@ describe('git commands', () => {
     ])
   })
 
-  test('a checkout needs a branch, and a pulled branch its remote', () => {
+  test('a checkout needs a branch; a branch pulled without its remote is pulled from origin', () => {
     expect(() => gitCommand({ action: 'checkout' })).toThrow(/needs a branch/)
-    expect(() => gitCommand({ action: 'pull', branch: 'main' })).toThrow(/needs its remote/)
+    expect(gitCommand({ action: 'pull', branch: 'main' })).toEqual([
+      'pull',
+      '--ff-only',
+      '--no-rebase',
+      'origin',
+      'main',
+    ])
   })
 
   test('names that git could read as options or that break its ref rules are refused', () => {

@@ -60,10 +60,10 @@ export function gitCommand(args: Pick<GitArgs, 'action' | 'branch' | 'create' | 
       return args.create ? ['checkout', '-b', branch, '--'] : ['checkout', branch, '--']
     }
     case 'pull': {
-      if (args.branch && !args.remote)
-        throw new OpError('validation_error', 'a branch to pull needs its remote')
+      // git names a branch to pull only after its remote: origin unless another is given.
+      const remote = args.remote ?? (args.branch ? 'origin' : undefined)
       const named = [
-        ...(args.remote ? [refName('remote', args.remote)] : []),
+        ...(remote ? [refName('remote', remote)] : []),
         ...(args.branch ? [refName('branch', args.branch)] : []),
       ]
       return ['pull', '--ff-only', '--no-rebase', ...named]
