@@ -19,6 +19,7 @@ import { ContainerWatch } from './inventory.ts'
 import { type Log, messageOf } from './log.ts'
 import { type AgentRuntime, isStreamOpName, newRuntime, runOp, runStreamOp, type StreamName } from './ops.ts'
 import { DEFAULT_STATS_INTERVAL_MS, StatsSampler } from './stats.ts'
+import { type StreamControl, StreamControls } from './stream-controls.ts'
 
 /** Heartbeat interval until the API's `welcome` names its own. */
 const DEFAULT_HEARTBEAT_MS = 10_000
@@ -56,6 +57,7 @@ type Call = Extract<ToAgent, { type: 'call' }>
 type Chunk = Extract<ToApiBody, { type: 'chunk' }>
 type End = Extract<ToApiBody, { type: 'end' }>
 type LinkEnd = { end: ConnectionEnd | 'dropped'; welcomed: boolean }
+type OpenStream = { controller: AbortController; controls: StreamControls }
 
 /**
  * The agent's long-lived link to the API: says hello, keeps heartbeats going, answers calls, runs
@@ -68,7 +70,7 @@ export class Connection {
   private seq = 0
   private readonly calls = new CallBook()
   /** Streams whose handlers still run, by call id. */
-  private readonly streams = new Map<string, AbortController>()
+  private readonly streams = new Map<string, OpenStream>()
   private readonly agent: AgentRuntime
   private readonly watch: ContainerWatch
   private readonly sampler: StatsSampler
@@ -250,8 +252,12 @@ export class Connection {
         return
       case 'input':
       case 'resize':
+      case 'signal':
+        // A stream that has ended, or never was, has nobody to hear it.
+        this.streams.get(frame.id)?.controls.deliver(frame)
+        return
       case 'credit':
-        // No stream takes input yet (exec comes later), and flow control is by the link's buffer for now.
+        // Flow control is by the link's buffer for now.
         return
       default:
         frame satisfies never
@@ -300,7 +306,8 @@ export class Connection {
       return
     }
     const controller = new AbortController()
-    this.streams.set(id, controller)
+    const controls = new StreamControls()
+    this.streams.set(id, { controller, controls })
     const link = this.socket
     let seq = 0
     let ended = false
@@ -311,12 +318,25 @@ export class Connection {
     }
     // A cancelled stream ends at once; its handler has destroyed Docker's stream or soon will.
     controller.signal.addEventListener('abort', () => end({ type: 'end', id }), { once: true })
-    const emit = (stream: StreamName, data: Buffer | string) =>
+    const emit = (stream: StreamName, data: Buffer | string, encoding?: 'base64') =>
       ended
         ? Promise.resolve()
-        : this.sendChunk(link, { type: 'chunk', id, seq: seq++, stream, ...encoded(data) }, controller.signal)
-    const { docker } = this.options
-    runStreamOp(call.op, call.args, { docker, signal: controller.signal, agent: this.agent, emit })
+        : this.sendChunk(
+            link,
+            { type: 'chunk', id, seq: seq++, stream, ...encoded(data, encoding) },
+            controller.signal,
+          )
+    const { docker, log } = this.options
+    runStreamOp(call.op, call.args, {
+      docker,
+      signal: controller.signal,
+      agent: this.agent,
+      log,
+      emit,
+      onInput: (listener) => controls.listen('input', (frame) => listener(inputBytes(frame))),
+      onResize: (listener) => controls.listen('resize', ({ cols, rows }) => listener({ cols, rows })),
+      onSignal: (listener) => controls.listen('signal', ({ name }) => listener(name)),
+    })
       .then(
         ({ exitCode }) => end(exitCode === undefined ? { type: 'end', id } : { type: 'end', id, exitCode }),
         (err: unknown) => end({ type: 'end', id, error: toAgentError(err) }),
@@ -344,13 +364,13 @@ export class Connection {
   }
 
   private cancelStream(id: string): boolean {
-    const controller = this.streams.get(id)
-    controller?.abort()
-    return controller !== undefined
+    const stream = this.streams.get(id)
+    stream?.controller.abort()
+    return stream !== undefined
   }
 
   private cancelStreams(): void {
-    for (const controller of this.streams.values()) controller.abort()
+    for (const { controller } of this.streams.values()) controller.abort()
   }
 
   /** Sends a heartbeat every `ms`, and drops the link after SILENT_BEATS intervals without a word from the API. */
@@ -398,12 +418,17 @@ export class Connection {
   }
 }
 
-/** Output as frame text: UTF-8 when it is valid UTF-8, else base64. */
-function encoded(data: Buffer | string): Pick<Chunk, 'data' | 'encoding'> {
+/** Output as frame text: UTF-8 when it is valid UTF-8 and base64 is not asked for, else base64. */
+function encoded(data: Buffer | string, encoding?: 'base64'): Pick<Chunk, 'data' | 'encoding'> {
+  if (encoding === 'base64') return { data: Buffer.from(data).toString('base64'), encoding }
   if (typeof data === 'string') return { data, encoding: 'utf8' }
   return isUtf8(data)
     ? { data: data.toString('utf8'), encoding: 'utf8' }
     : { data: data.toString('base64'), encoding: 'base64' }
+}
+
+function inputBytes({ data, encoding }: Extract<StreamControl, { type: 'input' }>): Buffer {
+  return Buffer.from(data, encoding === 'base64' ? 'base64' : 'utf8')
 }
 
 /** The WebSocket address of the API's agent endpoint: http→ws, https→wss. */

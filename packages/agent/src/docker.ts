@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream'
+import { Duplex, Readable } from 'node:stream'
 import Dockerode from 'dockerode'
 import { z } from 'zod'
 import { messageOf } from './log.ts'
@@ -87,6 +87,13 @@ export interface Docker {
   createExec(ref: string, spec: ExecSpec, signal?: AbortSignal): Promise<string>
   /** Starts an exec and gives its stdout and stderr demultiplexed; aborting `signal` closes the stream. */
   startExec(id: string, signal: AbortSignal): Promise<OutputStream>
+  /**
+   * Starts an exec made with `stdin` on a hijacked connection: its output as pieces (raw stdout with a
+   * tty) and its stdin to write to. Destroying it or aborting `signal` closes the connection.
+   */
+  attachExec(id: string, tty: boolean, signal: AbortSignal): Promise<ExecAttachment>
+  /** Sets the size of a running exec's tty. */
+  resizeExec(id: string, size: TtySize, signal?: AbortSignal): Promise<void>
   /** An exec's state; `ExitCode` is set once it has ended. */
   inspectExec(id: string, signal?: AbortSignal): Promise<ExecInspect>
 }
@@ -95,6 +102,21 @@ export interface ExecSpec {
   cmd: string[]
   /** `NAME=value` entries on top of the container's environment. */
   env?: string[]
+  /** Attaches the process's stdin, for attachExec. */
+  stdin?: boolean
+  tty?: boolean
+  user?: string
+  workdir?: string
+}
+
+export interface ExecAttachment extends OutputStream {
+  /** Writes to the process's stdin; nothing once the connection is closed. */
+  write(data: Buffer): void
+}
+
+export interface TtySize {
+  cols: number
+  rows: number
 }
 
 /** Docker's stat of a path in a container; `mode` is Go's os.FileMode. */
@@ -405,6 +427,8 @@ interface ModemDial {
   file?: Readable
   statusCodes: Record<number, true>
   isStream: boolean
+  /** Upgrades the connection and answers with its socket (exec's stdin and output). */
+  hijack?: boolean
   abortSignal?: AbortSignal
 }
 
@@ -415,6 +439,7 @@ interface Request {
   query?: Record<string, string | number | boolean | object | undefined>
   body?: unknown
   file?: Readable
+  hijack?: boolean
   /** Statuses that mean success; 2xx when not given. */
   ok?: number[]
   signal?: AbortSignal | undefined
@@ -454,6 +479,7 @@ export function connectDocker(address?: string): Docker {
           statusCodes: Object.fromEntries((request.ok ?? SUCCESS).map((status) => [status, true])),
           isStream,
           ...(request.file ? { file: request.file } : {}),
+          ...(request.hijack ? { hijack: true } : {}),
           ...(request.signal ? { abortSignal: request.signal } : {}),
         },
         (err, data) => (err ? reject(err) : resolve(data)),
@@ -659,7 +685,16 @@ export function connectDocker(address?: string): Docker {
       act({ method: 'PUT', path: `${container(ref)}/archive`, query: { path }, file: tar, signal }),
 
     async createExec(ref, spec, signal) {
-      const body = { Cmd: spec.cmd, Env: spec.env, AttachStdout: true, AttachStderr: true, Tty: false }
+      const body = {
+        Cmd: spec.cmd,
+        Env: spec.env,
+        User: spec.user,
+        WorkingDir: spec.workdir,
+        AttachStdin: spec.stdin === true,
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: spec.tty === true,
+      }
       const reply = await send({ method: 'POST', path: `${container(ref)}/exec`, body, signal }, createdReply)
       return reply.Id
     },
@@ -668,12 +703,38 @@ export function connectDocker(address?: string): Docker {
       const source = await open({ method: 'POST', path, body: { Detach: false, Tty: false }, signal })
       return outputOf(source, modem, signal)
     },
+    async attachExec(id, tty, signal) {
+      const path = `/exec/${encodeURIComponent(id)}/start`
+      const body = { Detach: false, Tty: tty }
+      const socket = await checked(
+        () => dial({ method: 'POST', path, body, hijack: true, signal }, true),
+        z.instanceof(Duplex),
+      )
+      const output = outputOf(socket, tty ? null : modem, signal)
+      return Object.assign(output, {
+        write(data: Buffer) {
+          if (socket.writable) socket.write(data)
+        },
+      })
+    },
+    resizeExec: (id, { cols, rows }, signal) =>
+      act({
+        method: 'POST',
+        path: `/exec/${encodeURIComponent(id)}/resize`,
+        query: { h: rows, w: cols },
+        signal,
+      }),
     inspectExec: (id, signal) =>
       send({ method: 'GET', path: `/exec/${encodeURIComponent(id)}/json`, signal }, execInspect),
   }
 }
 
-const execInspect = z.object({ Running: z.boolean(), ExitCode: z.number().int().nullable() })
+/** `Pid` is the process's pid on the host, 0 once it has ended. */
+const execInspect = z.object({
+  Running: z.boolean(),
+  ExitCode: z.number().int().nullable(),
+  Pid: z.number().int().default(0),
+})
 export type ExecInspect = z.infer<typeof execInspect>
 
 const pathStat = z.object({

@@ -1,6 +1,14 @@
 import { statfs } from 'node:fs/promises'
 import os from 'node:os'
-import { isStreamOp, type OpArgs, type OpName, type OpResult, ops, type StreamOpName } from '@berth/shared'
+import {
+  isStreamOp,
+  type OpArgs,
+  type OpName,
+  type OpResult,
+  ops,
+  type StreamOpName,
+  type ToAgent,
+} from '@berth/shared'
 import { z } from 'zod'
 import { Mutex } from './concurrency.ts'
 import {
@@ -15,11 +23,12 @@ import {
   unixMs,
 } from './containers.ts'
 import { AppHost, type AppHostOptions } from './deploy/apps.ts'
-import type { Docker, ImageInspect, ImageListing, NetworkListing, VolumeListing } from './docker.ts'
+import type { Docker, ImageInspect, ImageListing, NetworkListing, TtySize, VolumeListing } from './docker.ts'
 import { OpError, recast } from './errors.ts'
+import { execOps } from './exec.ts'
 import { fileOps } from './files.ts'
 import { gitOps } from './git.ts'
-import { messageOf } from './log.ts'
+import { type Log, messageOf } from './log.ts'
 import { StatsHistory, sampleNow } from './stats.ts'
 
 /** What the agent keeps across calls. */
@@ -59,10 +68,20 @@ export interface OpContext {
 
 export type StreamName = 'stdout' | 'stderr' | 'data'
 
-/** What a stream handler has on top: a way to send output. */
+export type SignalName = Extract<ToAgent, { type: 'signal' }>['name']
+
+/** What a stream handler has on top: a way to send output, and what the API sends while it runs. */
 export interface StreamContext extends OpContext {
-  /** Sends a piece of output as a `chunk` frame; resolves when the link can take more. */
-  emit(stream: StreamName, data: Buffer | string): Promise<void>
+  /**
+   * Sends a piece of output as a `chunk` frame; resolves when the link can take more. Text that is
+   * valid UTF-8 goes as is unless `encoding` asks for base64.
+   */
+  emit(stream: StreamName, data: Buffer | string, encoding?: 'base64'): Promise<void>
+  /** Gets each `input` frame's data as bytes, those sent before listening included. */
+  onInput(listener: (data: Buffer) => void): void
+  onResize(listener: (size: TtySize) => void): void
+  onSignal(listener: (name: SignalName) => void): void
+  log: Log
 }
 
 /** How a stream ended well; the `end` frame carries it. */
@@ -217,6 +236,7 @@ export const handlers: OpHandlers = {
   'deploy.cleanup': (args, { agent, signal }) => appsOf(agent).cleanUp(args, signal),
   'upload.chunk': (args, { agent }) => appsOf(agent).uploadChunk(args),
   'app.remove': (args, { agent, signal }) => appsOf(agent).removeApp(args, signal),
+  ...execOps,
   ...fileOps,
   ...gitOps,
 }
