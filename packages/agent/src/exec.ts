@@ -45,12 +45,17 @@ async function execIn(args: OpArgs<'container.exec'>, ctx: StreamContext): Promi
     throw stateRefusal(err)
   })
   const running = new ExecProcess(docker, container.Id, id, args.tty, attachment, log)
-  ctx.onInput((data) => attachment.write(data))
-  ctx.onResize((size) => void running.resize(size))
+  // Docker sizes an exec's tty only once it started: input and later resizes wait for the first
+  // size, so nothing typed at once runs in a tty without one (input waits in the stream's queue).
+  const sized =
+    args.tty && (args.cols || args.rows)
+      ? running.resize({ cols: args.cols ?? 80, rows: args.rows ?? 24 }, RESIZE_TRIES)
+      : Promise.resolve()
+  void sized.then(() => {
+    ctx.onInput((data) => attachment.write(data))
+    ctx.onResize((size) => void running.resize(size))
+  })
   ctx.onSignal((name) => void running.signal(name))
-  if (args.tty && (args.cols || args.rows)) {
-    void running.resize({ cols: args.cols ?? 80, rows: args.rows ?? 24 }, RESIZE_TRIES)
-  }
   try {
     for await (const piece of attachment) await emit(piece.stream, piece.data, 'base64')
   } catch (err) {

@@ -9,6 +9,7 @@ import { auditRoutes } from './routes/audit.ts'
 import { authRoutes } from './routes/auth.ts'
 import { containerRoutes } from './routes/containers.ts'
 import { deploymentRoutes } from './routes/deployments.ts'
+import { execRoutes } from './routes/exec.ts'
 import { fileRoutes } from './routes/files.ts'
 import { gitRoutes } from './routes/git.ts'
 import { hostObjectRoutes } from './routes/host-objects.ts'
@@ -38,6 +39,7 @@ export function createApp(deps: Deps) {
     .route('/servers/:sid/containers', containerRoutes)
     .route('/servers/:sid/containers', fileRoutes)
     .route('/servers/:sid/containers', gitRoutes)
+    .route('/servers/:sid/containers', execRoutes)
     .route('/servers/:sid', hostObjectRoutes)
     .route('/apps', appRoutes)
     .route('/deployments', deploymentRoutes)

@@ -32,6 +32,21 @@ export interface Clock {
   now(): number
 }
 
+/** A client's WebSocket, as routes use it whatever the runtime. */
+export interface ClientSocket {
+  send(text: string): void
+  close(code: number, reason: string): void
+  /** Bytes queued to the client and not yet sent: how far behind a slow reader is. */
+  buffered(): number
+}
+
+/** What a route does with a client's WebSocket once it is open. */
+export interface ClientSocketHandlers {
+  message(text: string): void
+  /** The socket closed, from either side. */
+  closed(): void
+}
+
 /** Everything the app needs from its runtime. WebCrypto is global on both runtimes, so it is not injected. */
 export interface Deps {
   db: Db
@@ -42,6 +57,16 @@ export interface Deps {
   clientAddress(c: Context): string | null
   /** Keeps work going after the response (Workers' waitUntil; on Node the promise simply runs). */
   waitUntil(c: Context, work: Promise<unknown>): void
+  /**
+   * Takes over a client's WebSocket upgrade; `protocol` is the subprotocol to answer with (one
+   * the client offered). `open` wires the socket once it is open. Throws a validation_error
+   * when the request is not an upgrade.
+   */
+  upgradeClient(
+    c: Context,
+    protocol: string | null,
+    open: (socket: ClientSocket) => ClientSocketHandlers,
+  ): Response | Promise<Response>
   /** The bundled agent, served for the ready-to-paste install commands; null when the runtime has none. */
   agentBundle(): Promise<Uint8Array | null>
 }

@@ -167,6 +167,28 @@ export const ops = {
     result: z.object({}),
   },
   'container.stats': { args: z.object({ ref }).strict(), result: statsSample },
+  /**
+   * A stream: a process run in a running container (docker exec). Output comes as base64
+   * `chunk` frames on stdout/stderr (one stdout with a tty), then `end` with the process's exit
+   * code. While it runs the API sends `input` (its stdin), `resize` (the tty's size) and
+   * `signal`; `cancel` kills the process.
+   */
+  'container.exec': {
+    stream: true,
+    args: z
+      .object({
+        ref,
+        cmd: z.array(z.string().max(4096)).min(1).max(256),
+        tty: z.boolean(),
+        cols: z.number().int().min(1).max(1000).optional(),
+        rows: z.number().int().min(1).max(1000).optional(),
+        user: z.string().max(256).optional(),
+        workdir: z.string().max(4096).optional(),
+        env: z.record(z.string(), z.string()),
+      })
+      .strict(),
+    result: z.object({}),
+  },
 
   'image.list': {
     args: z.object({}).strict(),
@@ -439,6 +461,14 @@ export const credit = z.object({
   bytes: z.number().int().positive(),
 })
 
+/** A signal for the process of a stream (container.exec). */
+export const signal = z.object({
+  v,
+  type: z.literal('signal'),
+  id: z.string(),
+  name: z.enum(['INT', 'TERM', 'KILL', 'HUP', 'QUIT']),
+})
+
 /** Frames the API sends to an agent. */
 export const toAgent = z.discriminatedUnion('type', [
   welcome,
@@ -448,6 +478,7 @@ export const toAgent = z.discriminatedUnion('type', [
   input,
   resize,
   credit,
+  signal,
 ])
 export type ToAgent = z.infer<typeof toAgent>
 

@@ -33,9 +33,17 @@ export interface StreamChunk {
   encoding: 'utf8' | 'base64'
 }
 
+/** What the API may send into a running stream: its process's stdin, a tty size, a signal. */
+export type StreamControl =
+  | { type: 'input'; data: string; encoding: 'utf8' | 'base64' }
+  | { type: 'resize'; cols: number; rows: number }
+  | { type: 'signal'; name: 'INT' | 'TERM' | 'KILL' | 'HUP' | 'QUIT' }
+
 /** Output of a stream op; iterate it, and cancel it to stop the work on the host. */
 export interface AgentStream extends AsyncIterable<StreamChunk> {
   cancel(): void
+  /** Sends into the stream on the host (exec: stdin, tty size, signals); nothing once it ended. */
+  control(message: StreamControl): void
   /** The process's exit code, once the stream ended with one. */
   readonly exitCode: number | undefined
 }

@@ -134,9 +134,14 @@ export class AgentLink {
   open<O extends OpName>(op: O, args: OpArgs<O>): AgentStream {
     if (this.closed) throw offline(this.serverId)
     const id = newId('call')
-    const stream = new ChunkQueue(() => {
-      if (this.streams.delete(id)) this.send({ type: 'cancel', id })
-    })
+    const stream = new ChunkQueue(
+      () => {
+        if (this.streams.delete(id)) this.send({ type: 'cancel', id })
+      },
+      (message) => {
+        if (this.streams.has(id)) this.send({ ...message, id })
+      },
+    )
     this.streams.set(id, stream)
     // Streams run until they end or are cancelled; the timeout only bounds the agent's bookkeeping.
     this.send({ type: 'call', id, op, args, timeoutMs: 2_147_483_647 })

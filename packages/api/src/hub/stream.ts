@@ -1,5 +1,5 @@
 import type { ApiError } from '../errors.ts'
-import type { AgentStream, StreamChunk } from './hub.ts'
+import type { AgentStream, StreamChunk, StreamControl } from './hub.ts'
 
 /** An AgentStream fed by frames as they arrive: chunks queue until the reader takes them. */
 export class ChunkQueue implements AgentStream {
@@ -9,7 +9,14 @@ export class ChunkQueue implements AgentStream {
   private ended = false
   private wake: (() => void) | null = null
 
-  constructor(private readonly onCancel: () => void) {}
+  constructor(
+    private readonly onCancel: () => void,
+    private readonly onControl: (message: StreamControl) => void = () => {},
+  ) {}
+
+  control(message: StreamControl): void {
+    if (!this.ended) this.onControl(message)
+  }
 
   push(chunk: StreamChunk): void {
     if (this.ended) return

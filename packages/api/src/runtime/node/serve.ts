@@ -5,9 +5,11 @@ import type { Duplex } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { serve } from '@hono/node-server'
 import type { Context } from 'hono'
+import { WebSocket, WebSocketServer } from 'ws'
 import { createApp } from '../../app.ts'
-import type { Clock, Deps, ServiceContext } from '../../context.ts'
+import type { ClientSocket, ClientSocketHandlers, Clock, Deps, ServiceContext } from '../../context.ts'
 import type { Db } from '../../db/index.ts'
+import { ApiError } from '../../errors.ts'
 import { log } from '../../lib/log.ts'
 import { flushAudit } from '../../services/audit.ts'
 import { recordJob, resumeDeployments } from '../../services/deployments.ts'
@@ -57,6 +59,11 @@ export async function startNodeApi(config: NodeConfig): Promise<RunningApi> {
     },
   })
   ctx = { db, hub, config, clock }
+  const clients = new WebSocketServer({
+    noServer: true,
+    maxPayload: CLIENT_FRAME_BYTES,
+    handleProtocols: (_offered, req) => PROTOCOL_OF.get(req) ?? false,
+  })
   const deps: Deps = {
     db,
     hub,
@@ -65,6 +72,7 @@ export async function startNodeApi(config: NodeConfig): Promise<RunningApi> {
     clientAddress: (c) => clientAddress(c, config.trustProxy),
     waitUntil: () => {},
     agentBundle: async () => readFile(AGENT_BUNDLE).catch(() => null),
+    upgradeClient: (c, protocol, open) => upgradeClient(clients, c, protocol, open),
   }
   const app = createApp(deps)
 
@@ -91,6 +99,8 @@ export async function startNodeApi(config: NodeConfig): Promise<RunningApi> {
     async close() {
       clearInterval(maintenance)
       hub.close()
+      for (const ws of clients.clients) ws.close(1001, 'API shutting down')
+      clients.close()
       await flushAudit(ctx).catch((err) => log.error('audit flush failed', err))
       await new Promise<void>((resolve) => {
         server.close(() => resolve())
@@ -141,6 +151,40 @@ async function handleUpgrade(
   })
   lines.push(`Content-Length: ${body.length}`, 'Connection: close', '', '')
   socket.end(Buffer.concat([Buffer.from(lines.join('\r\n')), body]))
+}
+
+/** The largest frame a client may send (a terminal's keystrokes, a paste). */
+const CLIENT_FRAME_BYTES = 1024 * 1024
+/** The subprotocol chosen for an upgrade request, read by the server's handleProtocols. */
+const PROTOCOL_OF = new WeakMap<IncomingMessage, string>()
+
+function upgradeClient(
+  wss: WebSocketServer,
+  c: Context,
+  protocol: string | null,
+  open: (socket: ClientSocket) => ClientSocketHandlers,
+): Response {
+  const env = c.env as Partial<UpgradeEnv> | undefined
+  if (!env?.incoming || !env.socket || !env.head || c.req.header('Upgrade')?.toLowerCase() !== 'websocket') {
+    throw new ApiError('validation_error', 'this endpoint takes a WebSocket upgrade', {
+      code: 'upgrade_required',
+    })
+  }
+  env.upgraded = true
+  if (protocol) PROTOCOL_OF.set(env.incoming, protocol)
+  wss.handleUpgrade(env.incoming, env.socket, env.head, (ws) => {
+    const handlers = open({
+      send: (text) => {
+        if (ws.readyState === WebSocket.OPEN) ws.send(text)
+      },
+      close: (code, reason) => ws.close(code, reason),
+      buffered: () => ws.bufferedAmount,
+    })
+    ws.on('message', (data) => handlers.message(String(data)))
+    ws.on('error', () => {}) // the close event that follows does the work
+    ws.on('close', () => handlers.closed())
+  })
+  return new Response(null, { status: 200 })
 }
 
 function clientAddress(c: Context, trustProxy: boolean): string | null {

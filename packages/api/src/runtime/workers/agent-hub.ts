@@ -1,7 +1,7 @@
 import { DurableObject } from 'cloudflare:workers'
-import type { OpArgs, OpName, StreamOpName } from '@berth/shared'
+import { newId, type OpArgs, type OpName, type StreamOpName } from '@berth/shared'
 import type { ServiceContext } from '../../context.ts'
-import type { Hello, Hub } from '../../hub/hub.ts'
+import type { AgentStream, Hello, Hub, StreamControl } from '../../hub/hub.ts'
 import { AgentLink, CLOSE_CODES, offline } from '../../hub/link.ts'
 import { log } from '../../lib/log.ts'
 import { recordJob, resumeDeployments } from '../../services/deployments.ts'
@@ -44,6 +44,8 @@ interface Entry {
  */
 export class AgentHub extends DurableObject<Env> {
   private readonly entries = new Map<WebSocket, Entry>()
+  /** Streams opened through this object that are still running, by the handle the worker holds. */
+  private readonly running = new Map<string, AgentStream>()
   /** State updates of this server, written one after another in the order its agent sent them. */
   private writes: Promise<void> = Promise.resolve()
 
@@ -158,8 +160,24 @@ export class AgentHub extends DurableObject<Env> {
     serverId: string,
     op: StreamOpName,
     args: unknown,
-  ): Promise<Outcome<ReadableStream<Uint8Array>>> {
-    return settle(() => streamToLines(this.connected(serverId).open(op, args as OpArgs<StreamOpName>)))
+  ): Promise<Outcome<{ handle: string; body: ReadableStream<Uint8Array> }>> {
+    return settle(() => {
+      const stream = this.connected(serverId).open(op, args as OpArgs<StreamOpName>)
+      const handle = newId('call')
+      this.running.set(handle, stream)
+      return { handle, body: streamToLines(stream, () => this.running.delete(handle)) }
+    })
+  }
+
+  /** Sends into a stream opened here (exec: stdin, tty size, a signal). */
+  async control(handle: string, message: StreamControl): Promise<void> {
+    this.running.get(handle)?.control(message)
+  }
+
+  /** Stops a stream opened here, and its work on the host. */
+  async cancel(handle: string): Promise<void> {
+    this.running.get(handle)?.cancel()
+    this.running.delete(handle)
   }
 
   async online(): Promise<boolean> {

@@ -32,10 +32,17 @@ export class WorkersHub implements Hub {
   }
 
   async open<O extends StreamOpName>(serverId: string, op: O, args: OpArgs<O>): Promise<AgentStream> {
-    const outcome = (await this.stub(serverId).open(serverId, op, args)) as Outcome<
-      ReadableStream<Uint8Array>
-    >
-    return new LineStream(unwrap(outcome))
+    const stub = this.stub(serverId)
+    const outcome = (await stub.open(serverId, op, args)) as Outcome<{
+      handle: string
+      body: ReadableStream<Uint8Array>
+    }>
+    const { handle, body } = unwrap(outcome)
+    return new LineStream(
+      body,
+      (message) => stub.control(handle, message),
+      () => stub.cancel(handle),
+    )
   }
 
   async online(serverId: string): Promise<boolean> {

@@ -1,5 +1,7 @@
 import { newId } from '@berth/shared'
+import type { Context } from 'hono'
 import { type App, createApp } from '../../app.ts'
+import type { ClientSocket, ClientSocketHandlers } from '../../context.ts'
 import { ApiError, errorBody } from '../../errors.ts'
 import { log } from '../../lib/log.ts'
 import { runMaintenance } from '../../services/maintenance.ts'
@@ -22,10 +24,48 @@ function appFor(env: Env): App {
       waitUntil: (c, work) => c.executionCtx.waitUntil(work),
       // No file system on Workers: GET /agent/download answers 404; agents are fetched elsewhere.
       agentBundle: async () => null,
+      upgradeClient,
     })
     apps.set(env, app)
   }
   return app
+}
+
+/** A client's WebSocket, accepted by this worker (not hibernatable: it lives as long as its session). */
+function upgradeClient(
+  c: Context,
+  protocol: string | null,
+  open: (socket: ClientSocket) => ClientSocketHandlers,
+): Response {
+  if (c.req.header('Upgrade')?.toLowerCase() !== 'websocket') {
+    throw new ApiError('validation_error', 'this endpoint takes a WebSocket upgrade', {
+      code: 'upgrade_required',
+    })
+  }
+  const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket]
+  server.accept()
+  const handlers = open({
+    send: (text) => {
+      try {
+        server.send(text)
+      } catch {
+        // closed underneath
+      }
+    },
+    close: (code, reason) => server.close(code, reason),
+    // workerd does not say how much is queued to a client.
+    buffered: () => 0,
+  })
+  server.addEventListener('message', (event) =>
+    handlers.message(typeof event.data === 'string' ? event.data : new TextDecoder().decode(event.data)),
+  )
+  server.addEventListener('close', () => handlers.closed())
+  server.addEventListener('error', () => handlers.closed())
+  return new Response(null, {
+    status: 101,
+    webSocket: client,
+    headers: protocol ? { 'Sec-WebSocket-Protocol': protocol } : {},
+  })
 }
 
 /** A misconfigured worker answers every request with the documented 500; only the log names the fault. */

@@ -1,6 +1,6 @@
 import type { ErrorKind } from '@berth/shared'
 import { ApiError } from '../../errors.ts'
-import type { AgentStream, StreamChunk } from '../../hub/hub.ts'
+import type { AgentStream, StreamChunk, StreamControl } from '../../hub/hub.ts'
 
 // What crosses the boundary between the worker and the AgentHub Durable Object. RPC keeps only
 // an exception's message, so ApiErrors travel as values and are rebuilt with their kind and code.
@@ -47,7 +47,7 @@ type StreamLine =
  * when the worker's request goes away (the client left), the write fails here, in the Durable
  * Object, and that cancels the stream on the host; a source's cancel() is not always called then.
  */
-export function streamToLines(stream: AgentStream): ReadableStream<Uint8Array> {
+export function streamToLines(stream: AgentStream, done: () => void = () => {}): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder()
   const { readable, writable } = new IdentityTransformStream()
   const writer = writable.getWriter()
@@ -71,6 +71,8 @@ export function streamToLines(stream: AgentStream): ReadableStream<Uint8Array> {
       if (readerGone) return
       await send({ t: 'error', error: toWire(err) }).catch(() => {})
       await writer.close().catch(() => {})
+    } finally {
+      done()
     }
   })()
   return readable
@@ -82,14 +84,27 @@ export class LineStream implements AgentStream {
   private ended = false
   private readonly reader: ReadableStreamDefaultReader<Uint8Array>
 
-  constructor(body: ReadableStream<Uint8Array>) {
+  /**
+   * `send` carries control messages to the Durable Object that holds the stream, and `stop`
+   * cancels it there: a stream with no output would not notice its reader is gone.
+   */
+  constructor(
+    body: ReadableStream<Uint8Array>,
+    private readonly send: (message: StreamControl) => Promise<void> = async () => {},
+    private readonly stop: () => Promise<void> = async () => {},
+  ) {
     this.reader = body.getReader()
+  }
+
+  control(message: StreamControl): void {
+    if (!this.ended) this.send(message).catch(() => {})
   }
 
   cancel(): void {
     if (this.ended) return
     this.ended = true
     this.reader.cancel().catch(() => {})
+    this.stop().catch(() => {})
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<StreamChunk> {

@@ -1,0 +1,66 @@
+import { BEARER_PROTOCOL_PREFIX, execQuery, TERMINAL_PROTOCOL } from '@berth/shared'
+import { type Context, Hono, type MiddlewareHandler } from 'hono'
+import type { AppEnv } from '../context.ts'
+import { ApiError } from '../errors.ts'
+import { actorContext, query, requireAuth, serviceContext } from '../middleware.ts'
+import { authenticateBearer } from '../services/auth.ts'
+import { openExec, terminalSession } from '../services/exec.ts'
+
+const offeredProtocols = (c: Context) =>
+  (c.req.header('Sec-WebSocket-Protocol') ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)
+
+/**
+ * A browser cannot set Authorization on a WebSocket, and a token in the URL would end in logs:
+ * it may offer `bearer.<token>` as a subprotocol instead.
+ */
+const bearerFromProtocol: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (!c.req.header('Authorization')) {
+    const offered = offeredProtocols(c).find((p) => p.startsWith(BEARER_PROTOCOL_PREFIX))
+    if (offered)
+      c.set(
+        'actor',
+        await authenticateBearer(serviceContext(c), offered.slice(BEARER_PROTOCOL_PREFIX.length)),
+      )
+  }
+  await next()
+}
+
+/** The terminal, mounted under /servers/:sid/containers: `GET /:cid/exec` as a WebSocket. */
+export const execRoutes = new Hono<AppEnv>().get(
+  '/:cid/exec',
+  bearerFromProtocol,
+  requireAuth('write'),
+  query(execQuery),
+  async (c) => {
+    if (c.req.header('Upgrade')?.toLowerCase() !== 'websocket') {
+      throw new ApiError('validation_error', 'this endpoint takes a WebSocket upgrade', {
+        code: 'upgrade_required',
+      })
+    }
+    const deps = c.get('deps')
+    // Opened before the upgrade, so an unknown container or an offline server is a plain HTTP error.
+    const stream = await openExec(
+      actorContext(c),
+      c.req.param('sid') ?? '',
+      c.req.param('cid'),
+      c.req.valid('query'),
+    )
+    const protocol = offeredProtocols(c).includes(TERMINAL_PROTOCOL) ? TERMINAL_PROTOCOL : null
+    try {
+      return await deps.upgradeClient(c, protocol, (socket) => {
+        const session = terminalSession(stream, socket, {
+          requestId: c.get('requestId'),
+          now: () => deps.clock.now(),
+        })
+        deps.waitUntil(c, session.done)
+        return session.handlers
+      })
+    } catch (err) {
+      stream.cancel()
+      throw err
+    }
+  },
+)
