@@ -13,6 +13,7 @@ import { execRoutes } from './routes/exec.ts'
 import { fileRoutes } from './routes/files.ts'
 import { gitRoutes } from './routes/git.ts'
 import { hostObjectRoutes } from './routes/host-objects.ts'
+import { realtimeRoutes } from './routes/realtime.ts'
 import { serverRoutes } from './routes/servers.ts'
 import { tokenRoutes } from './routes/tokens.ts'
 import { userRoutes } from './routes/users.ts'
@@ -46,6 +47,7 @@ export function createApp(deps: Deps) {
     .route('/webhooks', webhookRoutes)
     .route('/agent', agentRoutes)
     .route('/audit', auditRoutes)
+    .route('/ws', realtimeRoutes)
 
   const app = new Hono<AppEnv>()
   app.use(async (c, next) => {

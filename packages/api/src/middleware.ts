@@ -1,4 +1,4 @@
-import { newId } from '@berth/shared'
+import { BEARER_PROTOCOL_PREFIX, newId } from '@berth/shared'
 import type { Context, MiddlewareHandler } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import { validator } from 'hono/validator'
@@ -100,6 +100,29 @@ export const audit: MiddlewareHandler<AppEnv> = async (c, next) => {
 function firstParam(c: Context<AppEnv>): string | undefined {
   const params = c.req.param() as Record<string, string>
   return params.id ?? Object.values(params)[0]
+}
+
+/** The subprotocols a WebSocket upgrade offers. */
+export const offeredProtocols = (c: Context) =>
+  (c.req.header('Sec-WebSocket-Protocol') ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)
+
+/**
+ * A browser cannot set Authorization on a WebSocket, and a token in the URL would end in logs:
+ * it may offer `bearer.<token>` as a subprotocol instead.
+ */
+export const bearerFromProtocol: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (!c.req.header('Authorization')) {
+    const offered = offeredProtocols(c).find((p) => p.startsWith(BEARER_PROTOCOL_PREFIX))
+    if (offered)
+      c.set(
+        'actor',
+        await authenticateBearer(serviceContext(c), offered.slice(BEARER_PROTOCOL_PREFIX.length)),
+      )
+  }
+  await next()
 }
 
 /** Requires a user or API token, and at least `level` access (see assertLevel). */

@@ -4,6 +4,7 @@ export * from './containers.ts'
 export * from './errors.ts'
 export * from './ids.ts'
 export * from './protocol.ts'
+export * from './realtime.ts'
 export * from './terminal.ts'
 
 /** The version of this Berth release, shared by API and agent. */

@@ -1,32 +1,9 @@
-import { BEARER_PROTOCOL_PREFIX, execQuery, TERMINAL_PROTOCOL } from '@berth/shared'
-import { type Context, Hono, type MiddlewareHandler } from 'hono'
+import { execQuery, TERMINAL_PROTOCOL } from '@berth/shared'
+import { Hono } from 'hono'
 import type { AppEnv } from '../context.ts'
 import { ApiError } from '../errors.ts'
-import { actorContext, query, requireAuth, serviceContext } from '../middleware.ts'
-import { authenticateBearer } from '../services/auth.ts'
+import { actorContext, bearerFromProtocol, offeredProtocols, query, requireAuth } from '../middleware.ts'
 import { openExec, terminalSession } from '../services/exec.ts'
-
-const offeredProtocols = (c: Context) =>
-  (c.req.header('Sec-WebSocket-Protocol') ?? '')
-    .split(',')
-    .map((p) => p.trim())
-    .filter(Boolean)
-
-/**
- * A browser cannot set Authorization on a WebSocket, and a token in the URL would end in logs:
- * it may offer `bearer.<token>` as a subprotocol instead.
- */
-const bearerFromProtocol: MiddlewareHandler<AppEnv> = async (c, next) => {
-  if (!c.req.header('Authorization')) {
-    const offered = offeredProtocols(c).find((p) => p.startsWith(BEARER_PROTOCOL_PREFIX))
-    if (offered)
-      c.set(
-        'actor',
-        await authenticateBearer(serviceContext(c), offered.slice(BEARER_PROTOCOL_PREFIX.length)),
-      )
-  }
-  await next()
-}
 
 /** The terminal, mounted under /servers/:sid/containers: `GET /:cid/exec` as a WebSocket. */
 export const execRoutes = new Hono<AppEnv>().get(

@@ -1,5 +1,5 @@
 import { newId } from '@berth/shared'
-import { desc, lt } from 'drizzle-orm'
+import { asc, desc, gt, lt } from 'drizzle-orm'
 import type { ActorContext, ServiceContext } from '../context.ts'
 import { auditLog } from '../db/schema.ts'
 import { decodeCursor, toPage } from '../lib/pagination.ts'
@@ -65,18 +65,38 @@ export async function listAudit(ctx: ActorContext, page: { cursor?: string; limi
     .orderBy(desc(auditLog.id))
     .limit(page.limit + 1)
   const { items, nextCursor } = toPage(rows, page.limit)
+  return { entries: items.map(toAuditView), next_cursor: nextCursor }
+}
+
+export function toAuditView(r: typeof auditLog.$inferSelect) {
   return {
-    entries: items.map((r) => ({
-      id: r.id,
-      at: iso(r.at),
-      actor: { type: r.actorType, id: r.actorId },
-      action: r.action,
-      target: r.target,
-      status: r.status,
-      duration_ms: r.durationMs,
-      request_id: r.requestId,
-      ip: r.ip,
-    })),
-    next_cursor: nextCursor,
+    id: r.id,
+    at: iso(r.at),
+    actor: { type: r.actorType, id: r.actorId },
+    action: r.action,
+    target: r.target,
+    status: r.status,
+    duration_ms: r.durationMs,
+    request_id: r.requestId,
+    ip: r.ip,
   }
+}
+
+/** Entries written after `afterId` (all for null), oldest first, at most `limit`. */
+export async function auditAfter(ctx: ServiceContext, afterId: string | null, limit: number) {
+  await flushAudit(ctx)
+  const rows = await ctx.db
+    .select()
+    .from(auditLog)
+    .where(afterId ? gt(auditLog.id, afterId) : undefined)
+    .orderBy(asc(auditLog.id))
+    .limit(limit)
+  return rows.map(toAuditView)
+}
+
+/** The id of the newest entry, or null for an empty log. */
+export async function latestAuditId(ctx: ServiceContext): Promise<string | null> {
+  await flushAudit(ctx)
+  const [row] = await ctx.db.select({ id: auditLog.id }).from(auditLog).orderBy(desc(auditLog.id)).limit(1)
+  return row?.id ?? null
 }

@@ -1,0 +1,220 @@
+import { type Channel, parseChannel, type RealtimeClientFrame, realtimeClientFrame } from '@berth/shared'
+import type { ActorContext, ClientSocket, ClientSocketHandlers } from '../context.ts'
+import { ApiError, errorBody } from '../errors.ts'
+import { log } from '../lib/log.ts'
+import { isoOrNull } from '../lib/time.ts'
+import { auditAfter, latestAuditId } from './audit.ts'
+import { assertLevel } from './auth.ts'
+import { findContainer, lineSplitter } from './containers.ts'
+import { deploymentLines, findDeployment } from './deployments.ts'
+import { findServer } from './servers.ts'
+import { statsHistory } from './stats.ts'
+
+/** How often a subscription reads what changed in the database (the same on both runtimes). */
+export const REALTIME_POLL_MS = 500
+/** How often a subscribed, online server is asked for its resources. */
+const RESOURCES_EVERY_MS = 5000
+const MAX_SUBSCRIPTIONS = 64
+
+type Emit = (event: string, data: unknown) => void
+
+/**
+ * One client's realtime socket: `subscribe` / `unsubscribe` / `ping`, and an `event` frame
+ * `{channel, event, data}` for whatever happens on a subscribed channel. Each subscription is
+ * checked against the caller's access when it is made; a channel that does not exist, or that
+ * the caller may not see, is an `error` frame, and the socket stays open. What a subscription
+ * streams from an agent (container logs) runs only while someone is subscribed.
+ */
+export function realtimeSession(
+  ctx: ActorContext,
+  socket: ClientSocket,
+  ids: { requestId: string },
+): ClientSocketHandlers {
+  const subscriptions = new Map<string, () => void>()
+  const starting = new Set<string>()
+  let open = true
+  const send = (frame: object) => {
+    if (open) socket.send(JSON.stringify(frame))
+  }
+  const sendError = (err: unknown, channel?: string) => {
+    if (!(err instanceof ApiError)) log.error(`realtime failed request_id=${ids.requestId}`, err)
+    const apiError =
+      err instanceof ApiError ? err : new ApiError('internal', `internal error (request ${ids.requestId})`)
+    send({
+      type: 'error',
+      ...(channel ? { channel } : {}),
+      error: errorBody(apiError, ids.requestId, ctx.clock.now()),
+    })
+  }
+
+  const subscribe = async (name: string) => {
+    if (subscriptions.has(name) || starting.has(name)) {
+      send({ type: 'subscribed', channel: name })
+      return
+    }
+    const channel = parseChannel(name)
+    if (!channel) {
+      throw new ApiError('validation_error', `there is no channel ${name}`, { code: 'unknown_channel' })
+    }
+    if (subscriptions.size + starting.size >= MAX_SUBSCRIPTIONS) {
+      throw new ApiError('conflict', `at most ${MAX_SUBSCRIPTIONS} subscriptions a socket`, {
+        code: 'too_many_subscriptions',
+      })
+    }
+    starting.add(name)
+    try {
+      const stop = await start(ctx, channel, (event, data) =>
+        send({ type: 'event', channel: name, event, data }),
+      )
+      if (!open) stop()
+      else {
+        subscriptions.set(name, stop)
+        send({ type: 'subscribed', channel: name })
+      }
+    } finally {
+      starting.delete(name)
+    }
+  }
+
+  return {
+    message(text) {
+      let frame: RealtimeClientFrame
+      try {
+        const parsed = realtimeClientFrame.safeParse(JSON.parse(text))
+        if (!parsed.success) {
+          sendError(
+            new ApiError('validation_error', 'the frame is not valid', {
+              details: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+            }),
+          )
+          return
+        }
+        frame = parsed.data
+      } catch {
+        sendError(new ApiError('validation_error', 'a frame must be JSON', { code: 'malformed_request' }))
+        return
+      }
+      switch (frame.type) {
+        case 'ping':
+          send({ type: 'pong' })
+          return
+        case 'subscribe':
+          subscribe(frame.channel).catch((err) => sendError(err, frame.channel))
+          return
+        case 'unsubscribe':
+          subscriptions.get(frame.channel)?.()
+          subscriptions.delete(frame.channel)
+          send({ type: 'unsubscribed', channel: frame.channel })
+          return
+        default:
+          frame satisfies never
+      }
+    },
+    closed() {
+      open = false
+      for (const stop of subscriptions.values()) stop()
+      subscriptions.clear()
+    },
+  }
+}
+
+/** Starts a channel's feed once the caller may see it; resolves with how to stop it. */
+async function start(ctx: ActorContext, channel: Channel, emit: Emit): Promise<() => void> {
+  switch (channel.kind) {
+    case 'server': {
+      const { serverId } = channel
+      await findServer(ctx, serverId)
+      let status = ''
+      let resourcesAt = 0
+      return every(REALTIME_POLL_MS, async () => {
+        const server = await findServer(ctx, serverId)
+        if (server.status !== status) {
+          status = server.status
+          emit(status, { status, last_seen_at: isoOrNull(server.lastSeenAt) })
+        }
+        if (status === 'online' && Date.now() - resourcesAt >= RESOURCES_EVERY_MS) {
+          resourcesAt = Date.now()
+          emit('resources', await ctx.hub.call(serverId, 'host.resources', {}))
+        }
+      })
+    }
+    case 'container-logs': {
+      const row = await findContainer(ctx, channel.serverId, channel.container)
+      const stream = await ctx.hub.open(channel.serverId, 'container.logs', {
+        ref: row.dockerId,
+        tail: 0,
+        timestamps: false,
+        follow: true,
+      })
+      void (async () => {
+        const splitter = lineSplitter()
+        try {
+          for await (const chunk of stream) for (const l of splitter.push(chunk)) emit('log', l)
+          for (const l of splitter.flush()) emit('log', l)
+          emit('end', { reason: 'the container stopped' })
+        } catch (err) {
+          emit('end', { reason: err instanceof ApiError ? err.message : 'the stream ended' })
+        }
+      })()
+      return () => stream.cancel()
+    }
+    case 'container-stats': {
+      const row = await findContainer(ctx, channel.serverId, channel.container)
+      let last = Date.now()
+      return every(REALTIME_POLL_MS, async () => {
+        const points = await statsHistory(ctx, row.id, Math.floor(last / 1000))
+        for (const point of points) {
+          const at = Date.parse(point.at)
+          if (at <= last) continue
+          last = at
+          emit('stats', point)
+        }
+      })
+    }
+    case 'deployment': {
+      const { deploymentId } = channel
+      await findDeployment(ctx, deploymentId)
+      let state = ''
+      let after = -1
+      return every(REALTIME_POLL_MS, async () => {
+        const row = await findDeployment(ctx, deploymentId)
+        for (const line of await deploymentLines(ctx, deploymentId, after)) {
+          emit('log', line)
+          after = line.seq
+        }
+        if (row.state !== state) {
+          state = row.state
+          emit('state', { state, reason: row.reason })
+        }
+      })
+    }
+    case 'audit': {
+      assertLevel(ctx.actor, 'admin')
+      let lastId = await latestAuditId(ctx)
+      return every(REALTIME_POLL_MS, async () => {
+        for (const entry of await auditAfter(ctx, lastId, 100)) {
+          lastId = entry.id
+          emit('entry', entry)
+        }
+      })
+    }
+  }
+}
+
+/** Runs `tick` every `ms` until stopped; a failing tick is logged and the next one runs. */
+function every(ms: number, tick: () => Promise<void>): () => void {
+  let active = true
+  void (async () => {
+    while (active) {
+      try {
+        await tick()
+      } catch (err) {
+        if (!(err instanceof ApiError)) log.error('a realtime subscription failed', err)
+      }
+      await new Promise((resolve) => setTimeout(resolve, ms))
+    }
+  })()
+  return () => {
+    active = false
+  }
+}
