@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createClient, type Client as Db } from '@libsql/client'
@@ -29,6 +29,8 @@ export interface ApiTarget {
   restart(): Promise<void>
   stop(): Promise<void>
   output(): string
+  /** Node only: the API process's resident memory, in bytes. */
+  rssBytes?(): number
   /** workerd only: the DevTools inspector `wrangler dev` serves for the worker. */
   inspectorUrl?: string
 }
@@ -95,5 +97,9 @@ async function startNodeApi(opts: TargetOptions): Promise<ApiTarget> {
       rmSync(dataDir, { recursive: true, force: true })
     },
     output: () => log + child.output,
+    rssBytes() {
+      const status = readFileSync(`/proc/${child.proc.pid}/status`, 'utf8')
+      return Number(status.match(/^VmRSS:\s+(\d+) kB/m)?.[1] ?? 0) * 1024
+    },
   }
 }

@@ -3,6 +3,7 @@ import os from 'node:os'
 import { join } from 'node:path'
 import { BERTH_VERSION, CLOSE_REVOKED } from '@berth/shared'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { StreamCredit } from './connection.ts'
 import { type Agent, type AgentOptions, REVOKED_MESSAGE, startAgent } from './index.ts'
 import { StandInApi } from './stand-in-api.ts'
 
@@ -214,5 +215,39 @@ describe('the agent against a stand-in API', () => {
     await agent.stop()
     expect(await link.closed).toBe(1000)
     expect(await agent.done).toEqual({ reason: 'stopped' })
+  })
+})
+
+describe('a stream’s credit', () => {
+  it('sends within the window, waits past it, and goes on when credit comes back', async () => {
+    const credit = new StreamCredit(100)
+    const signal = new AbortController().signal
+    await credit.take(60, signal)
+    await credit.take(40, signal)
+    let sent = false
+    const next = credit.take(10, signal).then(() => {
+      sent = true
+    })
+    await new Promise((r) => setTimeout(r, 20))
+    expect(sent).toBe(false)
+    credit.grant(60)
+    await next
+    expect(sent).toBe(true)
+  })
+
+  it('a chunk larger than the window goes alone; without a window nothing waits', async () => {
+    const signal = new AbortController().signal
+    await new StreamCredit(100).take(500, signal)
+    const none = new StreamCredit(null)
+    for (let i = 0; i < 100; i++) await none.take(1_000_000, signal)
+  })
+
+  it('a cancelled stream stops waiting', async () => {
+    const credit = new StreamCredit(10)
+    const controller = new AbortController()
+    await credit.take(10, controller.signal)
+    const waiting = credit.take(10, controller.signal)
+    controller.abort()
+    await waiting
   })
 })

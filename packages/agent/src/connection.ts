@@ -57,7 +57,7 @@ type Call = Extract<ToAgent, { type: 'call' }>
 type Chunk = Extract<ToApiBody, { type: 'chunk' }>
 type End = Extract<ToApiBody, { type: 'end' }>
 type LinkEnd = { end: ConnectionEnd | 'dropped'; welcomed: boolean }
-type OpenStream = { controller: AbortController; controls: StreamControls }
+type OpenStream = { controller: AbortController; controls: StreamControls; credit: StreamCredit }
 
 /**
  * The agent's long-lived link to the API: says hello, keeps heartbeats going, answers calls, runs
@@ -71,6 +71,8 @@ export class Connection {
   private readonly calls = new CallBook()
   /** Streams whose handlers still run, by call id. */
   private readonly streams = new Map<string, OpenStream>()
+  /** The API's flow-control window for streams; null when it sends no credits. */
+  private streamWindow: number | null = null
   private readonly agent: AgentRuntime
   private readonly watch: ContainerWatch
   private readonly sampler: StatsSampler
@@ -241,6 +243,7 @@ export class Connection {
           this.options.log(`cannot set up the apps' proxies: ${messageOf(err)}`)
         })
         this.sampler.start(frame.statsIntervalMs ?? DEFAULT_STATS_INTERVAL_MS)
+        this.streamWindow = frame.streamWindowBytes ?? null
         return
       case 'heartbeat_ack':
         return
@@ -257,7 +260,7 @@ export class Connection {
         this.streams.get(frame.id)?.controls.deliver(frame)
         return
       case 'credit':
-        // Flow control is by the link's buffer for now.
+        this.streams.get(frame.id)?.credit.grant(frame.bytes)
         return
       default:
         frame satisfies never
@@ -307,7 +310,8 @@ export class Connection {
     }
     const controller = new AbortController()
     const controls = new StreamControls()
-    this.streams.set(id, { controller, controls })
+    const credit = new StreamCredit(this.streamWindow)
+    this.streams.set(id, { controller, controls, credit })
     const link = this.socket
     let seq = 0
     let ended = false
@@ -318,14 +322,13 @@ export class Connection {
     }
     // A cancelled stream ends at once; its handler has destroyed Docker's stream or soon will.
     controller.signal.addEventListener('abort', () => end({ type: 'end', id }), { once: true })
-    const emit = (stream: StreamName, data: Buffer | string, encoding?: 'base64') =>
-      ended
-        ? Promise.resolve()
-        : this.sendChunk(
-            link,
-            { type: 'chunk', id, seq: seq++, stream, ...encoded(data, encoding) },
-            controller.signal,
-          )
+    const emit = async (stream: StreamName, data: Buffer | string, encoding?: 'base64') => {
+      if (ended) return
+      const frame: Chunk = { type: 'chunk', id, seq: seq++, stream, ...encoded(data, encoding) }
+      // Within the stream's window: a reader that does not keep up slows this stream alone.
+      await credit.take(frame.data.length, controller.signal)
+      if (!ended) await this.sendChunk(link, frame, controller.signal)
+    }
     const { docker, log } = this.options
     runStreamOp(call.op, call.args, {
       docker,
@@ -453,4 +456,36 @@ function frameType(text: string): string {
     // not JSON at all
   }
   return 'unknown'
+}
+
+/**
+ * A stream's flow-control window: data may be sent while what was sent and not yet credited
+ * back stays within it (one chunk larger than the window goes alone). Without a window, no wait.
+ */
+export class StreamCredit {
+  private inFlight = 0
+  private wake: (() => void) | null = null
+
+  constructor(private readonly window: number | null) {}
+
+  async take(bytes: number, signal: AbortSignal): Promise<void> {
+    if (this.window === null) return
+    while (this.inFlight > 0 && this.inFlight + bytes > this.window && !signal.aborted) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          signal.removeEventListener('abort', done)
+          this.wake = null
+          resolve()
+        }
+        this.wake = done
+        signal.addEventListener('abort', done, { once: true })
+      })
+    }
+    this.inFlight += bytes
+  }
+
+  grant(bytes: number): void {
+    this.inFlight = Math.max(0, this.inFlight - bytes)
+    this.wake?.()
+  }
 }

@@ -26,6 +26,8 @@ export interface Config {
   /** Caps on a build when the app sets none: memory in bytes, and CPUs (null: 3/4 of the server's). */
   buildMemory: number
   buildCpus: number | null
+  /** A stream whose reader takes nothing for this long while output waits is cut off. */
+  streamStallMs: number
 }
 
 export interface Clock {

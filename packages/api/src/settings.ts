@@ -31,6 +31,7 @@ export const settingsSchema = z.object({
     })
     .default(2 * 1024 ** 3),
   BERTH_BUILD_CPUS: z.coerce.number().positive().optional(),
+  BERTH_STREAM_STALL_S: z.coerce.number().positive().default(60),
 })
 
 /** The app's Config from parsed settings and the JWT secret. */
@@ -50,5 +51,6 @@ export function configFrom(s: z.infer<typeof settingsSchema>, jwtSecret: string)
     maxUploadBytes: s.BERTH_MAX_UPLOAD_BYTES,
     buildMemory: s.BERTH_BUILD_MEMORY,
     buildCpus: s.BERTH_BUILD_CPUS ?? null,
+    streamStallMs: s.BERTH_STREAM_STALL_S * 1000,
   }
 }

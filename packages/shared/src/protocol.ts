@@ -422,6 +422,12 @@ export const welcome = z.object({
   heartbeatMs: z.number().int().positive(),
   /** How often to sample the stats of running containers. */
   statsIntervalMs: z.number().int().positive().optional(),
+  /**
+   * Flow control: a stream may have this many bytes of chunk data unacknowledged before the
+   * agent waits for `credit` frames, which the API sends as its reader takes the data. Without
+   * it (an older API) streams are paced by the link's buffer alone.
+   */
+  streamWindowBytes: z.number().int().positive().optional(),
 })
 
 export const heartbeatAck = z.object({
@@ -512,6 +518,9 @@ export const AGENT_PATHS = {
   connect: '/api/v1/agent/connect',
   download: '/api/v1/agent/download',
 } as const
+
+/** The flow-control window of every stream (see `welcome.streamWindowBytes`). */
+export const STREAM_WINDOW_BYTES = 1024 * 1024
 
 /** WebSocket close codes the API ends an agent's link with. */
 export const CLOSE_CODES = {

@@ -8,6 +8,7 @@ import {
   type OpName,
   type OpResult,
   ops,
+  STREAM_WINDOW_BYTES,
   type ToAgentBody,
   toApi,
 } from '@berth/shared'
@@ -130,8 +131,8 @@ export class AgentLink {
     })
   }
 
-  /** Starts a stream op; its chunks are queued until read. */
-  open<O extends OpName>(op: O, args: OpArgs<O>): AgentStream {
+  /** Starts a stream op; its chunks are queued until read, and credited back as they are. */
+  open<O extends OpName>(op: O, args: OpArgs<O>, opts: { stallMs?: number } = {}): AgentStream {
     if (this.closed) throw offline(this.serverId)
     const id = newId('call')
     const stream = new ChunkQueue(
@@ -140,6 +141,13 @@ export class AgentLink {
       },
       (message) => {
         if (this.streams.has(id)) this.send({ ...message, id })
+      },
+      {
+        credit: (bytes) => {
+          if (this.streams.has(id)) this.send({ type: 'credit', id, bytes })
+        },
+        creditBatch: STREAM_WINDOW_BYTES / 4,
+        ...opts,
       },
     )
     this.streams.set(id, stream)

@@ -1,6 +1,12 @@
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
-import type { OpArgs, OpName, OpResult, StreamOpName } from '@berth/shared'
+import {
+  type OpArgs,
+  type OpName,
+  type OpResult,
+  STREAM_WINDOW_BYTES,
+  type StreamOpName,
+} from '@berth/shared'
 import type { Context } from 'hono'
 import { type WebSocket, WebSocketServer } from 'ws'
 import type { Clock } from '../../context.ts'
@@ -23,6 +29,7 @@ export interface NodeHubOptions {
   heartbeatMs: number
   statsIntervalMs: number
   callTimeoutMs: number
+  streamStallMs: number
   clock: Clock
   events: AgentEvents
 }
@@ -59,7 +66,7 @@ export class NodeHub implements Hub {
   async open<O extends StreamOpName>(serverId: string, op: O, args: OpArgs<O>): Promise<AgentStream> {
     const link = this.links.get(serverId)
     if (!link?.hello) throw offline(serverId)
-    return link.open(op, args)
+    return link.open(op, args, { stallMs: this.opts.streamStallMs })
   }
 
   async online(serverId: string): Promise<boolean> {
@@ -125,7 +132,13 @@ export class NodeHub implements Hub {
       this.links.delete(serverId)
       this.inOrder(serverId, () => events.offline(serverId, clock.now()))
     })
-    link.send({ type: 'welcome', serverId, heartbeatMs, statsIntervalMs: this.opts.statsIntervalMs })
+    link.send({
+      type: 'welcome',
+      serverId,
+      heartbeatMs,
+      statsIntervalMs: this.opts.statsIntervalMs,
+      streamWindowBytes: STREAM_WINDOW_BYTES,
+    })
   }
 
   private sweep(): void {

@@ -45,6 +45,7 @@ export async function startNodeApi(config: NodeConfig): Promise<RunningApi> {
     heartbeatMs: config.heartbeatMs,
     statsIntervalMs: config.statsIntervalMs,
     callTimeoutMs: config.callTimeoutMs,
+    streamStallMs: config.streamStallMs,
     clock,
     events: {
       online: async (serverId, hello, at) => {

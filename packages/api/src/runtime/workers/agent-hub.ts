@@ -1,5 +1,5 @@
 import { DurableObject } from 'cloudflare:workers'
-import { newId, type OpArgs, type OpName, type StreamOpName } from '@berth/shared'
+import { newId, type OpArgs, type OpName, STREAM_WINDOW_BYTES, type StreamOpName } from '@berth/shared'
 import type { ServiceContext } from '../../context.ts'
 import type { AgentStream, Hello, Hub, StreamControl } from '../../hub/hub.ts'
 import { AgentLink, CLOSE_CODES, offline } from '../../hub/link.ts'
@@ -101,6 +101,7 @@ export class AgentHub extends DurableObject<Env> {
       serverId,
       heartbeatMs: config.heartbeatMs,
       statsIntervalMs: config.statsIntervalMs,
+      streamWindowBytes: STREAM_WINDOW_BYTES,
     })
     await this.ctx.storage.setAlarm(now + config.heartbeatMs)
     return new Response(null, { status: 101, webSocket: client })
@@ -162,7 +163,9 @@ export class AgentHub extends DurableObject<Env> {
     args: unknown,
   ): Promise<Outcome<{ handle: string; body: ReadableStream<Uint8Array> }>> {
     return settle(() => {
-      const stream = this.connected(serverId).open(op, args as OpArgs<StreamOpName>)
+      const stream = this.connected(serverId).open(op, args as OpArgs<StreamOpName>, {
+        stallMs: this.services.config.streamStallMs,
+      })
       const handle = newId('call')
       this.running.set(handle, stream)
       return { handle, body: streamToLines(stream, () => this.running.delete(handle)) }

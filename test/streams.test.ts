@@ -1,0 +1,159 @@
+import { afterAll, beforeAll, expect, test } from 'vitest'
+import WebSocket from 'ws'
+import { docker, removeContainers, TEST_IMAGE } from './support/docker.ts'
+import { registerAdmin, startServerWithAgent } from './support/flows.ts'
+import { type Child, waitFor } from './support/process.ts'
+import { type ApiTarget, startApi } from './support/target.ts'
+
+// Many streams over one agent link at once, one of them with a reader that stopped: the others
+// keep flowing, memory stays bounded (flow control by credits), and the stalled reader is cut
+// off after BERTH_STREAM_STALL_S. It runs in the Node pass only: under `wrangler dev` the ten
+// terminals' 30 MB do not get through the local Durable Object within the test's minute.
+
+const MiB = 1024 * 1024
+const FOLLOWS = 10
+const TERMINALS = 10
+const TERMINAL_BYTES = 3_000_000
+const STALL_S = 8
+
+let api: ApiTarget
+let admin: string
+let serverId: string
+let agent: Child
+let containerId: string
+const run = Math.random().toString(36).slice(2, 7)
+
+beforeAll(async () => {
+  // Heartbeats at their usual pace: the tests' fast ones would count a link busy with streams as lost.
+  api = await startApi({ env: { BERTH_STREAM_STALL_S: String(STALL_S), BERTH_HEARTBEAT_MS: '10000' } })
+  admin = await registerAdmin(api.http)
+  ;({ serverId, agent } = await startServerWithAgent(api, admin, 'streams-host'))
+  // A container that logs as fast as it can (Docker keeps at most 50 MB of it).
+  containerId = docker(
+    'run',
+    '-d',
+    '--name',
+    `t${run}-firehose`,
+    '--log-opt',
+    'max-size=50m',
+    '--log-opt',
+    'max-file=1',
+    TEST_IMAGE,
+    'sh',
+    '-c',
+    'trap "exit 0" TERM; yes 0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz & wait',
+  )
+  await waitFor('the container in the API', async () => {
+    const res = await api.http.get(`/servers/${serverId}/containers/${containerId}`, { token: admin })
+    return res.status === 200
+  })
+})
+
+afterAll(async () => {
+  await agent?.stop()
+  removeContainers([containerId])
+  await api?.stop()
+})
+
+const agentStatus = async () =>
+  (await api.http.get(`/servers/${serverId}/agent`, { token: admin })).body.agent
+
+/** A followed log over SSE; `stalled` reads the headers and then nothing. */
+async function follow(stalled: boolean) {
+  const controller = new AbortController()
+  const res = await fetch(
+    `${api.url}/api/v1/servers/${serverId}/containers/${containerId}/logs?follow=true&tail=0`,
+    {
+      headers: { Authorization: `Bearer ${admin}` },
+      signal: controller.signal,
+    },
+  )
+  expect(res.status).toBe(200)
+  const state = { bytes: 0, stop: () => controller.abort() }
+  if (!stalled && res.body) {
+    void (async () => {
+      try {
+        for await (const piece of res.body as unknown as AsyncIterable<Uint8Array>)
+          state.bytes += piece.length
+      } catch {
+        // aborted
+      }
+    })()
+  }
+  return state
+}
+
+/** A terminal that prints TERMINAL_BYTES and exits; resolves with what arrived and the exit code. */
+function terminal(): Promise<{ bytes: number; code: number | null }> {
+  const url = new URL(
+    `${api.url.replace(/^http/, 'ws')}/api/v1/servers/${serverId}/containers/${containerId}/exec`,
+  )
+  url.searchParams.set('cmd', JSON.stringify(['sh', '-c', `yes abcdefghi | head -c ${TERMINAL_BYTES}`]))
+  url.searchParams.set('tty', 'false')
+  const ws = new WebSocket(url, { headers: { Authorization: `Bearer ${admin}` } })
+  let bytes = 0
+  return new Promise((resolve, reject) => {
+    ws.on('message', (data) => {
+      const frame = JSON.parse(String(data))
+      if (frame.type === 'stdout') bytes += Buffer.from(frame.data, frame.encoding).length
+      if (frame.type === 'exit') resolve({ bytes, code: frame.code })
+      if (frame.type === 'error') reject(new Error(frame.error.message))
+    })
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)))
+    ws.once('error', reject)
+  })
+}
+
+test('ten terminals and ten log follows share one agent link; a stalled reader slows only itself and is cut off', async () => {
+  const rssBefore = api.rssBytes?.()
+  const agentRssBefore = (await agentStatus()).rss_bytes as number
+  const stalled = await follow(true)
+  const follows = await Promise.all(Array.from({ length: FOLLOWS - 1 }, () => follow(false)))
+  let peakRss = rssBefore ?? 0
+  let peakAgentRss = agentRssBefore
+  let sampling = true
+  const sampler = (async () => {
+    while (sampling) {
+      try {
+        if (api.rssBytes) peakRss = Math.max(peakRss, api.rssBytes())
+        peakAgentRss = Math.max(peakAgentRss, (await agentStatus()).rss_bytes)
+      } catch {
+        // the API is going away: the test has failed already
+      }
+      await new Promise((r) => setTimeout(r, 200))
+    }
+  })()
+
+  const terminals = await Promise.all(Array.from({ length: TERMINALS }, () => terminal()))
+  for (const t of terminals) expect(t).toEqual({ bytes: TERMINAL_BYTES, code: 0 })
+
+  // The followers that read keep getting the firehose while one of them does not read at all.
+  const before = follows.map((f) => f.bytes)
+  await new Promise((r) => setTimeout(r, 1000))
+  follows.forEach((f, i) => {
+    expect(f.bytes).toBeGreaterThan(before[i]!)
+  })
+
+  // The stalled reader is cut off by the API after the stall bound: its stream ends on the host.
+  const streamsWhileFollowing = (await agentStatus()).open_streams
+  expect(streamsWhileFollowing).toBeLessThanOrEqual(FOLLOWS)
+  await waitFor(
+    'the stalled follow to be cut off',
+    async () => (await agentStatus()).open_streams === FOLLOWS - 1,
+    (STALL_S + 10) * 1000,
+    250,
+  )
+  sampling = false
+  await sampler
+  for (const f of follows) f.stop()
+  stalled.stop()
+  await waitFor(
+    'every stream to end on the host',
+    async () => (await agentStatus()).open_streams === 0,
+    10_000,
+  )
+
+  // Memory stayed bounded: the unread output was never queued without limit.
+  if (rssBefore !== undefined) expect(peakRss - rssBefore).toBeLessThan(150 * MiB)
+  expect(peakAgentRss - agentRssBefore).toBeLessThan(150 * MiB)
+})
