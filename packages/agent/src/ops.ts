@@ -10,6 +10,7 @@ import {
   type ToAgent,
 } from '@berth/shared'
 import { z } from 'zod'
+import { OutputBatcher } from './batch.ts'
 import { Mutex } from './concurrency.ts'
 import {
   containerAction,
@@ -162,7 +163,12 @@ export const handlers: OpHandlers = {
       },
       signal,
     )
-    for await (const piece of output) await emit(piece.stream, piece.data)
+    const batch = new OutputBatcher((stream, data) => emit(stream, data))
+    try {
+      for await (const piece of output) await batch.push(piece.stream, piece.data)
+    } finally {
+      await batch.flush()
+    }
     if (!args.follow) return {}
     // A followed log ends when the container stops: its exit code says how.
     const after = await docker.inspectContainer(container.Id, signal)

@@ -13,6 +13,7 @@ import { type Context, Hono } from 'hono'
 import { streamSSE } from 'hono/streaming'
 import { z } from 'zod'
 import type { AppEnv } from '../context.ts'
+import { sseEvent } from '../lib/sse.ts'
 import { actorContext, jsonBody, optionalJsonBody, query, requireAuth } from '../middleware.ts'
 import {
   type ContainerAction,
@@ -90,11 +91,14 @@ export const containerRoutes = new Hono<AppEnv>()
       sse.onAbort(() => logs.cancel())
       const splitter = lineSplitter()
       let seq = 0
+      // One write per chunk from the agent, whatever the number of lines in it.
       for await (const chunk of logs) {
+        let events = ''
         for (const l of splitter.push(chunk)) {
           const entry = logEntry(l, q.timestamps)
-          await sse.writeSSE({ event: entry.stream, data: JSON.stringify(entry), id: String(seq++) })
+          events += sseEvent(entry.stream, JSON.stringify(entry), seq++)
         }
+        if (events) await sse.write(events)
       }
       for (const l of splitter.flush()) {
         await sse.writeSSE({
