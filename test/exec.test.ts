@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import WebSocket from 'ws'
 import { docker, removeContainers, TEST_IMAGE } from './support/docker.ts'
-import { createUser, registerAdmin, startServerWithAgent } from './support/flows.ts'
+import { createUser, registerAdmin, runSeenContainer, startServerWithAgent } from './support/flows.ts'
 import { type Child, waitFor } from './support/process.ts'
 import { type ApiTarget, startApi } from './support/target.ts'
 
@@ -20,11 +20,16 @@ beforeAll(async () => {
   api = await startApi()
   admin = await registerAdmin(api.http)
   ;({ serverId, agent } = await startServerWithAgent(api, admin, 'exec-host'))
-  containerId = docker('run', '-d', '--name', `t${run}-shell`, TEST_IMAGE, 'sleep', '3600')
-  await waitFor('the container in the API', async () => {
-    const res = await api.http.get(`/servers/${serverId}/containers/${containerId}`, { token: admin })
-    return res.status === 200
-  })
+  containerId = await runSeenContainer(
+    api,
+    admin,
+    serverId,
+    '--name',
+    `t${run}-shell`,
+    TEST_IMAGE,
+    'sleep',
+    '3600',
+  )
 })
 
 afterAll(async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import WebSocket from 'ws'
-import { docker, removeContainers, TEST_IMAGE } from './support/docker.ts'
-import { createUser, registerAdmin, startServerWithAgent } from './support/flows.ts'
+import { removeContainers, TEST_IMAGE } from './support/docker.ts'
+import { createUser, registerAdmin, runSeenContainer, startServerWithAgent } from './support/flows.ts'
 import { type Child, waitFor } from './support/process.ts'
 import { type ApiTarget, startApi } from './support/target.ts'
 
@@ -18,9 +18,10 @@ beforeAll(async () => {
   api = await startApi({ env: { BERTH_STATS_INTERVAL_MS: '500' } })
   admin = await registerAdmin(api.http)
   ;({ serverId, agent } = await startServerWithAgent(api, admin, 'realtime-host'))
-  containerId = docker(
-    'run',
-    '-d',
+  containerId = await runSeenContainer(
+    api,
+    admin,
+    serverId,
     '--name',
     `t${run}-talker`,
     TEST_IMAGE,
@@ -28,10 +29,6 @@ beforeAll(async () => {
     '-c',
     'trap "exit 0" TERM; i=0; while true; do echo line-$i; i=$((i+1)); sleep 0.2; done',
   )
-  await waitFor('the container in the API', async () => {
-    const res = await api.http.get(`/servers/${serverId}/containers/${containerId}`, { token: admin })
-    return res.status === 200
-  })
 })
 
 afterAll(async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import WebSocket from 'ws'
-import { docker, removeContainers, TEST_IMAGE } from './support/docker.ts'
-import { registerAdmin, startServerWithAgent } from './support/flows.ts'
+import { removeContainers, TEST_IMAGE } from './support/docker.ts'
+import { registerAdmin, runSeenContainer, startServerWithAgent } from './support/flows.ts'
 import { type Child, waitFor } from './support/process.ts'
 import { type ApiTarget, startApi } from './support/target.ts'
 
@@ -29,9 +29,10 @@ beforeAll(async () => {
   admin = await registerAdmin(api.http)
   ;({ serverId, agent } = await startServerWithAgent(api, admin, 'streams-host'))
   // A container that logs as fast as it can (Docker keeps at most 50 MB of it).
-  containerId = docker(
-    'run',
-    '-d',
+  containerId = await runSeenContainer(
+    api,
+    admin,
+    serverId,
     '--name',
     `t${run}-firehose`,
     '--log-opt',
@@ -43,10 +44,6 @@ beforeAll(async () => {
     '-c',
     'trap "exit 0" TERM; yes 0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz & wait',
   )
-  await waitFor('the container in the API', async () => {
-    const res = await api.http.get(`/servers/${serverId}/containers/${containerId}`, { token: admin })
-    return res.status === 200
-  })
 })
 
 afterAll(async () => {

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
@@ -55,4 +56,19 @@ export async function startServerWithAgent(api: { url: string; http: Client }, a
   const agent = startAgentProcess({ api: api.url, token: created.body.enrollment.token, stateDir })
   await waitForServerStatus(api.http, admin, serverId, 'online')
   return { serverId, stateDir, agent }
+}
+
+/** Runs a container with the Docker CLI (`docker run -d …args`) and waits until the API lists it. */
+export async function runSeenContainer(
+  api: { http: Client },
+  admin: string,
+  serverId: string,
+  ...args: string[]
+): Promise<string> {
+  const id = execFileSync('docker', ['run', '-d', ...args], { encoding: 'utf8' }).trim()
+  await waitFor('the container in the API', async () => {
+    const res = await api.http.get(`/servers/${serverId}/containers/${id}`, { token: admin })
+    return res.status === 200
+  })
+  return id
 }

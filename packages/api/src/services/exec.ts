@@ -1,9 +1,10 @@
-import { type execQuery, type TerminalClientFrame, terminalClientFrame } from '@berth/shared'
+import { type execQuery, terminalClientFrame } from '@berth/shared'
 import type { z } from 'zod'
 import type { ActorContext, ClientSocket, ClientSocketHandlers } from '../context.ts'
 import { ApiError, errorBody } from '../errors.ts'
 import type { AgentStream } from '../hub/hub.ts'
 import { log } from '../lib/log.ts'
+import { readClientFrame } from './client-frames.ts'
 import { findContainer } from './containers.ts'
 
 /** Bytes queued to a terminal's client past which it counts as not reading, and is disconnected. */
@@ -87,22 +88,12 @@ export function terminalSession(
 
   const handlers: ClientSocketHandlers = {
     message(text) {
-      let frame: TerminalClientFrame
-      try {
-        const parsed = terminalClientFrame.safeParse(JSON.parse(text))
-        if (!parsed.success) {
-          sendError(
-            new ApiError('validation_error', 'the frame is not valid', {
-              details: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-            }),
-          )
-          return
-        }
-        frame = parsed.data
-      } catch {
-        sendError(new ApiError('validation_error', 'a frame must be JSON', { code: 'malformed_request' }))
+      const read = readClientFrame(terminalClientFrame, text)
+      if ('error' in read) {
+        sendError(read.error)
         return
       }
+      const { frame } = read
       switch (frame.type) {
         case 'stdin':
           stream.control({ type: 'input', data: frame.data, encoding: frame.encoding })

@@ -1,10 +1,11 @@
-import { type Channel, parseChannel, type RealtimeClientFrame, realtimeClientFrame } from '@berth/shared'
+import { type Channel, parseChannel, realtimeClientFrame } from '@berth/shared'
 import type { ActorContext, ClientSocket, ClientSocketHandlers } from '../context.ts'
 import { ApiError, errorBody } from '../errors.ts'
 import { log } from '../lib/log.ts'
 import { isoOrNull } from '../lib/time.ts'
 import { auditAfter, latestAuditId } from './audit.ts'
 import { assertLevel } from './auth.ts'
+import { readClientFrame } from './client-frames.ts'
 import { findContainer, lineSplitter } from './containers.ts'
 import { deploymentLines, findDeployment } from './deployments.ts'
 import { findServer } from './servers.ts'
@@ -78,22 +79,12 @@ export function realtimeSession(
 
   return {
     message(text) {
-      let frame: RealtimeClientFrame
-      try {
-        const parsed = realtimeClientFrame.safeParse(JSON.parse(text))
-        if (!parsed.success) {
-          sendError(
-            new ApiError('validation_error', 'the frame is not valid', {
-              details: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-            }),
-          )
-          return
-        }
-        frame = parsed.data
-      } catch {
-        sendError(new ApiError('validation_error', 'a frame must be JSON', { code: 'malformed_request' }))
+      const read = readClientFrame(realtimeClientFrame, text)
+      if ('error' in read) {
+        sendError(read.error)
         return
       }
+      const { frame } = read
       switch (frame.type) {
         case 'ping':
           send({ type: 'pong' })
