@@ -10,4 +10,15 @@ export type Db = BaseSQLiteDatabase<'async', unknown, typeof schema> & {
   batch<U extends BatchItem<'sqlite'>, T extends Readonly<[U, ...U[]]>>(batch: T): Promise<BatchResponse<T>>
 }
 
+/** Values bound in one statement, under D1's limit of 100. */
+export const BOUND_VALUES = 90
+
+/** `items` in slices that each fit one statement's bound values. */
+export function boundSlices<T>(items: readonly T[], perItem = 1): T[][] {
+  const size = Math.max(1, Math.floor(BOUND_VALUES / perItem))
+  const slices: T[][] = []
+  for (let i = 0; i < items.length; i += size) slices.push(items.slice(i, i + size))
+  return slices
+}
+
 export * as schema from './schema.ts'

@@ -29,8 +29,9 @@ export function newSecretToken(prefix: 'berth_pat' | 'berth_enr' | 'berth_agt'):
   return `${prefix}_${toBase64Url(randomBytes(32))}`
 }
 
-export async function sha256Hex(text: string): Promise<string> {
-  return toHex(await crypto.subtle.digest('SHA-256', encoder.encode(text)))
+export async function sha256Hex(input: string | Uint8Array): Promise<string> {
+  const bytes = typeof input === 'string' ? encoder.encode(input) : input
+  return toHex(await crypto.subtle.digest('SHA-256', bytes as BufferSource))
 }
 
 /** Compares two strings in time that depends only on their length. */
@@ -159,9 +160,11 @@ function concat(...parts: Uint8Array[]): Uint8Array {
   return out
 }
 
-function toBase64(bytes: Uint8Array): string {
+/** Standard base64 (with padding), for bytes of any size. */
+export function toBase64(bytes: Uint8Array): string {
   let binary = ''
-  for (const b of bytes) binary += String.fromCharCode(b)
+  for (let i = 0; i < bytes.length; i += 0x8000)
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000))
   return btoa(binary)
 }
 

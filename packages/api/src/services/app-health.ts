@@ -1,6 +1,7 @@
 import { APP_LABELS, appHealthEvent, appRestartEvent } from '@berth/shared'
 import { and, desc, eq, inArray, sql } from 'drizzle-orm'
 import type { ActorContext, ServiceContext } from '../context.ts'
+import { boundSlices } from '../db/index.ts'
 import { appHealth, apps, containers } from '../db/schema.ts'
 import { log } from '../lib/log.ts'
 import { iso } from '../lib/time.ts'
@@ -44,8 +45,7 @@ export async function recordAppEvent(ctx: ServiceContext, serverId: string, kind
       ms: r.ms,
       error: r.error,
     }))
-  // Seven values a row, under D1's 100 bound values a statement.
-  for (let i = 0; i < rows.length; i += 12) await ctx.db.insert(appHealth).values(rows.slice(i, i + 12))
+  for (const slice of boundSlices(rows, 7)) await ctx.db.insert(appHealth).values(slice)
   for (const appId of ownIds) {
     await ctx.db.run(
       sql`delete from app_health where app_id = ${appId} and id <= (select id from app_health where app_id = ${appId} order by id desc limit 1 offset ${HEALTH_KEPT})`,

@@ -6,10 +6,11 @@ import {
   type setEnvBody,
   type updateAppBody,
 } from '@berth/shared'
-import { and, desc, eq, gt, inArray } from 'drizzle-orm'
+import { and, eq, gt, inArray, sql } from 'drizzle-orm'
 import type { z } from 'zod'
 import type { ActorContext, ServiceContext } from '../context.ts'
 import { isUniqueViolation } from '../db/errors.ts'
+import { boundSlices } from '../db/index.ts'
 import { appEnv, apps, deployments } from '../db/schema.ts'
 import { ApiError, notFound } from '../errors.ts'
 import { generateSshKey, seal, unseal } from '../lib/crypto.ts'
@@ -118,26 +119,31 @@ export async function findApp(ctx: ServiceContext, id: string): Promise<AppRow> 
 
 async function envKeysOf(ctx: ServiceContext, appIds: string[]): Promise<Map<string, string[]>> {
   const keys = new Map<string, string[]>(appIds.map((id) => [id, []]))
-  if (appIds.length === 0) return keys
-  const rows = await ctx.db
-    .select({ appId: appEnv.appId, key: appEnv.key })
-    .from(appEnv)
-    .where(inArray(appEnv.appId, appIds))
-    .orderBy(appEnv.key)
-  for (const r of rows) keys.get(r.appId)?.push(r.key)
+  for (const ids of boundSlices(appIds)) {
+    const rows = await ctx.db
+      .select({ appId: appEnv.appId, key: appEnv.key })
+      .from(appEnv)
+      .where(inArray(appEnv.appId, ids))
+      .orderBy(appEnv.key)
+    for (const r of rows) keys.get(r.appId)?.push(r.key)
+  }
   return keys
 }
 
+/** The state of each app's latest deployment, in one query a slice of apps. */
 async function latestStates(ctx: ServiceContext, appIds: string[]): Promise<Map<string, string>> {
   const states = new Map<string, string>()
-  for (const appId of appIds) {
-    const [row] = await ctx.db
-      .select({ state: deployments.state })
+  for (const ids of boundSlices(appIds)) {
+    const rows = await ctx.db
+      .select({ appId: deployments.appId, state: deployments.state })
       .from(deployments)
-      .where(eq(deployments.appId, appId))
-      .orderBy(desc(deployments.id))
-      .limit(1)
-    if (row) states.set(appId, row.state)
+      .where(
+        and(
+          inArray(deployments.appId, ids),
+          sql`${deployments.id} = (select max(d.id) from deployments d where d.app_id = ${deployments.appId})`,
+        ),
+      )
+    for (const r of rows) states.set(r.appId, r.state)
   }
   return states
 }

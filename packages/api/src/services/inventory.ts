@@ -1,6 +1,7 @@
 import { type ContainerSummary, containerEvent, inventoryEvent, LABELS, newId } from '@berth/shared'
 import { and, eq, inArray, or } from 'drizzle-orm'
 import type { ServiceContext } from '../context.ts'
+import { BOUND_VALUES, boundSlices } from '../db/index.ts'
 import { containers } from '../db/schema.ts'
 import type { AgentEventFrame } from '../hub/hub.ts'
 import { log } from '../lib/log.ts'
@@ -9,8 +10,6 @@ import { recordAppEvent } from './app-health.ts'
 export type ContainerRow = typeof containers.$inferSelect
 
 const BERTH_ID = /^ctr_[0-9a-z]{26}$/
-/** Ids bound in one statement, under D1's limit of 100 values. */
-const BOUND_VALUES = 90
 
 /** Tags as Berth wrote them into a container's label. */
 export function tagsFromLabels(labels: Record<string, string>): string[] {
@@ -130,9 +129,7 @@ async function applyInventory(
     .from(containers)
     .where(eq(containers.serverId, serverId))
   const gone = stored.filter((r) => !present.has(r.dockerId)).map((r) => r.id)
-  for (let i = 0; i < gone.length; i += BOUND_VALUES) {
-    await ctx.db.delete(containers).where(inArray(containers.id, gone.slice(i, i + BOUND_VALUES)))
-  }
+  for (const ids of boundSlices(gone)) await ctx.db.delete(containers).where(inArray(containers.id, ids))
 }
 
 /** Takes in an event frame from an agent. */

@@ -1,4 +1,5 @@
 import type { ServiceContext } from '../context.ts'
+import { toBase64 } from '../lib/crypto.ts'
 
 /** Bytes of an upload per `upload.chunk` call (base64 on the wire). */
 const UPLOAD_CHUNK = 512 * 1024
@@ -10,17 +11,11 @@ export async function sendUpload(
   id: string,
   bytes: Uint8Array,
 ): Promise<void> {
-  for (let offset = 0; offset < bytes.length || offset === 0; offset += UPLOAD_CHUNK) {
-    const part = bytes.subarray(offset, offset + UPLOAD_CHUNK)
-    await ctx.hub.call(serverId, 'upload.chunk', { upload_id: id, offset, data: toBase64(part) })
-    if (bytes.length === 0) break
-  }
-}
-
-function toBase64(bytes: Uint8Array): string {
-  let binary = ''
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000))
-  }
-  return btoa(binary)
+  // At least one call, so even an empty upload exists on the host as a file.
+  let offset = 0
+  do {
+    const data = toBase64(bytes.subarray(offset, offset + UPLOAD_CHUNK))
+    await ctx.hub.call(serverId, 'upload.chunk', { upload_id: id, offset, data })
+    offset += UPLOAD_CHUNK
+  } while (offset < bytes.length)
 }

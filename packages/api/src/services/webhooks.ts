@@ -4,7 +4,7 @@ import type { ActorContext, ServiceContext } from '../context.ts'
 import { isUniqueViolation } from '../db/errors.ts'
 import { webhookDeliveries, webhooks } from '../db/schema.ts'
 import { ApiError, notFound } from '../errors.ts'
-import { hmacSha256Hex, seal, timingSafeEqual, toBase64Url, unseal } from '../lib/crypto.ts'
+import { hmacSha256Hex, seal, sha256Hex, timingSafeEqual, toBase64Url, unseal } from '../lib/crypto.ts'
 import { log } from '../lib/log.ts'
 import { decodeCursor, toPage } from '../lib/pagination.ts'
 import { iso } from '../lib/time.ts'
@@ -185,7 +185,7 @@ export async function receiveWebhook(ctx: ServiceContext, appId: string, inc: In
   if (PING_EVENTS[inc.provider].includes(event)) return { status: 'pong' as const }
   // A body that is not JSON is refused before anything is recorded.
   const push = PUSH_EVENTS[inc.provider].includes(event) ? readPush(inc.body) : null
-  const deliveryId = inc.deliveryId ?? (await sha256Of(inc.body))
+  const deliveryId = inc.deliveryId ?? (await sha256Hex(inc.body))
   const [seen] = await ctx.db
     .select()
     .from(webhookDeliveries)
@@ -236,9 +236,4 @@ export async function receiveWebhook(ctx: ServiceContext, appId: string, inc: In
     .set({ status, reason, deploymentId })
     .where(eq(webhookDeliveries.id, id))
   return { status, reason, deployment_id: deploymentId }
-}
-
-async function sha256Of(body: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', body as BufferSource)
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('')
 }
