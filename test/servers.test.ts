@@ -136,8 +136,21 @@ describe('a connected server', () => {
     const { server, enrollment } = await newServer('measured')
     runAgent(enrollment.token)
     await waitForServerStatus(api.http, admin, server.id, 'online')
-    const res = await api.http.get(`/servers/${server.id}/resources`, { token: admin })
+    // Other suites build and remove images while this runs: read the engine's count before and
+    // after the request and keep only a reading taken while it held still.
+    const dockerImages = () => Number(execFileSync('docker', ['info', '--format', '{{.Images}}']).toString())
+    let res = await api.http.get(`/servers/${server.id}/resources`, { token: admin })
+    let images = Number.NaN
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const before = dockerImages()
+      res = await api.http.get(`/servers/${server.id}/resources`, { token: admin })
+      if (before === dockerImages()) {
+        images = before
+        break
+      }
+    }
     expect(res.status, res.text).toBe(200)
+    expect(images, 'the engine held its image count still for one request').not.toBeNaN()
     const r = res.body.resources
     expect(r.cpus).toBe(os.cpus().length)
     expect(r.memory.total).toBe(os.totalmem())
@@ -145,7 +158,6 @@ describe('a connected server', () => {
     expect(r.memory.used + r.memory.free).toBe(r.memory.total)
     expect(r.disk.total).toBeGreaterThan(r.disk.free)
     expect(r.load).toHaveLength(3)
-    const images = Number(execFileSync('docker', ['info', '--format', '{{.Images}}']).toString())
     expect(r.docker.images).toBe(images)
   })
 
