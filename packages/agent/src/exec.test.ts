@@ -132,6 +132,15 @@ describe('container.exec', { timeout: 30_000 }, () => {
     expect(await ended(id)).toMatchObject({ exitCode: 130 })
   })
 
+  it('stops a process with a signal sent the moment it is asked for', async () => {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const id = exec(['sleep', '1003'])
+      linked.link.send({ type: 'signal', id, name: 'INT' })
+      expect(await ended(id, 5_000)).toMatchObject({ exitCode: 130 })
+    }
+    expect(processes()).not.toContain('sleep 1003')
+  })
+
   it('stops the foreground of a tty with INT, as ^C would', async () => {
     const id = exec(['sh', '-c', 'echo ready; sleep 1001; echo survived'], { tty: true })
     await expect.poll(() => stdout(id)).toBe('ready\r\n')

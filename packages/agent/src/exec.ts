@@ -101,7 +101,7 @@ class ExecProcess {
    */
   async signal(name: SignalName): Promise<void> {
     try {
-      const { Running, Pid } = await this.inspect()
+      const { Running, Pid } = await this.started()
       if (!Running) return
       const target = this.tty ? -(await foregroundGroup(Pid)) : Pid
       if (await this.kill(Pid, target, `SIG${name}`)) return
@@ -118,8 +118,9 @@ class ExecProcess {
    * the stream was cancelled or it outlives its output.
    */
   async end(cancelled: boolean): Promise<ExecInspect> {
-    let state = cancelled ? await this.inspect() : await this.exited(EXIT_GRACE_MS)
+    let state = cancelled ? await this.started() : await this.exited(EXIT_GRACE_MS)
     if (state.Running) {
+      if (state.Pid <= 0) state = await this.started()
       if (this.tty) {
         await this.kill(state.Pid, -(await foregroundGroup(state.Pid)), 'SIGKILL')
         await this.kill(state.Pid, -state.Pid, 'SIGKILL')
@@ -134,6 +135,22 @@ class ExecProcess {
 
   private inspect(): Promise<ExecInspect> {
     return this.docker.inspectExec(this.id, AbortSignal.timeout(FOLLOW_UP_MS))
+  }
+
+  /**
+   * The exec's state once it has a pid or has ended: the attach answers before Docker starts the
+   * process, and Docker marks it running before it records the pid (when the process may already
+   * be seen in the container).
+   */
+  private async started(): Promise<ExecInspect> {
+    const deadline = Date.now() + FOLLOW_UP_MS
+    const settled = (s: ExecInspect) => (s.Running && s.Pid > 0) || s.ExitCode !== null
+    let state = await this.inspect()
+    while (!settled(state) && Date.now() < deadline) {
+      await wait(POLL_MS)
+      state = await this.inspect()
+    }
+    return state
   }
 
   private async exited(withinMs: number): Promise<ExecInspect> {
