@@ -1,3 +1,4 @@
+import { STREAM_WINDOW_BYTES } from '@berth/shared'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import WebSocket from 'ws'
 import { removeContainers, TEST_IMAGE } from './support/docker.ts'
@@ -7,14 +8,15 @@ import { type ApiTarget, startApi } from './support/target.ts'
 
 // Many streams over one agent link at once, one of them with a reader that stopped: the others
 // keep flowing, memory stays bounded (flow control by credits), and the stalled reader is cut
-// off after BERTH_STREAM_STALL_S. It runs in the Node pass only: under `wrangler dev` the ten
-// terminals' 30 MB do not get through the local Durable Object within the test's minute.
+// off after BERTH_STREAM_STALL_S. On both runtimes: under workerd the streams cross the AgentHub
+// Durable Object.
 
 const MiB = 1024 * 1024
 const FOLLOWS = 10
 const TERMINALS = 10
 const TERMINAL_BYTES = 3_000_000
 const STALL_S = 8
+const MEMORY_BOUND_MIB = 256
 
 let api: ApiTarget
 let admin: string
@@ -54,6 +56,11 @@ afterAll(async () => {
 
 const agentStatus = async () =>
   (await api.http.get(`/servers/${serverId}/agent`, { token: admin })).body.agent
+
+type StreamReport = { op: string; sent_bytes: number; in_flight_bytes: number }
+/** The log follows running on the host, in the order the agent lists them (the order they opened). */
+const logStreams = async (): Promise<StreamReport[]> =>
+  ((await agentStatus()).streams as StreamReport[]).filter((s) => s.op === 'container.logs')
 
 /** A followed log over SSE; `stalled` reads the headers and then nothing. */
 async function follow(stalled: boolean) {
@@ -102,17 +109,17 @@ function terminal(): Promise<{ bytes: number; code: number | null }> {
 }
 
 test('ten terminals and ten log follows share one agent link; a stalled reader slows only itself and is cut off', async () => {
-  const rssBefore = api.rssBytes?.()
+  const rssBefore = api.rssBytes()
   const agentRssBefore = (await agentStatus()).rss_bytes as number
   const stalled = await follow(true)
   const follows = await Promise.all(Array.from({ length: FOLLOWS - 1 }, () => follow(false)))
-  let peakRss = rssBefore ?? 0
+  let peakRss = rssBefore
   let peakAgentRss = agentRssBefore
   let sampling = true
   const sampler = (async () => {
     while (sampling) {
       try {
-        if (api.rssBytes) peakRss = Math.max(peakRss, api.rssBytes())
+        peakRss = Math.max(peakRss, api.rssBytes())
         peakAgentRss = Math.max(peakAgentRss, (await agentStatus()).rss_bytes)
       } catch {
         // the API is going away: the test has failed already
@@ -131,9 +138,30 @@ test('ten terminals and ten log follows share one agent link; a stalled reader s
     expect(f.bytes).toBeGreaterThan(before[i]!)
   })
 
+  // On the host, the stalled reader's stream (the first opened) comes to wait for credit, once the
+  // buffers between the API and that client are full, with no more than its window out; every
+  // other follow goes on sending.
+  let earlier = await logStreams()
+  expect(earlier).toHaveLength(FOLLOWS)
+  const [sentBefore, sentAfter] = await waitFor(
+    "the stalled reader's stream to hold still on the host",
+    async () => {
+      await new Promise((r) => setTimeout(r, 1000))
+      const pair = [earlier, await logStreams()] as const
+      earlier = pair[1]
+      return pair[1][0]?.sent_bytes === pair[0][0]?.sent_bytes && pair
+    },
+    STALL_S * 1000,
+    0,
+  )
+  expect(sentAfter[0]!.in_flight_bytes).toBeGreaterThan(0)
+  sentAfter.slice(1).forEach((s, i) => {
+    expect(s.sent_bytes).toBeGreaterThan(sentBefore[i + 1]!.sent_bytes)
+  })
+  for (const s of [...sentBefore, ...sentAfter])
+    expect(s.in_flight_bytes).toBeLessThanOrEqual(STREAM_WINDOW_BYTES)
+
   // The stalled reader is cut off by the API after the stall bound: its stream ends on the host.
-  const streamsWhileFollowing = (await agentStatus()).open_streams
-  expect(streamsWhileFollowing).toBeLessThanOrEqual(FOLLOWS)
   await waitFor(
     'the stalled follow to be cut off',
     async () => (await agentStatus()).open_streams === FOLLOWS - 1,
@@ -150,7 +178,10 @@ test('ten terminals and ten log follows share one agent link; a stalled reader s
     10_000,
   )
 
-  // Memory stayed bounded: the unread output was never queued without limit.
-  if (rssBefore !== undefined) expect(peakRss - rssBefore).toBeLessThan(150 * MiB)
-  expect(peakAgentRss - agentRssBefore).toBeLessThan(150 * MiB)
+  // Memory stayed within bounds. What holds the stalled stream back is shown above, on the host;
+  // this is the ceiling around it. Output moved as JSON grows a V8 heap by itself (workerd's grew by
+  // about 130 MB under one log follow read at full speed, 12 MB/s), so the bound leaves room for that.
+  expect(rssBefore).toBeGreaterThan(0)
+  expect(peakRss - rssBefore).toBeLessThan(MEMORY_BOUND_MIB * MiB)
+  expect(peakAgentRss - agentRssBefore).toBeLessThan(MEMORY_BOUND_MIB * MiB)
 })

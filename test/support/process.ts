@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 
 export const ROOT = new URL('../..', import.meta.url).pathname
@@ -75,4 +76,32 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, everyMs))
   }
   throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`)
+}
+
+/** Resident memory of a process, from /proc (Linux); 0 once it is gone. */
+export function rssOf(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+    return Number(status.match(/^VmRSS:\s+(\d+) kB/m)?.[1] ?? 0) * 1024
+  } catch {
+    return 0
+  }
+}
+
+/** Resident memory of the processes named `name` in process group `group`, summed. */
+export function groupRss(group: number, name: string): number {
+  let total = 0
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
+      // Fields after the command: state ppid pgrp.
+      const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2])
+      if (comm === name && pgrp === group) total += rssOf(Number(entry))
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total
 }

@@ -1,9 +1,9 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createClient, type Client as Db } from '@libsql/client'
 import { type Client, client, waitForHealth } from './http.ts'
-import { type Child, freePort, spawnNode } from './process.ts'
+import { type Child, freePort, rssOf, spawnNode } from './process.ts'
 import { startWorkerdApi } from './workerd.ts'
 
 /** Heartbeats in the tests are fast so offline detection is seen within seconds. */
@@ -29,8 +29,8 @@ export interface ApiTarget {
   restart(): Promise<void>
   stop(): Promise<void>
   output(): string
-  /** Node only: the API process's resident memory, in bytes. */
-  rssBytes?(): number
+  /** Resident memory of what serves the API (the Node process, or workerd), in bytes. */
+  rssBytes(): number
   /** workerd only: the DevTools inspector `wrangler dev` serves for the worker. */
   inspectorUrl?: string
 }
@@ -97,9 +97,6 @@ async function startNodeApi(opts: TargetOptions): Promise<ApiTarget> {
       rmSync(dataDir, { recursive: true, force: true })
     },
     output: () => log + child.output,
-    rssBytes() {
-      const status = readFileSync(`/proc/${child.proc.pid}/status`, 'utf8')
-      return Number(status.match(/^VmRSS:\s+(\d+) kB/m)?.[1] ?? 0) * 1024
-    },
+    rssBytes: () => rssOf(child.proc.pid as number),
   }
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { createClient, type Client as Db } from '@libsql/client'
 import { client, waitForHealth } from './http.ts'
-import { Child, freePort, ROOT } from './process.ts'
+import { Child, freePort, groupRss, ROOT } from './process.ts'
 import type { ApiTarget, TargetOptions } from './target.ts'
 
 const WRANGLER = join(ROOT, 'node_modules/wrangler/bin/wrangler.js')
@@ -157,6 +157,8 @@ export async function startWorkerdApi(
     },
     output: () => log + child.output,
     inspectorUrl: `http://127.0.0.1:${inspectorPort}`,
+    // The worker and its Durable Objects run in workerd, a child of wrangler in its process group.
+    rssBytes: () => groupRss(child.proc.pid as number, 'workerd'),
   }
 }
 

@@ -57,7 +57,7 @@ type Call = Extract<ToAgent, { type: 'call' }>
 type Chunk = Extract<ToApiBody, { type: 'chunk' }>
 type End = Extract<ToApiBody, { type: 'end' }>
 type LinkEnd = { end: ConnectionEnd | 'dropped'; welcomed: boolean }
-type OpenStream = { controller: AbortController; controls: StreamControls; credit: StreamCredit }
+type OpenStream = { op: string; controller: AbortController; controls: StreamControls; credit: StreamCredit }
 
 /**
  * The agent's long-lived link to the API: says hello, keeps heartbeats going, answers calls, runs
@@ -84,7 +84,12 @@ export class Connection {
   constructor(private readonly options: ConnectionOptions) {
     const { docker, log, backoff } = options
     this.agent = newRuntime({
-      openStreams: () => this.streams.size,
+      openStreams: () =>
+        [...this.streams.values()].map(({ op, credit }) => ({
+          op,
+          sent_bytes: credit.sent,
+          in_flight_bytes: credit.inFlight,
+        })),
       apps: {
         docker,
         log,
@@ -311,7 +316,7 @@ export class Connection {
     const controller = new AbortController()
     const controls = new StreamControls()
     const credit = new StreamCredit(this.streamWindow)
-    this.streams.set(id, { controller, controls, credit })
+    this.streams.set(id, { op: call.op, controller, controls, credit })
     const link = this.socket
     let seq = 0
     let ended = false
@@ -463,13 +468,18 @@ function frameType(text: string): string {
  * back stays within it (one chunk larger than the window goes alone). Without a window, no wait.
  */
 export class StreamCredit {
-  private inFlight = 0
+  /** Bytes taken for sending, and of those the ones not credited back yet. */
+  sent = 0
+  inFlight = 0
   private wake: (() => void) | null = null
 
   constructor(private readonly window: number | null) {}
 
   async take(bytes: number, signal: AbortSignal): Promise<void> {
-    if (this.window === null) return
+    if (this.window === null) {
+      this.sent += bytes
+      return
+    }
     while (this.inFlight > 0 && this.inFlight + bytes > this.window && !signal.aborted) {
       await new Promise<void>((resolve) => {
         const done = () => {
@@ -482,6 +492,7 @@ export class StreamCredit {
       })
     }
     this.inFlight += bytes
+    this.sent += bytes
   }
 
   grant(bytes: number): void {

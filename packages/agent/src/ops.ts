@@ -41,11 +41,18 @@ export interface AgentRuntime {
   /** The apps this host serves and their deploys; null for a runtime made without them (tests of other ops). */
   readonly apps: AppHost | null
   /** Streams whose handlers are still running. */
-  openStreams(): number
+  openStreams(): StreamReport[]
+}
+
+/** A running stream as `agent.status` reports it. */
+export interface StreamReport {
+  op: string
+  sent_bytes: number
+  in_flight_bytes: number
 }
 
 export interface RuntimeOptions {
-  openStreams?: () => number
+  openStreams?: () => StreamReport[]
   /** What the apps' deploys need; the runtime's port lock is shared with them. */
   apps?: Omit<AppHostOptions, 'portLock'>
 }
@@ -56,7 +63,7 @@ export function newRuntime(options: RuntimeOptions = {}): AgentRuntime {
     portLock,
     stats: new StatsHistory(),
     apps: options.apps ? new AppHost({ ...options.apps, portLock }) : null,
-    openStreams: options.openStreams ?? (() => 0),
+    openStreams: options.openStreams ?? (() => []),
   }
 }
 
@@ -121,11 +128,15 @@ export const handlers: OpHandlers = {
     }
   },
 
-  'agent.status': async (_args, { agent }) => ({
-    open_streams: agent.openStreams(),
-    uptime_s: Math.round(process.uptime()),
-    rss_bytes: process.memoryUsage.rss(),
-  }),
+  'agent.status': async (_args, { agent }) => {
+    const streams = agent.openStreams()
+    return {
+      open_streams: streams.length,
+      streams,
+      uptime_s: Math.round(process.uptime()),
+      rss_bytes: process.memoryUsage.rss(),
+    }
+  },
 
   'container.list': async (_args, { docker, signal }) => ({
     containers: await listSummaries(docker, signal),

@@ -77,10 +77,24 @@ export const ops = {
       }),
     }),
   },
-  /** The agent itself: streams it has open, how long it runs, its memory. */
+  /**
+   * The agent itself: streams it has open (each with the bytes it sent and those the API has not
+   * credited back yet), how long it runs, its memory.
+   */
   'agent.status': {
     args: z.object({}).strict(),
-    result: z.object({ open_streams: z.number().int(), uptime_s: z.number(), rss_bytes: z.number() }),
+    result: z.object({
+      open_streams: z.number().int(),
+      streams: z.array(
+        z.object({
+          op: z.string(),
+          sent_bytes: z.number().int(),
+          in_flight_bytes: z.number().int(),
+        }),
+      ),
+      uptime_s: z.number(),
+      rss_bytes: z.number(),
+    }),
   },
 
   // Containers. `ref` is a Docker id (or unique prefix) or a container name.
