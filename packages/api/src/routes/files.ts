@@ -81,8 +81,9 @@ export const fileRoutes = new Hono<AppEnv>()
       'Content-Type': CONTENT_TYPES[download.format],
       'Content-Disposition': contentDisposition(filename),
     }
-    if (download.size !== null) headers['Content-Length'] = String(download.size)
-    return c.body(body, 200, headers)
+    if (download.size === null) return c.body(body, 200, headers)
+    headers['Content-Length'] = String(download.size)
+    return c.body(c.get('deps').sizedBody(body, download.size), 200, headers)
   })
 
 function archiveName(name: string): string {

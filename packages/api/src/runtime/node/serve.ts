@@ -73,6 +73,8 @@ export async function startNodeApi(config: NodeConfig): Promise<RunningApi> {
     clientAddress: (c) => clientAddress(c, config.trustProxy),
     waitUntil: () => {},
     agentBundle: async () => readFile(AGENT_BUNDLE).catch(() => null),
+    // The Node adapter sends the Content-Length the route sets.
+    sizedBody: (body) => body,
     upgradeClient: (c, protocol, open) => upgradeClient(clients, c, protocol, open),
   }
   const app = createApp(deps)

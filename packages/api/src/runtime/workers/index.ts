@@ -24,6 +24,7 @@ function appFor(env: Env): App {
       waitUntil: (c, work) => c.executionCtx.waitUntil(work),
       // No file system on Workers: GET /agent/download answers 404; agents are fetched elsewhere.
       agentBundle: async () => null,
+      sizedBody: (body, bytes) => body.pipeThrough(new FixedLengthStream(bytes)),
       upgradeClient,
     })
     apps.set(env, app)
