@@ -428,6 +428,12 @@ test('with the agent stopped, the list still answers, marked stale; actions are 
     status: 'running',
     observed_at: expect.any(String),
   })
+  // Inspect answers from the copy too, by Berth id or by name, marked stale.
+  for (const ref of [c.id, name('offline')]) {
+    const one = await api.http.get(path(`/${ref}`), { token: admin })
+    expect(one.status, one.text).toBe(200)
+    expect(one.body.container).toMatchObject({ id: c.id, status: 'running', stale: true })
+  }
   const start = await api.http.post(path(`/${c.id}/start`), { token: admin })
   expect(start.status).toBe(503)
   expect(start.body.error).toBe('agent_offline')

@@ -101,6 +101,19 @@ describe('bad input', () => {
     expect(res.body.details).toEqual({ max_bytes: 4096 })
   })
 
+  test('a streamed body with no length, over the limit, is a 413 and creates nothing', async () => {
+    const json = JSON.stringify({ name: 'streamed-big', description: 'x'.repeat(5000) })
+    const res = await api.http.post('/servers', {
+      token: admin,
+      headers: { 'Content-Type': 'application/json' },
+      // A stream has no length up front: it goes out chunked, and is counted as it is read.
+      raw: new Blob([json]).stream(),
+    })
+    expectErrorBody(res, 413, 'payload_too_large')
+    const list = await api.http.get('/servers?limit=200', { token: admin })
+    expect(list.body.servers.map((s: { name: string }) => s.name)).not.toContain('streamed-big')
+  })
+
   test('unknown ids and routes are 404', async () => {
     expectErrorBody(
       await api.http.get('/servers/srv_00000000000000000000000000', { token: admin }),

@@ -28,7 +28,9 @@ export function client(baseUrl: string) {
       body = JSON.stringify(opts.body)
       headers['Content-Type'] ??= 'application/json'
     }
-    const res = await fetch(`${baseUrl}/api/v1${path}`, { method, headers, body })
+    // A stream goes out as it is read (chunked), which fetch takes only half duplex.
+    const init = { method, headers, body, ...(body instanceof ReadableStream ? { duplex: 'half' } : {}) }
+    const res = await fetch(`${baseUrl}/api/v1${path}`, init as RequestInit)
     const text = await res.text()
     let parsed: unknown = text
     try {

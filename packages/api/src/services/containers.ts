@@ -232,15 +232,30 @@ export async function listContainers(ctx: ActorContext, serverId: string, query:
 }
 
 export async function getContainer(ctx: ActorContext, serverId: string, ref: string, reveal: boolean) {
+  const inspect = (dockerRef: string) =>
+    ctx.hub.call(serverId, 'container.inspect', { ref: dockerRef }).then(
+      (detail) => ({ detail }),
+      (err: unknown) => ({ err }),
+    )
+  // A Docker id or name goes to the host while the copy is read, so the two waits overlap; the
+  // copy's row still decides which container it is, and a host that answered for another is asked again.
+  const early = ref.startsWith('ctr_') ? null : inspect(ref)
   const row = await findContainer(ctx, serverId, ref)
   if (reveal && ctx.actor.role !== 'admin') {
     throw new ApiError('forbidden', 'only admins may reveal secret values', { code: 'reveal_forbidden' })
   }
-  if (!(await ctx.hub.online(serverId))) return { ...toContainerView(row), stale: true }
+  const first = early && (await early)
+  // Asked (again) by the row's Docker id unless the first answer was for this container, or said the agent is away.
+  const settled =
+    first && ('detail' in first ? first.detail.docker_id === row.dockerId : isOffline(first.err))
+  const answer = settled ? first : await inspect(row.dockerId)
   // Docker events keep the row current; a read does not write.
-  const detail = await ctx.hub.call(serverId, 'container.inspect', { ref: row.dockerId })
-  return { ...toDetailView(row, detail, reveal), stale: false }
+  if ('detail' in answer) return { ...toDetailView(row, answer.detail, reveal), stale: false }
+  if (isOffline(answer.err)) return { ...toContainerView(row), stale: true }
+  throw answer.err
 }
+
+const isOffline = (err: unknown) => err instanceof ApiError && err.kind === 'agent_offline'
 
 export async function updateContainer(
   ctx: ActorContext,
