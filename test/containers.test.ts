@@ -97,8 +97,10 @@ describe('container lifecycle', () => {
     expect((await api.http.get(path(`/${c.id}?reveal=true`), { token: member.token })).status).toBe(403)
     const revealed = await api.http.get(path(`/${c.id}?reveal=true`), { token: admin })
     expect(revealed.body.container.env.API_TOKEN).toBe('tok-123')
-    // The same container by Docker id and by name.
+    // The same container by Docker id, a short one, and by name.
     expect((await api.http.get(path(`/${c.docker_id}`), { token: admin })).body.container.id).toBe(c.id)
+    const short = await api.http.get(path(`/${c.docker_id.slice(0, 12)}`), { token: admin })
+    expect(short.body.container).toMatchObject({ id: c.id, docker_id: c.docker_id })
     expect((await api.http.get(path(`/${name('web')}`), { token: admin })).body.container.id).toBe(c.id)
 
     const stats = await api.http.get(path(`/${c.id}/stats`), { token: admin })

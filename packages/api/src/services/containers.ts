@@ -13,6 +13,7 @@ import {
 import { and, asc, eq, gt, inArray, like, or, sql } from 'drizzle-orm'
 import type { z } from 'zod'
 import type { ActorContext } from '../context.ts'
+import type { Db } from '../db/index.ts'
 import { containers } from '../db/schema.ts'
 import { ApiError, notFound } from '../errors.ts'
 import type { StreamChunk } from '../hub/hub.ts'
@@ -99,23 +100,43 @@ function toDetailView(row: ContainerRow, detail: ContainerDetail, reveal: boolea
 }
 
 /** Finds a container of a server by Berth id, Docker id (or a prefix of at least 4), or name. */
-export async function findContainer(ctx: ActorContext, serverId: string, ref: string): Promise<ContainerRow> {
-  const byPrefix = /^[0-9a-f]{4,63}$/.test(ref) ? like(containers.dockerId, `${ref}%`) : undefined
-  const rows = await ctx.db
-    .select()
-    .from(containers)
-    .where(
-      and(
-        eq(containers.serverId, serverId),
-        or(
-          eq(containers.id, ref),
-          eq(containers.name, ref.replace(/^\//, '')),
-          eq(containers.dockerId, ref),
-          byPrefix,
+/**
+ * findContainer's query, built once per database: it runs on every container request, and
+ * building it each time cost as much as running it.
+ */
+const lookups = new WeakMap<Db, ReturnType<typeof prepareLookups>>()
+
+function prepareLookups(db: Db) {
+  const lookup = (byPrefix: boolean) =>
+    db
+      .select()
+      .from(containers)
+      .where(
+        and(
+          eq(containers.serverId, sql.placeholder('serverId')),
+          or(
+            eq(containers.id, sql.placeholder('ref')),
+            eq(containers.name, sql.placeholder('name')),
+            eq(containers.dockerId, sql.placeholder('ref')),
+            byPrefix ? like(containers.dockerId, sql.placeholder('prefix')) : undefined,
+          ),
         ),
-      ),
-    )
-    .limit(2)
+      )
+      .limit(2)
+      .prepare()
+  return { exact: lookup(false), byPrefix: lookup(true) }
+}
+
+export async function findContainer(ctx: ActorContext, serverId: string, ref: string): Promise<ContainerRow> {
+  let prepared = lookups.get(ctx.db)
+  if (!prepared) {
+    prepared = prepareLookups(ctx.db)
+    lookups.set(ctx.db, prepared)
+  }
+  const values = { serverId, ref, name: ref.replace(/^\//, '') }
+  const rows = /^[0-9a-f]{4,63}$/.test(ref)
+    ? await prepared.byPrefix.all({ ...values, prefix: `${ref}%` })
+    : await prepared.exact.all(values)
   const exact = rows.find((r) => r.id === ref || r.dockerId === ref || r.name === ref)
   if (exact) return exact
   if (rows.length === 1) return rows[0]!
