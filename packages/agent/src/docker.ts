@@ -1,6 +1,7 @@
 import { Duplex, Readable } from 'node:stream'
 import Dockerode from 'dockerode'
 import { z } from 'zod'
+import { PlainDockerHttp, type PlainEndpoint, type PlainReply, type PlainRequest } from './docker-http.ts'
 import { messageOf } from './log.ts'
 
 /** What the agent needs from the host's Docker Engine. Replies keep Docker's field names; ops map them. */
@@ -411,6 +412,12 @@ interface EngineCalls {
 
 /** docker-modem, which dockerode's own calls go through; used directly where dockerode's wrappers do not fit. */
 interface Modem {
+  /** Set for a unix socket: the path, or a function that finds it. */
+  socketPath?: unknown
+  getSocketPath(): Promise<unknown>
+  host?: string
+  port?: number | string
+  protocol?: string
   dial(options: ModemDial, callback: (err: unknown, data: unknown) => void): void
   demuxStream(source: Readable, stdout: PieceSink, stderr: PieceSink): void
 }
@@ -487,8 +494,36 @@ export function connectDocker(address?: string): Docker {
     })
   }
 
-  const send = <T>(request: Request, reply: z.ZodType<T>): Promise<T> =>
-    checked(() => dial(request, false), reply)
+  // Plain-HTTP engines (a unix socket, or tcp without TLS) take JSON calls without docker-modem.
+  let plain: Promise<PlainDockerHttp | null> | undefined
+  const plainHttp = () => {
+    plain ??= plainEndpoint(modem).then((endpoint) => endpoint && new PlainDockerHttp(endpoint))
+    return plain
+  }
+  async function sendPlain(http: PlainDockerHttp, request: Request): Promise<unknown> {
+    const query = Object.fromEntries(Object.entries(request.query ?? {}).filter(([, v]) => v !== undefined))
+    let reply: PlainReply
+    try {
+      reply = await http.send({
+        method: request.method,
+        path: request.path,
+        query: query as PlainRequest['query'],
+        body: request.body,
+        signal: request.signal,
+      })
+    } catch (err) {
+      throw toDockerError(where, err)
+    }
+    if ((request.ok ?? SUCCESS).includes(reply.status)) return reply.body
+    const body = failureBody.safeParse(reply.body)
+    const message = body.success ? body.data.message : typeof reply.body === 'string' ? reply.body.trim() : ''
+    throw new DockerError(message || `Docker answered ${reply.status}`, reply.status)
+  }
+
+  const send = async <T>(request: Request, reply: z.ZodType<T>): Promise<T> => {
+    const http = request.file || request.hijack ? null : await plainHttp()
+    return checked(() => (http ? sendPlain(http, request) : dial(request, false)), reply)
+  }
   const act = async (request: Request): Promise<void> => {
     await send(request, z.unknown())
   }
@@ -501,7 +536,7 @@ export function connectDocker(address?: string): Docker {
   return {
     address: where,
     async ping(signal) {
-      await checked(() => engine.ping({ abortSignal: signal }), z.unknown())
+      await send({ method: 'GET', path: '/_ping', signal }, z.unknown())
     },
     async version(signal) {
       const reply = await checked(() => engine.version({ abortSignal: signal }), versionReply)
@@ -828,6 +863,19 @@ function parseJson(text: string): unknown {
   }
 }
 
+/** The engine's address when it speaks plain HTTP (no TLS, no ssh); null otherwise. */
+async function plainEndpoint(modem: Modem): Promise<PlainEndpoint | null> {
+  if (modem.socketPath) {
+    const socketPath = await modem.getSocketPath()
+    return typeof socketPath === 'string' ? { socketPath } : null
+  }
+  if (modem.host && modem.protocol === 'http') {
+    const port = Number(modem.port ?? 2375)
+    return Number.isInteger(port) ? { host: modem.host, port } : null
+  }
+  return null
+}
+
 /** Modem options for an explicit address; they override anything DOCKER_HOST would set. */
 export function engineOptions(address: string): Dockerode.DockerOptions {
   const unset = { host: undefined, port: undefined, protocol: undefined } as const
@@ -849,7 +897,7 @@ export function engineOptions(address: string): Dockerode.DockerOptions {
 }
 
 function toDockerError(where: string, err: unknown): Error {
-  if (err instanceof Error && err.name === 'AbortError') return err
+  if (err instanceof DockerError || (err instanceof Error && err.name === 'AbortError')) return err
   const failed = failure.safeParse(err)
   if (failed.success) {
     const body = failureBody.safeParse(failed.data.json)
