@@ -57,8 +57,9 @@ async function answers(port: number, body: string): Promise<boolean> {
 }
 
 function cleanUpDocker(): void {
-  const ids = run('docker', ['ps', '-aq', '--filter', `label=${LABEL}`])
-    .split('\n')
+  // The direct path's containers, and the app's that Berth ran (should the run stop before it removes them).
+  const ids = [`label=${LABEL}`, 'label=berth.app.name=bench-deploy']
+    .flatMap((filter) => run('docker', ['ps', '-aq', '--filter', filter]).split('\n'))
     .filter(Boolean)
   if (ids.length) run('docker', ['rm', '-f', ...ids])
   const images = run('docker', ['images', '--format', '{{.Repository}}:{{.Tag}}'])
