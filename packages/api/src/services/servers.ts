@@ -47,7 +47,8 @@ export function agentCommands(apiUrl: string, token: string): Enrollment['comman
     node: `curl -fsSL ${download} -o berth-agent.mjs && node berth-agent.mjs ${args}`,
     npm: `npm run agent -- ${args}`,
     docker: [
-      'docker run -d --name berth-agent --restart unless-stopped',
+      // The host's pid namespace, so the agent can signal and end the processes terminals start.
+      'docker run -d --name berth-agent --restart unless-stopped --pid=host',
       '-v /var/run/docker.sock:/var/run/docker.sock -v berth-agent:/var/lib/berth',
       `node:20-alpine sh -c "wget -qO /var/lib/berth/berth-agent.mjs ${download} &&`,
       `exec node /var/lib/berth/berth-agent.mjs ${args} --state /var/lib/berth/agent.json"`,
