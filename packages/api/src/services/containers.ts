@@ -99,7 +99,6 @@ function toDetailView(row: ContainerRow, detail: ContainerDetail, reveal: boolea
   }
 }
 
-/** Finds a container of a server by Berth id, Docker id (or a prefix of at least 4), or name. */
 /**
  * findContainer's query, built once per database: it runs on every container request, and
  * building it each time cost as much as running it.
@@ -127,6 +126,7 @@ function prepareLookups(db: Db) {
   return { exact: lookup(false), byPrefix: lookup(true) }
 }
 
+/** Finds a container of a server by Berth id, Docker id (or a prefix of at least 4), or name. */
 export async function findContainer(ctx: ActorContext, serverId: string, ref: string): Promise<ContainerRow> {
   let prepared = lookups.get(ctx.db)
   if (!prepared) {
