@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import WebSocket from 'ws'
-import { docker, removeContainers, TEST_IMAGE } from './support/docker.ts'
-import { createUser, registerAdmin, runSeenContainer, startServerWithAgent } from './support/flows.ts'
-import { type Child, waitFor } from './support/process.ts'
-import { type ApiTarget, startApi } from './support/target.ts'
+import { docker, TEST_IMAGE } from './support/docker.ts'
+import { type ContainerHost, createUser, startContainerHost } from './support/flows.ts'
+import { waitFor } from './support/process.ts'
+import type { ApiTarget } from './support/target.ts'
 
 // The terminal: a WebSocket to the API, relayed over the agent's link to a docker exec on the
 // host, with a real container.
@@ -12,31 +12,17 @@ import { type ApiTarget, startApi } from './support/target.ts'
 let api: ApiTarget
 let admin: string
 let serverId: string
-let agent: Child
 let containerId: string
 const run = Math.random().toString(36).slice(2, 7)
 
+let host: ContainerHost
+
 beforeAll(async () => {
-  api = await startApi()
-  admin = await registerAdmin(api.http)
-  ;({ serverId, agent } = await startServerWithAgent(api, admin, 'exec-host'))
-  containerId = await runSeenContainer(
-    api,
-    admin,
-    serverId,
-    '--name',
-    `t${run}-shell`,
-    TEST_IMAGE,
-    'sleep',
-    '3600',
-  )
+  host = await startContainerHost('exec-host', ['--name', `t${run}-shell`, TEST_IMAGE, 'sleep', '3600'])
+  ;({ api, admin, serverId, containerId } = host)
 })
 
-afterAll(async () => {
-  await agent?.stop()
-  removeContainers([containerId])
-  await api?.stop()
-})
+afterAll(() => host?.stop())
 
 interface Frame {
   type: string

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import WebSocket from 'ws'
-import { removeContainers, TEST_IMAGE } from './support/docker.ts'
-import { createUser, registerAdmin, runSeenContainer, startServerWithAgent } from './support/flows.ts'
+import { TEST_IMAGE } from './support/docker.ts'
+import { type ContainerHost, createUser, startContainerHost } from './support/flows.ts'
 import { type Child, waitFor } from './support/process.ts'
-import { type ApiTarget, startApi } from './support/target.ts'
+import type { ApiTarget } from './support/target.ts'
 
 // The realtime socket with a real agent and a real container that keeps writing lines.
 
@@ -14,28 +14,25 @@ let agent: Child
 let containerId: string
 const run = Math.random().toString(36).slice(2, 7)
 
+let host: ContainerHost
+
 beforeAll(async () => {
-  api = await startApi({ env: { BERTH_STATS_INTERVAL_MS: '500' } })
-  admin = await registerAdmin(api.http)
-  ;({ serverId, agent } = await startServerWithAgent(api, admin, 'realtime-host'))
-  containerId = await runSeenContainer(
-    api,
-    admin,
-    serverId,
-    '--name',
-    `t${run}-talker`,
-    TEST_IMAGE,
-    'sh',
-    '-c',
-    'trap "exit 0" TERM; i=0; while true; do echo line-$i; i=$((i+1)); sleep 0.2; done',
+  host = await startContainerHost(
+    'realtime-host',
+    [
+      '--name',
+      `t${run}-talker`,
+      TEST_IMAGE,
+      'sh',
+      '-c',
+      'trap "exit 0" TERM; i=0; while true; do echo line-$i; i=$((i+1)); sleep 0.2; done',
+    ],
+    { env: { BERTH_STATS_INTERVAL_MS: '500' } },
   )
+  ;({ api, admin, serverId, agent, containerId } = host)
 })
 
-afterAll(async () => {
-  await agent?.stop()
-  removeContainers([containerId])
-  await api?.stop()
-})
+afterAll(() => host?.stop())
 
 interface Frame {
   type: string

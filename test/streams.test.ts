@@ -1,10 +1,10 @@
 import { STREAM_WINDOW_BYTES } from '@berth/shared'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import WebSocket from 'ws'
-import { removeContainers, TEST_IMAGE } from './support/docker.ts'
-import { registerAdmin, runSeenContainer, startServerWithAgent } from './support/flows.ts'
-import { type Child, waitFor } from './support/process.ts'
-import { type ApiTarget, startApi } from './support/target.ts'
+import { TEST_IMAGE } from './support/docker.ts'
+import { type ContainerHost, startContainerHost } from './support/flows.ts'
+import { waitFor } from './support/process.ts'
+import type { ApiTarget } from './support/target.ts'
 
 // Many streams over one agent link at once, one of them with a reader that stopped: the others
 // keep flowing, memory stays bounded (flow control by credits), and the stalled reader is cut
@@ -22,38 +22,34 @@ const HOLD_WITHIN_S = 45
 let api: ApiTarget
 let admin: string
 let serverId: string
-let agent: Child
 let containerId: string
 const run = Math.random().toString(36).slice(2, 7)
 
+let host: ContainerHost
+
 beforeAll(async () => {
-  // Heartbeats at their usual pace: the tests' fast ones would count a link busy with streams as lost.
-  api = await startApi({ env: { BERTH_STREAM_STALL_S: String(STALL_S), BERTH_HEARTBEAT_MS: '10000' } })
-  admin = await registerAdmin(api.http)
-  ;({ serverId, agent } = await startServerWithAgent(api, admin, 'streams-host'))
-  // A container that logs as fast as it can (Docker keeps at most 50 MB of it).
-  containerId = await runSeenContainer(
-    api,
-    admin,
-    serverId,
-    '--name',
-    `t${run}-firehose`,
-    '--log-opt',
-    'max-size=50m',
-    '--log-opt',
-    'max-file=1',
-    TEST_IMAGE,
-    'sh',
-    '-c',
-    'trap "exit 0" TERM; yes 0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz & wait',
+  host = await startContainerHost(
+    'streams-host',
+    // A container that logs as fast as it can (Docker keeps at most 50 MB of it).
+    [
+      '--name',
+      `t${run}-firehose`,
+      '--log-opt',
+      'max-size=50m',
+      '--log-opt',
+      'max-file=1',
+      TEST_IMAGE,
+      'sh',
+      '-c',
+      'trap "exit 0" TERM; yes 0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz & wait',
+    ],
+    // Heartbeats at their usual pace: the tests' fast ones would count a link busy with streams as lost.
+    { env: { BERTH_STREAM_STALL_S: String(STALL_S), BERTH_HEARTBEAT_MS: '10000' } },
   )
+  ;({ api, admin, serverId, containerId } = host)
 })
 
-afterAll(async () => {
-  await agent?.stop()
-  removeContainers([containerId])
-  await api?.stop()
-})
+afterAll(() => host?.stop())
 
 const agentStatus = async () =>
   (await api.http.get(`/servers/${serverId}/agent`, { token: admin })).body.agent

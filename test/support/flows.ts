@@ -4,8 +4,10 @@ import os from 'node:os'
 import { join } from 'node:path'
 import { expect } from 'vitest'
 import { startAgentProcess } from './agent.ts'
+import { removeContainers } from './docker.ts'
 import type { Client } from './http.ts'
-import { waitFor } from './process.ts'
+import { type Child, waitFor } from './process.ts'
+import { type ApiTarget, startApi, type TargetOptions } from './target.ts'
 
 export const ADMIN = { email: 'admin@example.com', password: 'correct horse battery' }
 
@@ -71,4 +73,42 @@ export async function runSeenContainer(
     return res.status === 200
   })
   return id
+}
+
+/** An API with its admin, one server whose agent is online, and one container the API has seen. */
+export interface ContainerHost {
+  api: ApiTarget
+  admin: string
+  serverId: string
+  agent: Child
+  containerId: string
+  /** Stops the agent, removes the container and stops the API; what was started, if setup failed part way. */
+  stop(): Promise<void>
+}
+
+/** Starts a ContainerHost: the server is named `name`, the container is `docker run -d …run`. */
+export async function startContainerHost(
+  name: string,
+  run: string[],
+  options: TargetOptions = {},
+): Promise<ContainerHost> {
+  const started: Partial<ContainerHost> = {}
+  const stop = async () => {
+    await started.agent?.stop()
+    if (started.containerId) removeContainers([started.containerId])
+    await started.api?.stop()
+  }
+  try {
+    const api = await startApi(options)
+    started.api = api
+    const admin = await registerAdmin(api.http)
+    const { serverId, agent } = await startServerWithAgent(api, admin, name)
+    started.agent = agent
+    const containerId = await runSeenContainer(api, admin, serverId, ...run)
+    started.containerId = containerId
+    return { api, admin, serverId, agent, containerId, stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
 }

@@ -476,7 +476,7 @@ export function connectDocker(address?: string): Docker {
   }
 
   function dial(request: Request, isStream: boolean): Promise<unknown> {
-    const query = Object.fromEntries(Object.entries(request.query ?? {}).filter(([, v]) => v !== undefined))
+    const query = definedQuery(request)
     return new Promise((resolve, reject) => {
       modem.dial(
         {
@@ -501,13 +501,12 @@ export function connectDocker(address?: string): Docker {
     return plain
   }
   async function sendPlain(http: PlainDockerHttp, request: Request): Promise<unknown> {
-    const query = Object.fromEntries(Object.entries(request.query ?? {}).filter(([, v]) => v !== undefined))
     let reply: PlainReply
     try {
       reply = await http.send({
         method: request.method,
         path: request.path,
-        query: query as PlainRequest['query'],
+        query: definedQuery(request),
         body: request.body,
         signal: request.signal,
       })
@@ -861,6 +860,13 @@ function parseJson(text: string): unknown {
   } catch {
     return null
   }
+}
+
+/** A request's query without the parameters left undefined. */
+function definedQuery(request: Request): PlainRequest['query'] {
+  return Object.fromEntries(
+    Object.entries(request.query ?? {}).filter(([, v]) => v !== undefined),
+  ) as PlainRequest['query']
 }
 
 /** The engine's address when it speaks plain HTTP (no TLS, no ssh); null otherwise. */

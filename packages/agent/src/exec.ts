@@ -142,21 +142,19 @@ class ExecProcess {
    * process, and Docker marks it running before it records the pid (when the process may already
    * be seen in the container).
    */
-  private async started(): Promise<ExecInspect> {
-    const deadline = Date.now() + FOLLOW_UP_MS
-    const settled = (s: ExecInspect) => (s.Running && s.Pid > 0) || s.ExitCode !== null
-    let state = await this.inspect()
-    while (!settled(state) && Date.now() < deadline) {
-      await wait(POLL_MS)
-      state = await this.inspect()
-    }
-    return state
+  private started(): Promise<ExecInspect> {
+    return this.polled((s) => (s.Running && s.Pid > 0) || s.ExitCode !== null, FOLLOW_UP_MS)
   }
 
-  private async exited(withinMs: number): Promise<ExecInspect> {
+  private exited(withinMs: number): Promise<ExecInspect> {
+    return this.polled((s) => !s.Running, withinMs)
+  }
+
+  /** The exec's state once `done` holds of it, or the last one seen when `withinMs` runs out. */
+  private async polled(done: (state: ExecInspect) => boolean, withinMs: number): Promise<ExecInspect> {
     const deadline = Date.now() + withinMs
     let state = await this.inspect()
-    while (state.Running && Date.now() < deadline) {
+    while (!done(state) && Date.now() < deadline) {
       await wait(POLL_MS)
       state = await this.inspect()
     }
