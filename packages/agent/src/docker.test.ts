@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { connectDocker, DockerError, engineOptions } from './docker.ts'
@@ -19,6 +21,36 @@ describe('connectDocker', () => {
     expect(failure).toBeInstanceOf(DockerError)
     expect(failure).toMatchObject({ status: null })
     expect(String(failure)).toContain('cannot reach Docker at tcp://127.0.0.1:1')
+  })
+
+  it('refuses an inspect that is not shaped as Docker’s, from a stand-in engine', async () => {
+    const real = await connectDocker().inspectContainer(
+      (await promisify(execFile)('docker', ['create', 'berth-test/busybox:latest', 'true'])).stdout.trim(),
+    )
+    await promisify(execFile)('docker', ['rm', real.Id])
+    const replies: unknown[] = [
+      real,
+      { ...real, State: { ...real.State, Status: 'sleeping' } },
+      { ...real, Config: null },
+      { ...real, Mounts: 'none' },
+      [],
+    ]
+    const engine = createServer((_req, res) => {
+      res.setHeader('Content-Type', 'application/json')
+      res.end(JSON.stringify(replies.shift()))
+    })
+    await new Promise<void>((resolve) => engine.listen(0, '127.0.0.1', resolve))
+    try {
+      const docker = connectDocker(`tcp://127.0.0.1:${(engine.address() as AddressInfo).port}`)
+      expect((await docker.inspectContainer('c')).Id).toBe(real.Id)
+      for (let i = 0; i < 4; i++) {
+        const failure = await docker.inspectContainer('c').catch((err: unknown) => err)
+        expect(failure).toBeInstanceOf(DockerError)
+        expect(String(failure)).toContain('sent an unexpected reply')
+      }
+    } finally {
+      engine.close()
+    }
   })
 })
 

@@ -172,71 +172,98 @@ const containerListing = z.object({
 })
 export type ContainerListing = z.infer<typeof containerListing>
 
+const CONTAINER_STATES = ['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead'] as const
+
 /** Docker's inspect; Config and HostConfig keep every field so that a container can be made again from them. */
-const containerInspect = z.object({
-  Id: z.string(),
-  Name: z.string(),
-  Created: z.string(),
-  Image: z.string(),
-  RestartCount: z.number().int().optional(),
-  State: z.object({
-    Status: z.enum(['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead']),
-    ExitCode: z.number().int(),
-    StartedAt: z.string(),
-    FinishedAt: z.string(),
-    Health: z.object({ Status: z.string() }).nullish(),
-  }),
-  Config: z.looseObject({
-    Image: z.string(),
-    Hostname: z.string().optional(),
-    Env: z.array(z.string()).nullish(),
-    Cmd: z.array(z.string()).nullish(),
-    Entrypoint: z.array(z.string()).nullish(),
-    WorkingDir: z.string().nullish(),
-    Labels: z.record(z.string(), z.string()).nullish(),
-    ExposedPorts: z.record(z.string(), z.unknown()).nullish(),
-    Tty: z.boolean().optional(),
-  }),
-  HostConfig: z.looseObject({
-    NetworkMode: z.string().nullish(),
-    PortBindings: z.record(z.string(), portMappings).nullish(),
-    Binds: z.array(z.string()).nullish(),
-    Mounts: z.array(z.looseObject({ Target: z.string() })).nullish(),
-    NanoCpus: z.number().nullish(),
-    CpuQuota: z.number().nullish(),
-    CpuPeriod: z.number().nullish(),
-    Memory: z.number().nullish(),
-    PidsLimit: z.number().nullish(),
-    RestartPolicy: z.object({ Name: z.string() }).nullish(),
-  }),
-  NetworkSettings: z.object({
-    Ports: z.record(z.string(), portMappings).nullish(),
-    Networks: z
-      .record(
-        z.string(),
-        z.object({
-          IPAddress: z.string().nullish(),
-          Aliases: z.array(z.string()).nullish(),
-          Links: z.array(z.string()).nullish(),
-          IPAMConfig: z.unknown().optional(),
-          DriverOpts: z.unknown().optional(),
-        }),
-      )
-      .nullish(),
-  }),
-  Mounts: z
-    .array(
-      z.object({
-        Type: z.string(),
-        Name: z.string().optional(),
-        Source: z.string(),
-        Destination: z.string(),
-        RW: z.boolean(),
-      }),
-    )
-    .nullish(),
-})
-export type ContainerInspect = z.infer<typeof containerInspect>
+export interface ContainerInspect {
+  Id: string
+  Name: string
+  Created: string
+  Image: string
+  RestartCount?: number
+  State: {
+    Status: (typeof CONTAINER_STATES)[number]
+    ExitCode: number
+    StartedAt: string
+    FinishedAt: string
+    Health?: { Status: string } | null
+  }
+  Config: {
+    Image: string
+    Hostname?: string
+    Env?: string[] | null
+    Cmd?: string[] | null
+    Entrypoint?: string[] | null
+    WorkingDir?: string | null
+    Labels?: Record<string, string> | null
+    ExposedPorts?: Record<string, unknown> | null
+    Tty?: boolean
+    [field: string]: unknown
+  }
+  HostConfig: {
+    NetworkMode?: string | null
+    PortBindings?: Record<string, PortMappings> | null
+    Binds?: string[] | null
+    Mounts?: { Target: string; [field: string]: unknown }[] | null
+    NanoCpus?: number | null
+    CpuQuota?: number | null
+    CpuPeriod?: number | null
+    Memory?: number | null
+    PidsLimit?: number | null
+    RestartPolicy?: { Name: string } | null
+    [field: string]: unknown
+  }
+  NetworkSettings: {
+    Ports?: Record<string, PortMappings> | null
+    Networks?: Record<
+      string,
+      {
+        IPAddress?: string | null
+        Aliases?: string[] | null
+        Links?: string[] | null
+        IPAMConfig?: unknown
+        DriverOpts?: unknown
+      }
+    > | null
+  }
+  Mounts?: { Type: string; Name?: string; Source: string; Destination: string; RW: boolean }[] | null
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+const isList = (value: unknown) => value == null || Array.isArray(value)
+
+/**
+ * The checks the agent's readers of an inspect rely on, written out rather than a zod schema: every
+ * container call reads this reply, and parsing it whole with zod took longer than the rest of the
+ * agent's share of an inspect. The engine is the agent's own; the frames it answers with are parsed with zod.
+ */
+function looksInspected(value: unknown): boolean {
+  if (!isObject(value)) return false
+  const { Id, Name, Created, Image, State, Config, HostConfig, NetworkSettings, Mounts } = value
+  return (
+    typeof Id === 'string' &&
+    typeof Name === 'string' &&
+    typeof Created === 'string' &&
+    typeof Image === 'string' &&
+    isObject(State) &&
+    (CONTAINER_STATES as readonly unknown[]).includes(State.Status) &&
+    typeof State.ExitCode === 'number' &&
+    typeof State.StartedAt === 'string' &&
+    typeof State.FinishedAt === 'string' &&
+    isObject(Config) &&
+    typeof Config.Image === 'string' &&
+    isList(Config.Env) &&
+    isList(Config.Cmd) &&
+    isList(Config.Entrypoint) &&
+    isObject(HostConfig) &&
+    isList(HostConfig.Binds) &&
+    isList(HostConfig.Mounts) &&
+    isObject(NetworkSettings) &&
+    isList(Mounts)
+  )
+}
+const containerInspect = z.custom<ContainerInspect>(looksInspected)
 
 /** Docker's create body: what the agent sets, plus anything carried over from an inspected container. */
 export interface ContainerSpec {
