@@ -15,6 +15,7 @@ import {
   startOnlineAgent,
   summarize,
   verdict,
+  warmUp,
 } from './support.ts'
 
 // Containers through the relay: a stats round against `docker stats --no-stream`, inspect and
@@ -23,7 +24,6 @@ import {
 
 const CONTAINERS = Number(process.env.BENCH_CONTAINERS ?? 50)
 const INSPECTS = 2000
-/** Both sides run this long before anything is recorded, so that what is measured is a settled API and agent. */
 const WARMUP_MS = 5_000
 const CREATES = 30
 const CPU_WINDOW_S = Number(process.env.BENCH_CPU_WINDOW_S ?? 40)
@@ -96,8 +96,7 @@ runBench('containers', async () => {
       viaDocker.push(c - b)
     }
   }
-  const warmUntil = performance.now() + WARMUP_MS
-  while (performance.now() < warmUntil) await inspectBoth(false)
+  await warmUp(WARMUP_MS, () => inspectBoth(false))
   for (let i = 0; i < INSPECTS; i++) await inspectBoth(true)
   const inspectApi = summarize(viaApi)
   const inspectDirect = summarize(viaDocker)

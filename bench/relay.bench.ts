@@ -12,6 +12,7 @@ import {
   startOnlineAgent,
   summarize,
   verdict,
+  warmUp,
 } from './support.ts'
 
 // Relay overhead: what going through the API and the agent adds to a Docker Engine ping.
@@ -25,7 +26,7 @@ import {
 const CALLS = 2000
 /** wrangler dev is slower per call; fewer calls keep the run short, in the same blocks. */
 const WORKERD_CALLS = Number(process.env.BENCH_WORKERD_CALLS ?? 1000)
-const WARMUP = 200
+const WARMUP_MS = 5_000
 const BLOCK = 50
 const TARGET_P50_ADDED_MS = 1
 const TARGET_P99_ADDED_MS = 5
@@ -98,7 +99,9 @@ async function measure(
     for (let i = 0; i < BLOCK; i++) await fn(keep)
   }
 
-  for (let i = 0; i < WARMUP / BLOCK; i++) for (const side of sides) await block(side, false)
+  await warmUp(WARMUP_MS, async () => {
+    for (const side of sides) await block(side, false)
+  })
   // Each round starts with another side, so none always runs first after a collection.
   for (let round = 0; round < calls / BLOCK; round++) {
     globalThis.gc?.()

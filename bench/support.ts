@@ -235,6 +235,15 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S
 }
 
+/**
+ * Runs `round` over and over for `ms`, recording nothing: a bench measures a settled API and
+ * agent, not the seconds after they start, while they still compile and collect their start-up heaps.
+ */
+export async function warmUp(ms: number, round: () => Promise<void>): Promise<void> {
+  const until = performance.now() + ms
+  while (performance.now() < until) await round()
+}
+
 /** The p-th percentile (nearest rank) of the values; NaN for none. */
 export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return Number.NaN
