@@ -21,4 +21,20 @@ export function boundSlices<T>(items: readonly T[], perItem = 1): T[][] {
   return slices
 }
 
+/**
+ * What `build` makes of a database, made once per database: for statements that run on most
+ * requests, where building the query each time cost as much as running it.
+ */
+export function perDatabase<T>(build: (db: Db) => T): (db: Db) => T {
+  const built = new WeakMap<Db, T>()
+  return (db) => {
+    let value = built.get(db)
+    if (value === undefined) {
+      value = build(db)
+      built.set(db, value)
+    }
+    return value
+  }
+}
+
 export * as schema from './schema.ts'

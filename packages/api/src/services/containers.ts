@@ -13,7 +13,7 @@ import {
 import { and, asc, eq, gt, inArray, like, or, sql } from 'drizzle-orm'
 import type { z } from 'zod'
 import type { ActorContext } from '../context.ts'
-import type { Db } from '../db/index.ts'
+import { perDatabase } from '../db/index.ts'
 import { containers } from '../db/schema.ts'
 import { ApiError, notFound } from '../errors.ts'
 import type { StreamChunk } from '../hub/hub.ts'
@@ -99,13 +99,8 @@ function toDetailView(row: ContainerRow, detail: ContainerDetail, reveal: boolea
   }
 }
 
-/**
- * findContainer's query, built once per database: it runs on every container request, and
- * building it each time cost as much as running it.
- */
-const lookups = new WeakMap<Db, ReturnType<typeof prepareLookups>>()
-
-function prepareLookups(db: Db) {
+/** findContainer's queries: they run on every container request. */
+const lookups = perDatabase((db) => {
   const lookup = (byPrefix: boolean) =>
     db
       .select()
@@ -124,15 +119,11 @@ function prepareLookups(db: Db) {
       .limit(2)
       .prepare()
   return { exact: lookup(false), byPrefix: lookup(true) }
-}
+})
 
 /** Finds a container of a server by Berth id, Docker id (or a prefix of at least 4), or name. */
 export async function findContainer(ctx: ActorContext, serverId: string, ref: string): Promise<ContainerRow> {
-  let prepared = lookups.get(ctx.db)
-  if (!prepared) {
-    prepared = prepareLookups(ctx.db)
-    lookups.set(ctx.db, prepared)
-  }
+  const prepared = lookups(ctx.db)
   const values = { serverId, ref, name: ref.replace(/^\//, '') }
   const rows = /^[0-9a-f]{4,63}$/.test(ref)
     ? await prepared.byPrefix.all({ ...values, prefix: `${ref}%` })

@@ -4,6 +4,7 @@ import { and, eq, gt, inArray, isNull, lt, or, sql } from 'drizzle-orm'
 import type { z } from 'zod'
 import type { ActorContext, ServiceContext } from '../context.ts'
 import { isUniqueViolation } from '../db/errors.ts'
+import { perDatabase } from '../db/index.ts'
 import { containerStats, containers, enrollmentTokens, servers } from '../db/schema.ts'
 import { ApiError, notFound } from '../errors.ts'
 import type { Hello } from '../hub/hub.ts'
@@ -124,8 +125,18 @@ export async function createServer(
   }
 }
 
+/** findServer's query: most routes under /servers/:id run it. */
+const serverById = perDatabase((db) =>
+  db
+    .select()
+    .from(servers)
+    .where(eq(servers.id, sql.placeholder('id')))
+    .limit(1)
+    .prepare(),
+)
+
 export async function findServer(ctx: ServiceContext, id: string): Promise<ServerRow> {
-  const [row] = await ctx.db.select().from(servers).where(eq(servers.id, id)).limit(1)
+  const [row] = await serverById(ctx.db).all({ id })
   if (!row) throw notFound('server', id)
   return row
 }
