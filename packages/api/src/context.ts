@@ -76,6 +76,11 @@ export interface Deps {
    * (Workers sends any other stream chunked). It errors if the stream ends short or runs over.
    */
   sizedBody(body: ReadableStream<Uint8Array>, bytes: number): ReadableStream<Uint8Array>
+  /**
+   * Sets a response header at the runtime's own layer, before the app's response exists; false
+   * where there is no such layer for this request (then the app sets it on its Response).
+   */
+  presetHeader(c: Context, name: string, value: string): boolean
 }
 
 export type Level = 'read' | 'write' | 'admin'

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { type IncomingMessage, type Server, STATUS_CODES } from 'node:http'
+import { type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { fileURLToPath } from 'node:url'
@@ -75,6 +75,13 @@ export async function startNodeApi(config: NodeConfig): Promise<RunningApi> {
     agentBundle: async () => readFile(AGENT_BUNDLE).catch(() => null),
     // The Node adapter sends the Content-Length the route sets.
     sizedBody: (body) => body,
+    presetHeader: (c, name, value) => {
+      const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing
+      if (!outgoing || outgoing.headersSent) return false
+      // The adapter's writeHead keeps it beside the headers of the app's response.
+      outgoing.setHeader(name, value)
+      return true
+    },
     upgradeClient: (c, protocol, open) => upgradeClient(clients, c, protocol, open),
   }
   const app = createApp(deps)

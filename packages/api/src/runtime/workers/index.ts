@@ -25,6 +25,7 @@ function appFor(env: Env): App {
       // No file system on Workers: GET /agent/download answers 404; agents are fetched elsewhere.
       agentBundle: async () => null,
       sizedBody: (body, bytes) => body.pipeThrough(new FixedLengthStream(bytes)),
+      presetHeader: () => false,
       upgradeClient,
     })
     apps.set(env, app)
