@@ -1,4 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { connectDocker, type Docker, type TtySize } from './docker.ts'
+import { newRuntime, runStreamOp } from './ops.ts'
 import { type LinkedAgent, linkedAgent } from './test-agent.ts'
 import { dockerCli, TEST_IMAGE, TestDocker } from './test-docker.ts'
 
@@ -123,6 +126,45 @@ describe('container.exec', { timeout: 30_000 }, () => {
     await expect.poll(() => stdout(id)).toContain('40 120\r\n')
     linked.link.send({ type: 'cancel', id })
     await ended(id)
+  })
+
+  it('runs what is typed after a resize at the new size, however long Docker takes to resize', async () => {
+    const engine = connectDocker()
+    // The real engine, with every resize answered 300 ms late, as a loaded engine may.
+    const slowResize: Docker = {
+      ...engine,
+      resizeExec: async (id, size, signal) => {
+        await sleep(300)
+        return engine.resizeExec(id, size, signal)
+      },
+    }
+    const output: Buffer[] = []
+    // What the agent listens with once the exec has its first size.
+    let type: ((data: Buffer) => void) | undefined
+    let resize: ((size: TtySize) => void) | undefined
+    const run = runStreamOp(
+      'container.exec',
+      { ref: container, cmd: ['sh'], tty: true, env: {}, cols: 100, rows: 30 },
+      {
+        docker: slowResize,
+        signal: new AbortController().signal,
+        agent: newRuntime(),
+        log: () => {},
+        emit: async (_stream, data) => void output.push(Buffer.from(data)),
+        onInput: (listener) => {
+          type = listener
+        },
+        onResize: (listener) => {
+          resize = listener
+        },
+        onSignal: () => {},
+      },
+    )
+    await expect.poll(() => type !== undefined && resize !== undefined).toBe(true)
+    resize?.({ cols: 120, rows: 40 })
+    type?.(Buffer.from('stty size; exit 7\n'))
+    expect(await run).toEqual({ exitCode: 7 })
+    expect(Buffer.concat(output).toString()).toContain('40 120')
   })
 
   it('stops a process with INT', async () => {

@@ -51,9 +51,22 @@ async function execIn(args: OpArgs<'container.exec'>, ctx: StreamContext): Promi
     args.tty && (args.cols || args.rows)
       ? running.resize({ cols: args.cols ?? 80, rows: args.rows ?? 24 }, RESIZE_TRIES)
       : Promise.resolve()
+  // A resize is a call to Docker and input a write on the attached socket: input that follows a
+  // resize waits for it, so what is typed after a resize runs at the new size.
+  let pending: Promise<unknown> = Promise.resolve()
+  let queued = 0
+  const inOrder = (work: () => unknown) => {
+    queued++
+    pending = pending
+      .then(work)
+      .catch(() => {})
+      .finally(() => {
+        queued--
+      })
+  }
   void sized.then(() => {
-    ctx.onInput((data) => attachment.write(data))
-    ctx.onResize((size) => void running.resize(size))
+    ctx.onInput((data) => (queued === 0 ? attachment.write(data) : inOrder(() => attachment.write(data))))
+    ctx.onResize((size) => inOrder(() => running.resize(size)))
   })
   ctx.onSignal((name) => void running.signal(name))
   try {
