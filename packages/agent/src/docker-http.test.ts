@@ -89,7 +89,8 @@ describe('PlainDockerHttp', () => {
           'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n',
         )
         socket.write('5;name=x\r\n{"a":\r\n')
-        setImmediate(() => socket.write('3\r\n[1]\r\n1\r\n}\r\n0\r\nX-Trailer: y\r\n\r\n'))
+        const last = request.startsWith('GET /chunked-trailer') ? '0\r\nX-Trailer: y\r\n\r\n' : '0\r\n\r\n'
+        setImmediate(() => socket.write(`3\r\n[1]\r\n1\r\n}\r\n${last}`))
       } else if (request.startsWith('POST /containers/c/start')) {
         socket.write('HTTP/1.1 204 No Content\r\n\r\n')
       } else {
@@ -98,6 +99,7 @@ describe('PlainDockerHttp', () => {
       }
     })
     expect(await engine.http.send(get('/slow'))).toEqual({ status: 200, body: { slow: 'é'.repeat(20) } })
+    expect(await engine.http.send(get('/chunked-trailer'))).toEqual({ status: 200, body: { a: [1] } })
     expect(await engine.http.send(get('/chunked'))).toEqual({ status: 200, body: { a: [1] } })
     expect(await engine.http.send({ ...get('/containers/c/start'), method: 'POST' })).toEqual({
       status: 204,
@@ -108,7 +110,7 @@ describe('PlainDockerHttp', () => {
       body: null,
     })
     expect(engine.connections()).toBe(1)
-    expect(engine.requests[2]).toMatch(/^POST \/containers\/c\/start HTTP\/1\.1\r\n.*Content-Length: 0\r\n/s)
+    expect(engine.requests[3]).toMatch(/^POST \/containers\/c\/start HTTP\/1\.1\r\n.*Content-Length: 0\r\n/s)
   })
 
   it('sends JSON bodies and queries, and answers overlapping calls each on its own connection', async () => {

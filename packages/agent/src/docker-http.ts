@@ -187,7 +187,7 @@ const MAX_HEAD_BYTES = 64 * 1024
  * Reads one HTTP/1.1 response as its bytes arrive: the status line and headers, then a body of
  * Content-Length bytes, in chunks, or up to the end of the connection.
  */
-export class ReplyReader {
+class ReplyReader {
   private buffer: Buffer = Buffer.alloc(0)
   private head: { status: number; contentType: string | undefined; keepAlive: boolean } | null = null
   private mode: { kind: 'length'; bytes: number } | { kind: 'chunked' } | { kind: 'until-close' } = {
@@ -257,15 +257,10 @@ export class ReplyReader {
       if (!Number.isInteger(size) || size < 0) throw new Error('Docker sent a malformed chunk')
       const start = lineEnd + LINE_END.length
       if (size === 0) {
-        // The last chunk: optional trailer lines, then an empty line.
-        const trailerEnd = this.buffer.subarray(start, start + 2).equals(LINE_END)
-          ? start + 2
-          : (() => {
-              const at = this.buffer.indexOf(HEAD_END, start)
-              return at === -1 ? -1 : at + HEAD_END.length
-            })()
-        if (trailerEnd === -1) return null
-        return this.done(this.buffer.length === trailerEnd)
+        // The last chunk's line, any trailer lines, then an empty line.
+        const end = this.buffer.indexOf(HEAD_END, lineEnd)
+        if (end === -1) return null
+        return this.done(this.buffer.length === end + HEAD_END.length)
       }
       if (this.buffer.length < start + size + LINE_END.length) return null
       this.parts.push(this.buffer.subarray(start, start + size))
