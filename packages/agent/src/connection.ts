@@ -476,22 +476,21 @@ export class StreamCredit {
   constructor(private readonly window: number | null) {}
 
   async take(bytes: number, signal: AbortSignal): Promise<void> {
-    if (this.window === null) {
-      this.sent += bytes
-      return
+    const window = this.window
+    if (window !== null) {
+      while (this.inFlight > 0 && this.inFlight + bytes > window && !signal.aborted) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            signal.removeEventListener('abort', done)
+            this.wake = null
+            resolve()
+          }
+          this.wake = done
+          signal.addEventListener('abort', done, { once: true })
+        })
+      }
+      this.inFlight += bytes
     }
-    while (this.inFlight > 0 && this.inFlight + bytes > this.window && !signal.aborted) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          signal.removeEventListener('abort', done)
-          this.wake = null
-          resolve()
-        }
-        this.wake = done
-        signal.addEventListener('abort', done, { once: true })
-      })
-    }
-    this.inFlight += bytes
     this.sent += bytes
   }
 

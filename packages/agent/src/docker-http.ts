@@ -82,7 +82,7 @@ export class PlainDockerHttp {
       const finish = (err: unknown, done?: Done) => {
         socket.off('data', onData)
         socket.off('end', onEnd)
-        socket.off('close', onClose)
+        socket.off('close', onEnd)
         socket.off('error', onError)
         signal?.removeEventListener('abort', onAbort)
         if (err !== undefined || !done) {
@@ -109,13 +109,16 @@ export class PlainDockerHttp {
         }
         if (done) finish(undefined, done)
       }
-      const ended = (cause: Error) => {
+      // The end of the connection ends a body that runs until it, and fails any other answer.
+      const onEnd = () => {
         const done = reply.end()
-        if (done) finish(undefined, done)
-        else finish(answered ? cause : new Unanswered(cause))
+        if (done) {
+          finish(undefined, done)
+          return
+        }
+        const cause = new Error('Docker closed the connection before it answered')
+        finish(answered ? cause : new Unanswered(cause))
       }
-      const onEnd = () => ended(new Error('Docker closed the connection before it answered'))
-      const onClose = () => ended(new Error('Docker closed the connection before it answered'))
       const onError = (err: Error) => finish(answered ? err : new Unanswered(err))
       const onAbort = () => finish(new DOMException('The operation was aborted', 'AbortError'))
       if (signal?.aborted) {
@@ -125,7 +128,7 @@ export class PlainDockerHttp {
       signal?.addEventListener('abort', onAbort, { once: true })
       socket.on('data', onData)
       socket.on('end', onEnd)
-      socket.on('close', onClose)
+      socket.on('close', onEnd)
       socket.on('error', onError)
       socket.write(message)
     })

@@ -45,29 +45,18 @@ async function execIn(args: OpArgs<'container.exec'>, ctx: StreamContext): Promi
     throw stateRefusal(err)
   })
   const running = new ExecProcess(docker, container.Id, id, args.tty, attachment, log)
-  // Docker sizes an exec's tty only once it started: input and later resizes wait for the first
-  // size, so nothing typed at once runs in a tty without one (input waits in the stream's queue).
-  const sized =
+  // A resize is a call to Docker and input a write on the attached socket: both go through one
+  // queue, behind the first size (Docker sizes an exec's tty only once it started), so nothing
+  // typed runs in a tty without its size, and what is typed after a resize runs at the new size.
+  let queue: Promise<unknown> =
     args.tty && (args.cols || args.rows)
       ? running.resize({ cols: args.cols ?? 80, rows: args.rows ?? 24 }, RESIZE_TRIES)
       : Promise.resolve()
-  // A resize is a call to Docker and input a write on the attached socket: input that follows a
-  // resize waits for it, so what is typed after a resize runs at the new size.
-  let pending: Promise<unknown> = Promise.resolve()
-  let queued = 0
   const inOrder = (work: () => unknown) => {
-    queued++
-    pending = pending
-      .then(work)
-      .catch(() => {})
-      .finally(() => {
-        queued--
-      })
+    queue = queue.then(work).catch(() => {})
   }
-  void sized.then(() => {
-    ctx.onInput((data) => (queued === 0 ? attachment.write(data) : inOrder(() => attachment.write(data))))
-    ctx.onResize((size) => inOrder(() => running.resize(size)))
-  })
+  ctx.onInput((data) => inOrder(() => attachment.write(data)))
+  ctx.onResize((size) => inOrder(() => running.resize(size)))
   ctx.onSignal((name) => void running.signal(name))
   try {
     for await (const piece of attachment) await emit(piece.stream, piece.data, 'base64')

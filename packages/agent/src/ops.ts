@@ -45,11 +45,7 @@ export interface AgentRuntime {
 }
 
 /** A running stream as `agent.status` reports it. */
-export interface StreamReport {
-  op: string
-  sent_bytes: number
-  in_flight_bytes: number
-}
+export type StreamReport = OpResult<'agent.status'>['streams'][number]
 
 export interface RuntimeOptions {
   openStreams?: () => StreamReport[]
