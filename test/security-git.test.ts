@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process'
+import { once } from 'node:events'
 import {
   mkdirSync,
   mkdtempSync,
@@ -9,12 +10,15 @@ import {
   unlinkSync,
   writeFileSync,
 } from 'node:fs'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest'
+import { startAgentProcess } from './support/agent.ts'
 import { docker, removeContainers, TEST_IMAGE } from './support/docker.ts'
-import { createUser, registerAdmin, startServerWithAgent } from './support/flows.ts'
-import type { Child } from './support/process.ts'
+import { createUser, registerAdmin, waitForServerStatus } from './support/flows.ts'
+import { type Child, waitFor } from './support/process.ts'
 import { type ApiTarget, startApi } from './support/target.ts'
 
 // A container's checkout is its owner's to write: nothing in it may run a program on the host or
@@ -58,7 +62,22 @@ beforeAll(async () => {
   admin = await registerAdmin(api.http)
   member = await createUser(api.http, admin, 'member')
   viewer = await createUser(api.http, admin, 'viewer')
-  ;({ serverId, agent } = await startServerWithAgent(api, admin, 'sgit-host'))
+  // The agent's own git config holds a secret, as a host's may: none of it reaches a clone.
+  const home = join(work, 'agent-home')
+  mkdirSync(home)
+  writeFileSync(join(home, '.gitconfig'), `[http]\n\textraHeader = X-Host-Secret: ${SECRET}\n`)
+  const server = await api.http.post('/servers', { token: admin, body: { name: 'sgit-host' } })
+  expect(server.status, server.text).toBe(201)
+  serverId = server.body.server.id
+  const stateDir = join(work, 'agent-state')
+  mkdirSync(stateDir)
+  agent = startAgentProcess({
+    api: api.url,
+    token: server.body.enrollment.token,
+    stateDir,
+    env: { HOME: home },
+  })
+  await waitForServerStatus(api.http, admin, serverId, 'online')
   mkdirSync(proof)
   writeFileSync(secret, `first-${SECRET}\nmiddle\nlast-${SECRET}\n`)
   hostGit('init', '--quiet', '--bare', remote)
@@ -298,5 +317,51 @@ describe('links inside .git reach no host file', () => {
     rmSync(join(checkout, '.git'), { recursive: true })
     writeFileSync(join(checkout, '.git'), `gitdir: ${hostRepo}/.git\n`)
     await expectContained('head', undefined, viewer.token)
+  })
+})
+
+describe('a deploy’s clone', () => {
+  test('sends nothing of the host’s git config to a member’s repository server', async () => {
+    const seen: string[] = []
+    const repoServer = http.createServer((req, res) => {
+      seen.push(JSON.stringify(req.headers))
+      res.writeHead(404).end()
+    })
+    repoServer.listen(0, '127.0.0.1')
+    await once(repoServer, 'listening')
+    const { port } = repoServer.address() as AddressInfo
+    try {
+      const created = await api.http.post('/apps', {
+        token: member.token,
+        body: {
+          name: name('clone'),
+          server_id: serverId,
+          port: 3000,
+          source: { type: 'git', url: `http://127.0.0.1:${port}/app.git` },
+        },
+      })
+      expect(created.status, created.text).toBe(201)
+      const queued = await api.http.post(`/apps/${created.body.app.id}/deploy`, { token: member.token })
+      expect(queued.status, queued.text).toBe(202)
+      const id = queued.body.deployment.id
+      const done = await waitFor(
+        'the deployment to end',
+        async () => {
+          const res = await api.http.get(`/deployments/${id}`, { token: member.token })
+          return (
+            ['running', 'failed', 'cancelled'].includes(res.body.deployment?.state) && res.body.deployment
+          )
+        },
+        60_000,
+        200,
+      )
+      expect(done.state).toBe('failed')
+      expect(seen.length).toBeGreaterThan(0)
+      expect(seen.join('\n')).not.toContain(SECRET)
+      const logs = await api.http.get(`/deployments/${id}/logs`, { token: member.token })
+      expect(logs.text).not.toContain(SECRET)
+    } finally {
+      repoServer.close()
+    }
   })
 })

@@ -18,8 +18,8 @@ export interface ContainedGit {
   env?: string[]
   /** A container whose mounts the git container gets, at the same places (`--volumes-from`). */
   volumesFrom?: string
-  /** Host directories mounted at the same path in the git container (`src:dst[:ro]`). */
-  binds?: string[]
+  /** Host folders mounted at the same path in the git container; each must exist. */
+  mounts?: { source: string; readOnly?: boolean }[]
   /** `none` unless git must reach a network remote. */
   network: 'none' | 'bridge' | 'host'
   stdout: Sink
@@ -27,7 +27,7 @@ export interface ContainedGit {
   signal: AbortSignal
 }
 
-interface Sink {
+export interface Sink {
   write(piece: string | Buffer): void
   end(): void
 }
@@ -52,7 +52,7 @@ export async function runContainedGit(docker: Docker, run: ContainedGit): Promis
       HostConfig: {
         NetworkMode: run.network,
         ...(run.volumesFrom ? { VolumesFrom: [run.volumesFrom] } : {}),
-        ...(run.binds ? { Binds: run.binds } : {}),
+        ...(run.mounts ? { Mounts: run.mounts.map(bindMount) } : {}),
         ReadonlyRootfs: true,
         Tmpfs: { '/tmp': 'rw,nosuid,nodev,size=64m', '/root': 'rw,nosuid,nodev,size=16m' },
         SecurityOpt: ['no-new-privileges'],
@@ -82,6 +82,11 @@ export async function runContainedGit(docker: Docker, run: ContainedGit): Promis
     run.stderr.end()
     await docker.removeContainer(id, { force: true, volumes: true }).catch(() => {})
   }
+}
+
+/** A bind at the same path; unlike Binds, a missing source is an error, never a folder made on the host. */
+function bindMount(mount: { source: string; readOnly?: boolean }) {
+  return { Type: 'bind', Source: mount.source, Target: mount.source, ReadOnly: mount.readOnly ?? false }
 }
 
 // ---------------------------------------------------------------- the image
