@@ -78,7 +78,6 @@ beforeAll(async () => {
     env: { HOME: home },
   })
   await waitForServerStatus(api.http, admin, serverId, 'online')
-  mkdirSync(proof)
   writeFileSync(secret, `first-${SECRET}\nmiddle\nlast-${SECRET}\n`)
   hostGit('init', '--quiet', '--bare', remote)
   hostGit('init', '--quiet', hostRepo)
@@ -116,6 +115,8 @@ afterAll(async () => {
 
 /** A checkout with one commit pushed to origin, and a second commit on origin to pull. */
 beforeEach(() => {
+  rmSync(proof, { recursive: true, force: true })
+  mkdirSync(proof)
   for (const entry of readdirSync(checkout)) rmSync(join(checkout, entry), { recursive: true, force: true })
   rmSync(remote, { recursive: true, force: true })
   hostGit('init', '--quiet', '--bare', '--initial-branch=main', remote)
