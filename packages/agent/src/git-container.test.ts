@@ -4,7 +4,7 @@ import os from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, test } from 'vitest'
 import { connectDocker } from './docker.ts'
-import { gitImage, runContainedGit } from './git-container.ts'
+import { collector, gitImage, runContainedGit } from './git-container.ts'
 import { dockerCli } from './test-docker.ts'
 
 // The git container against the real Docker Engine, with the image made from this host's git.
@@ -17,17 +17,17 @@ afterAll(() => rmSync(work, { recursive: true, force: true }))
 
 /** Runs git in the git container and answers its exit code and output. */
 async function git(args: string[], more: { mounts?: { source: string; readOnly?: boolean }[] } = {}) {
-  let stdout = ''
-  let stderr = ''
+  const stdout = collector()
+  const stderr = collector()
   const code = await runContainedGit(docker, {
     args,
     network: 'none',
     ...more,
-    stdout: { write: (piece) => void (stdout += piece.toString()), end() {} },
-    stderr: { write: (piece) => void (stderr += piece.toString()), end() {} },
+    stdout,
+    stderr,
     signal: signal(),
   })
-  return { code, stdout, stderr }
+  return { code, stdout: stdout.text(), stderr: stderr.text() }
 }
 
 describe('the git container', { timeout: 120_000 }, () => {

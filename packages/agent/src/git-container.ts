@@ -89,6 +89,30 @@ function bindMount(mount: { source: string; readOnly?: boolean }) {
   return { Type: 'bind', Source: mount.source, Target: mount.source, ReadOnly: mount.readOnly ?? false }
 }
 
+/** Each of stdout and stderr is cut here: a git result travels in one frame. */
+const OUTPUT_LIMIT = 512 * 1024
+
+/** Collects output up to OUTPUT_LIMIT bytes. */
+export function collector() {
+  const pieces: Buffer[] = []
+  let size = 0
+  let cut = false
+  return {
+    write(piece: string | Buffer) {
+      const data = typeof piece === 'string' ? Buffer.from(piece) : piece
+      const room = OUTPUT_LIMIT - size
+      if (data.length > room) cut = true
+      if (room <= 0) return
+      pieces.push(data.subarray(0, room))
+      size += Math.min(data.length, room)
+    },
+    end() {},
+    text() {
+      return Buffer.concat(pieces).toString('utf8') + (cut ? '\n[output cut]\n' : '')
+    },
+  }
+}
+
 // ---------------------------------------------------------------- the image
 
 const images = new WeakMap<Docker, Promise<string>>()

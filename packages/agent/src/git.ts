@@ -2,7 +2,7 @@ import { posix } from 'node:path'
 import type { OpArgs, OpResult } from '@berth/shared'
 import type { ContainerInspect, Docker } from './docker.ts'
 import { OpError } from './errors.ts'
-import { runContainedGit } from './git-container.ts'
+import { collector, runContainedGit } from './git-container.ts'
 import type { OpHandlers } from './ops.ts'
 import { mountOf } from './volume-paths.ts'
 
@@ -14,8 +14,6 @@ type GitRun = Omit<OpResult<'git.run'>, 'via'>
 
 const PULL_TIMEOUT_MS = 5 * 60_000
 const GIT_TIMEOUT_MS = 30_000
-/** Each of stdout and stderr is cut here: a result travels in one frame. */
-const OUTPUT_LIMIT = 512 * 1024
 
 export const gitOps: Pick<OpHandlers, 'git.run'> = {
   'git.run': async (args, { docker, signal }) => {
@@ -219,25 +217,4 @@ export function localPath(url: string): string | null {
   const slash = url.indexOf('/')
   if (colon > 0 && (slash === -1 || colon < slash)) return null
   return url
-}
-
-/** Collects output up to OUTPUT_LIMIT bytes. */
-function collector() {
-  const pieces: Buffer[] = []
-  let size = 0
-  let cut = false
-  return {
-    write(piece: string | Buffer) {
-      const data = typeof piece === 'string' ? Buffer.from(piece) : piece
-      const room = OUTPUT_LIMIT - size
-      if (data.length > room) cut = true
-      if (room <= 0) return
-      pieces.push(data.subarray(0, room))
-      size += Math.min(data.length, room)
-    },
-    end() {},
-    text() {
-      return Buffer.concat(pieces).toString('utf8') + (cut ? '\n[output cut]\n' : '')
-    },
-  }
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import type { DeploySource } from '@berth/shared'
 import type { Docker } from '../docker.ts'
 import { localPath } from '../git.ts'
-import { runContainedGit, type Sink } from '../git-container.ts'
+import { collector, runContainedGit, type Sink } from '../git-container.ts'
 import type { DeployJob } from './job.ts'
 import { DeployFailure } from './stage.ts'
 
@@ -85,14 +85,9 @@ export async function cloneRepository(
   }
   if (!cloned) throw new DeployFailure(`cannot clone ${url} at ${ref}; git's output is in the log`)
 
-  let output = ''
-  const code = await run(dir, ['log', '-1', '--format=%H%n%s'], {
-    write: (piece) => {
-      output += piece.toString()
-    },
-    end() {},
-  })
-  const [sha = '', message = ''] = output.split('\n')
+  const output = collector()
+  const code = await run(dir, ['log', '-1', '--format=%H%n%s'], output)
+  const [sha = '', message = ''] = output.text().split('\n')
   if (code !== 0 || !sha) throw new DeployFailure(`cannot read the commit of ${url} at ${ref}`)
   return { sha, message }
 }
