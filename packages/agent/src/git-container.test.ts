@@ -1,5 +1,14 @@
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, test } from 'vitest'
@@ -16,7 +25,10 @@ const signal = () => AbortSignal.timeout(60_000)
 afterAll(() => rmSync(work, { recursive: true, force: true }))
 
 /** Runs git in the git container and answers its exit code and output. */
-async function git(args: string[], more: { mounts?: { source: string; readOnly?: boolean }[] } = {}) {
+async function git(
+  args: string[],
+  more: { mounts?: { source: string; readOnly?: boolean }[]; user?: string } = {},
+) {
   const stdout = collector()
   const stderr = collector()
   const code = await runContainedGit(docker, {
@@ -70,6 +82,17 @@ describe('the git container', { timeout: 120_000 }, () => {
     } finally {
       rmSync(hostFile, { force: true })
     }
+  })
+
+  test('runs as the user it is given, whose files the agent can then remove', async () => {
+    const owned = mkdtempSync(join(work, 'owned-'))
+    chmodSync(owned, 0o777)
+    const res = await git(['init', '--quiet', join(owned, 'repo')], {
+      mounts: [{ source: owned }],
+      user: '4321:4321',
+    })
+    expect(res, res.stderr).toMatchObject({ code: 0 })
+    expect(statSync(join(owned, 'repo', '.git', 'HEAD'))).toMatchObject({ uid: 4321, gid: 4321 })
   })
 
   test('a read-only mount stays unwritten', async () => {

@@ -20,6 +20,8 @@ export interface ContainedGit {
   volumesFrom?: string
   /** Host folders mounted at the same path in the git container; each must exist. */
   mounts?: { source: string; readOnly?: boolean }[]
+  /** `uid:gid` to run as; root (to work on a checkout whoever owns it) when not given. */
+  user?: string
   /** `none` unless git must reach a network remote. */
   network: 'none' | 'bridge' | 'host'
   stdout: Sink
@@ -46,7 +48,7 @@ export async function runContainedGit(docker: Docker, run: ContainedGit): Promis
       Entrypoint: ['/usr/bin/git'],
       Cmd: run.args,
       WorkingDir: '/',
-      User: '0:0',
+      User: run.user ?? '0:0',
       Env: ['PATH=/usr/bin:/bin', 'HOME=/root', 'LC_ALL=C', ...(run.env ?? [])],
       Labels: { 'berth.git': 'true' },
       HostConfig: {
@@ -82,6 +84,11 @@ export async function runContainedGit(docker: Docker, run: ContainedGit): Promis
     run.stderr.end()
     await docker.removeContainer(id, { force: true, volumes: true }).catch(() => {})
   }
+}
+
+/** The agent's own user and group: what a deploy's clone runs as, so the agent can remove it after. */
+export function agentUser(): { uid: number; gid: number } {
+  return { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }
 }
 
 /** A bind at the same path; unlike Binds, a missing source is an error, never a folder made on the host. */
@@ -194,8 +201,11 @@ async function imageFiles(signal: AbortSignal): Promise<ImageFile[]> {
     const data = await readFile(bundle).catch(() => null)
     if (data) add({ path: bundle, mode: 0o644, data })
   }
-  add({ path: '/etc/passwd', mode: 0o644, data: Buffer.from('root:x:0:0:root:/root:/bin/sh\n') })
-  add({ path: '/etc/group', mode: 0o644, data: Buffer.from('root:x:0:\n') })
+  // ssh needs a name for the user it runs as: root, or the agent's own user for a deploy's clone.
+  const { uid, gid } = agentUser()
+  const passwd = `root:x:0:0:root:/root:/bin/sh\n${uid ? `berth:x:${uid}:${gid}:berth:/root:/bin/sh\n` : ''}`
+  add({ path: '/etc/passwd', mode: 0o644, data: Buffer.from(passwd) })
+  add({ path: '/etc/group', mode: 0o644, data: Buffer.from(`root:x:0:\n${gid ? `berth:x:${gid}:\n` : ''}`) })
   add({ path: '/etc/nsswitch.conf', mode: 0o644, data: Buffer.from('hosts: files dns\n') })
   add({ path: '/etc/gitconfig', mode: 0o644, data: Buffer.from(SYSTEM_CONFIG) })
   return [...files.values()].sort((a, b) => a.path.localeCompare(b.path))

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import type { DeploySource } from '@berth/shared'
 import type { Docker } from '../docker.ts'
 import { localPath } from '../git.ts'
-import { collector, runContainedGit, type Sink } from '../git-container.ts'
+import { agentUser, collector, runContainedGit, type Sink } from '../git-container.ts'
 import type { DeployJob } from './job.ts'
 import { DeployFailure } from './stage.ts'
 
@@ -44,11 +44,13 @@ export async function cloneRepository(
   // The job's folder, and a file:// repository (an admin's choice) read-only: all the clone can see.
   const local = localPath(url)
   const mounts = [{ source: jobDir }, ...(local ? [{ source: local, readOnly: true }] : [])]
+  const { uid, gid } = agentUser()
   const run = (cwd: string, args: string[], stdout: Sink) =>
     runContainedGit(docker, {
       args: ['-c', 'credential.helper=', '-C', cwd, ...args],
       env,
       mounts,
+      user: `${uid}:${gid}`,
       network: 'host',
       stdout,
       stderr: job.lineWriter('stderr'),
