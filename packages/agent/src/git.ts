@@ -134,6 +134,8 @@ const GIT_SETTINGS = [
   'submodule.recurse=false',
   'fetch.recurseSubmodules=false',
   'protocol.allow=never',
+  // A repository's own protocol.ext.allow would otherwise win over protocol.allow.
+  'protocol.ext.allow=never',
   'protocol.file.allow=always',
   'protocol.http.allow=always',
   'protocol.https.allow=always',
