@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -8,7 +8,7 @@ import { createUser, registerAdmin, startServerWithAgent } from './support/flows
 import type { Child } from './support/process.ts'
 import { type ApiTarget, startApi } from './support/target.ts'
 
-// The test image has no git, so these flows run the host's git against the container's volume.
+// The test image has no git, so these flows run the host's git in a container given the container's mounts.
 
 let api: ApiTarget
 let admin: string
@@ -154,8 +154,9 @@ describe('git in a container without git of its own', () => {
   })
 
   test('pull fast-forwards from a remote on one of the container’s mounts', async () => {
-    hostGit('-C', checkout, 'remote', 'add', 'origin', `file://${remote}`)
-    hostGit('-C', checkout, 'push', '--quiet', 'origin', initial)
+    // The remote as the container sees it, on its /remote mount.
+    hostGit('-C', checkout, 'remote', 'add', 'origin', 'file:///remote/origin.git')
+    hostGit('-C', checkout, 'push', '--quiet', remote, initial)
     // Someone else pushes a commit to the remote.
     const other = join(work, 'other')
     hostGit('clone', '--quiet', remote, other)
@@ -189,11 +190,18 @@ describe('git in a container without git of its own', () => {
     expect(existsSync(`${ran}-hook`)).toBe(false)
     hostGit('-C', checkout, 'config', '--unset', 'core.fsmonitor')
 
-    hostGit('-C', checkout, 'config', 'core.worktree', work)
-    const res = await get('head')
-    expect(res.status, res.text).toBe(422)
-    expect(res.body.message).toContain('outside the volume')
-    hostGit('-C', checkout, 'config', '--unset', 'core.worktree')
+    // A work tree named on the host is a path git cannot see: nothing is checked out there.
+    const elsewhere = join(work, 'elsewhere')
+    mkdirSync(elsewhere)
+    hostGit('-C', checkout, 'config', 'core.worktree', elsewhere)
+    try {
+      const res = await post('checkout', { branch: 'elsewhere', create: true })
+      expect(res.status, res.text).toBe(422)
+      expect(res.body).toMatchObject({ error: 'state_error', code: 'git_failed' })
+      expect(readdirSync(elsewhere)).toEqual([])
+    } finally {
+      hostGit('-C', checkout, 'config', '--unset', 'core.worktree')
+    }
   })
 
   test('a checkout of a missing branch is git_failed with git’s own output', async () => {

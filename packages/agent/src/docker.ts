@@ -52,6 +52,8 @@ export interface Docker {
   inspectImage(ref: string, signal?: AbortSignal): Promise<ImageInspect>
   /** Pulls an image (`latest` when the reference names no tag, as `docker pull` does); rejects with Docker's message. */
   pullImage(ref: string, signal?: AbortSignal): Promise<void>
+  /** Makes the image `ref` of one layer, the root filesystem in `tar` (`docker import`). */
+  importImage(ref: string, tar: Readable, signal?: AbortSignal): Promise<void>
   /**
    * Builds an image with the engine's classic builder from a tar stream of the build context, and
    * yields its progress as it comes. A failed build ends in a `{ error }` message, not a rejection;
@@ -661,6 +663,22 @@ export function connectDocker(address?: string): Docker {
         signal,
       })
       // Docker answers 200 at once and reports a failed pull inside the progress stream.
+      for await (const line of jsonLines(source)) {
+        const progress = pullProgress.safeParse(line)
+        if (progress.success && progress.data.error) {
+          throw new DockerError(progress.data.errorDetail?.message ?? progress.data.error, 500)
+        }
+      }
+    },
+    async importImage(ref, tar, signal) {
+      const [repo, tag] = withTag(ref).split(/:(?=[^:/]+$)/)
+      const source = await open({
+        method: 'POST',
+        path: '/images/create',
+        query: { fromSrc: '-', repo, tag },
+        file: tar,
+        signal,
+      })
       for await (const line of jsonLines(source)) {
         const progress = pullProgress.safeParse(line)
         if (progress.success && progress.data.error) {

@@ -1,22 +1,19 @@
-import { mkdir } from 'node:fs/promises'
-import { dirname, isAbsolute, posix, resolve } from 'node:path'
+import { posix } from 'node:path'
 import type { OpArgs, OpResult } from '@berth/shared'
-import { runProcess } from './deploy/process.ts'
 import type { ContainerInspect, Docker } from './docker.ts'
 import { OpError } from './errors.ts'
+import { collector, runContainedGit } from './git-container.ts'
 import type { OpHandlers } from './ops.ts'
-import { confine, mountOf } from './volume-paths.ts'
+import { mountOf } from './volume-paths.ts'
 
-// Git in a container's checkout: the container's own git when it has one, else the host's git
-// against the container's volume.
+// Git in a container's checkout: the container's own git when it has one, else the host's git in a
+// throwaway container given the container's mounts.
 
 type GitArgs = OpArgs<'git.run'>
 type GitRun = Omit<OpResult<'git.run'>, 'via'>
 
 const PULL_TIMEOUT_MS = 5 * 60_000
 const GIT_TIMEOUT_MS = 30_000
-/** Each of stdout and stderr is cut here: a result travels in one frame. */
-const OUTPUT_LIMIT = 512 * 1024
 
 export const gitOps: Pick<OpHandlers, 'git.run'> = {
   'git.run': async (args, { docker, signal }) => {
@@ -31,7 +28,7 @@ export const gitOps: Pick<OpHandlers, 'git.run'> = {
       if (container.State.Status === 'running' && (await hasGit(docker, container.Id, bounded))) {
         return { via: 'container', ...(await containerGit(docker, container.Id, path, command, bounded)) }
       }
-      return { via: 'host', ...(await hostGit(container, path, args, command, bounded)) }
+      return { via: 'host', ...(await containedGit(docker, container, path, args, command, bounded)) }
     } catch (err) {
       if (timeout.aborted && !signal.aborted) {
         throw new OpError('timeout', `git ${args.action} took longer than ${limitMs / 1000} s`)
@@ -122,13 +119,13 @@ async function runExec(
   return { exit_code: ExitCode ?? -1, stdout: stdout.text(), stderr: stderr.text() }
 }
 
-// ---------------------------------------------------------------- on the host
+// ---------------------------------------------------------------- the host's git, contained
 
 /**
- * Settings given on git's command line, which win over a repository's own config: the repository is
- * the container's to write, and none of its settings may run a program on the host or reach past it.
+ * Settings given on git's command line, which win over a repository's own config. The git container
+ * is the boundary; these only keep a checkout's hooks and helpers from running even there.
  */
-const HOST_SETTINGS = [
+const GIT_SETTINGS = [
   'core.fsmonitor=false',
   'core.hooksPath=/dev/null',
   'credential.helper=',
@@ -137,16 +134,28 @@ const HOST_SETTINGS = [
   'submodule.recurse=false',
   'fetch.recurseSubmodules=false',
   'protocol.allow=never',
+  // A repository's own protocol.ext.allow would otherwise win over protocol.allow.
+  'protocol.ext.allow=never',
   'protocol.file.allow=always',
   'protocol.http.allow=always',
   'protocol.https.allow=always',
   'protocol.ssh.allow=always',
 ]
 
-/** Config a repository may set that names a program git would run; each is emptied or reset. */
-const PROGRAM_SETTINGS = /^(filter\.(.+)\.(clean|smudge|process)|remote\.(.+)\.(uploadpack|receivepack))$/
+/** The environment of git in the git container. */
+const GIT_ENV = [
+  'GIT_TERMINAL_PROMPT=0',
+  'GIT_PAGER=cat',
+  'GIT_CONFIG_GLOBAL=/dev/null',
+  'GIT_SSH_COMMAND=ssh -o BatchMode=yes',
+]
 
-async function hostGit(
+/**
+ * The host's git in a throwaway container that has exactly the container's mounts: it sees the
+ * checkout as the container would, and nothing of the host.
+ */
+async function containedGit(
+  docker: Docker,
   container: ContainerInspect,
   path: string,
   args: GitArgs,
@@ -154,77 +163,50 @@ async function hostGit(
   signal: AbortSignal,
 ): Promise<GitRun> {
   const mounts = container.Mounts ?? []
-  const mounted = mountOf(mounts, path)
-  if (!mounted) {
+  if (!mountOf(mounts, path)) {
     throw new OpError(
       'state_error',
       `container ${container.Name.replace(/^\//, '')} has no git of its own (or is not running) and ${path} is on none of its volumes`,
     )
   }
-  const root = await confine(mounted.source, '')
-  let dir = await confine(root, mounted.relative)
-  if (args.action === 'init') {
-    await mkdir(dir, { recursive: true })
-    // Made through what was checked; checked again now that it exists.
-    dir = await confine(root, mounted.relative)
+  const git = (network: 'none' | 'bridge', ...gitArgs: string[]) => {
+    const stdout = collector()
+    const stderr = collector()
+    const run = { args: gitArgs, env: GIT_ENV, volumesFrom: container.Id, network, stdout, stderr, signal }
+    return runContainedGit(docker, run).then((code) => ({
+      exit_code: code,
+      stdout: stdout.text(),
+      stderr: stderr.text(),
+    }))
   }
-  const git = (...gitArgs: string[]) => runHostGit(root, dir, gitArgs, signal)
-
-  const settings = [...HOST_SETTINGS]
-  if (args.action !== 'init') {
-    const where = await git('rev-parse', '--absolute-git-dir')
-    // Not a repository: git's own message says so.
-    if (where.exit_code !== 0) return where
-    const top = await git('rev-parse', '--show-toplevel')
-    const places = [where.stdout.trim(), ...(top.exit_code === 0 ? [top.stdout.trim()] : [])]
-    for (const place of places) {
-      await confine(root, posix.relative(root, place)).catch(() => {
-        throw new OpError(
-          'state_error',
-          `the repository at ${path} has its git dir or work tree outside the volume`,
-        )
-      })
-    }
-    const named = await git('config', '--name-only', '--get-regexp', PROGRAM_SETTINGS.source)
-    for (const name of named.stdout.split('\n').filter(Boolean)) settings.push(neutral(name))
-  }
-  if (args.action === 'pull') await checkRemote(mounts, dir, args, git)
-  return git(...settings.flatMap((setting) => ['-c', setting]), ...command)
+  const settings = GIT_SETTINGS.flatMap((setting) => ['-c', setting])
+  // init makes the folder; any other action runs in one that exists.
+  const where = args.action === 'init' ? [...command, path] : ['-C', path, ...command]
+  const network = args.action === 'pull' ? await remoteNetwork(mounts, path, args, git) : 'none'
+  return git(network, ...settings, ...where)
 }
 
-/** A setting that keeps git from running the program `name` configures. */
-function neutral(name: string): string {
-  if (name.endsWith('.uploadpack')) return `${name}=git-upload-pack`
-  if (name.endsWith('.receivepack')) return `${name}=git-receive-pack`
-  return `${name}=`
-}
-
-/** A remote on this host's disk is pulled from only when it is on one of the container's own mounts. */
-async function checkRemote(
+/**
+ * The network a pull needs: none for a remote on one of the container's mounts, refused for any
+ * other path (the git container could not see it anyway), Docker's bridge for a network remote.
+ */
+async function remoteNetwork(
   mounts: NonNullable<ContainerInspect['Mounts']>,
-  dir: string,
+  path: string,
   args: GitArgs,
-  git: (...args: string[]) => Promise<GitRun>,
-): Promise<void> {
-  let remote = args.remote
-  if (!remote) {
-    const branch = await git('symbolic-ref', '--short', 'HEAD')
-    const configured =
-      branch.exit_code === 0 ? await git('config', '--get', `branch.${branch.stdout.trim()}.remote`) : null
-    remote = configured?.exit_code === 0 ? configured.stdout.trim() : 'origin'
-  }
-  const url = (await git('ls-remote', '--get-url', '--', remote)).stdout.trim()
+  git: (network: 'none', ...args: string[]) => Promise<GitRun>,
+): Promise<'none' | 'bridge'> {
+  const remote = args.remote ? ['--', args.remote] : []
+  const named = await git('none', '-C', path, 'ls-remote', '--get-url', ...remote)
+  const url = named.stdout.trim()
+  // Not a repository, or no such remote: the pull itself says so, offline.
+  if (named.exit_code !== 0 || !url) return 'none'
   const local = localPath(url)
-  if (local === null) return
-  const target = resolve(dir, local)
-  for (const mount of mounts) {
-    if (!mount.Source?.startsWith('/') || mount.Type === 'tmpfs') continue
-    const root = await confine(mount.Source, '').catch(() => null)
-    if (root && (await confine(root, posix.relative(root, target)).catch(() => null))) return
-  }
+  if (local === null) return 'bridge'
+  if (mountOf(mounts, posix.resolve(path, local))) return 'none'
   throw new OpError(
     'state_error',
-    `the remote ${remote} is a path on the host outside the container's volumes`,
+    `the remote ${args.remote ?? url} is a path outside the container's volumes`,
   )
 }
 
@@ -237,52 +219,4 @@ export function localPath(url: string): string | null {
   const slash = url.indexOf('/')
   if (colon > 0 && (slash === -1 || colon < slash)) return null
   return url
-}
-
-async function runHostGit(root: string, dir: string, args: string[], signal: AbortSignal): Promise<GitRun> {
-  const stdout = collector()
-  const stderr = collector()
-  const { code } = await runProcess('git', args, { cwd: dir, env: hostEnv(root), signal, stdout, stderr })
-  return { exit_code: code, stdout: stdout.text(), stderr: stderr.text() }
-}
-
-/** The agent's environment for git, without its own settings and with git's looked for nowhere above the volume. */
-function hostEnv(root: string): NodeJS.ProcessEnv {
-  const inherited = Object.entries(process.env).filter(
-    ([name]) => !name.startsWith('BERTH_') && !name.startsWith('GIT_'),
-  )
-  return {
-    ...Object.fromEntries(inherited),
-    // The host's git config shapes nothing in a container's checkout.
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_CONFIG_GLOBAL: '/dev/null',
-    GIT_CEILING_DIRECTORIES: isAbsolute(root) ? dirname(root) : '',
-    GIT_TERMINAL_PROMPT: '0',
-    GIT_ASKPASS: '',
-    SSH_ASKPASS: '',
-    GIT_SSH_COMMAND: 'ssh -o BatchMode=yes',
-    GIT_PAGER: 'cat',
-    LC_ALL: 'C',
-  }
-}
-
-/** Collects output up to OUTPUT_LIMIT bytes. */
-function collector() {
-  const pieces: Buffer[] = []
-  let size = 0
-  let cut = false
-  return {
-    write(piece: string | Buffer) {
-      const data = typeof piece === 'string' ? Buffer.from(piece) : piece
-      const room = OUTPUT_LIMIT - size
-      if (data.length > room) cut = true
-      if (room <= 0) return
-      pieces.push(data.subarray(0, room))
-      size += Math.min(data.length, room)
-    },
-    end() {},
-    text() {
-      return Buffer.concat(pieces).toString('utf8') + (cut ? '\n[output cut]\n' : '')
-    },
-  }
 }

@@ -1,8 +1,10 @@
 import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { DeploySource } from '@berth/shared'
+import type { Docker } from '../docker.ts'
+import { localPath } from '../git.ts'
+import { agentUser, collector, runContainedGit, type Sink } from '../git-container.ts'
 import type { DeployJob } from './job.ts'
-import { runProcess } from './process.ts'
 import { DeployFailure } from './stage.ts'
 
 type GitSource = Extract<DeploySource, { type: 'git' }>
@@ -20,12 +22,14 @@ const SHORT_SHA = /^[0-9a-f]{7,63}$/i
 const HTTP_USERINFO = /^(https?:\/\/)([^@/]*)@/i
 
 /**
- * Clones `source` into `dir` (which must not exist) with the system's git, and checks out its ref:
+ * Clones `source` into `dir` (which must not exist) with the host's git in a throwaway container
+ * that sees only the job's folder, and checks out its ref:
  * a shallow clone of a branch or tag, or a fetch of just the commit for a sha (a whole clone when
  * the server refuses that). Credentials never reach a command line: a URL's user and password go
  * to git through an askpass script reading the environment, an ssh key through a 0600 file.
  */
 export async function cloneRepository(
+  docker: Docker,
   source: GitSource,
   dir: string,
   jobDir: string,
@@ -37,16 +41,24 @@ export async function cloneRepository(
     throw new DeployFailure('the repository URL and ref must not start with "-"')
   }
   const { url, env } = await gitAccess(source, jobDir)
-  const git = async (cwd: string, ...args: string[]) => {
-    const { code, output } = await runProcess('git', ['-c', 'credential.helper=', ...args], {
-      cwd,
+  // The job's folder, and a file:// repository (an admin's choice) read-only: all the clone can see.
+  const local = localPath(url)
+  const mounts = [{ source: jobDir }, ...(local ? [{ source: local, readOnly: true }] : [])]
+  const { uid, gid } = agentUser()
+  const run = (cwd: string, args: string[], stdout: Sink) =>
+    runContainedGit(docker, {
+      args: ['-c', 'credential.helper=', '-C', cwd, ...args],
       env,
-      signal,
-      stdout: job.lineWriter('stdout'),
+      mounts,
+      user: `${uid}:${gid}`,
+      network: 'host',
+      stdout,
       stderr: job.lineWriter('stderr'),
+      signal,
     })
-    return { ok: code === 0, output }
-  }
+  const git = async (cwd: string, ...args: string[]) => ({
+    ok: (await run(cwd, args, job.lineWriter('stdout'))) === 0,
+  })
   const clone = async () => {
     await rm(dir, { recursive: true, force: true })
     return git(jobDir, 'clone', '--no-checkout', '--', url, dir)
@@ -75,44 +87,34 @@ export async function cloneRepository(
   }
   if (!cloned) throw new DeployFailure(`cannot clone ${url} at ${ref}; git's output is in the log`)
 
-  const head = await runProcess('git', ['log', '-1', '--format=%H%n%s'], {
-    cwd: dir,
-    env,
-    signal,
-    stderr: job.lineWriter('stderr'),
-  })
-  const [sha = '', message = ''] = head.output.split('\n')
-  if (head.code !== 0 || !sha) throw new DeployFailure(`cannot read the commit of ${url} at ${ref}`)
+  const output = collector()
+  const code = await run(dir, ['log', '-1', '--format=%H%n%s'], output)
+  const [sha = '', message = ''] = output.text().split('\n')
+  if (code !== 0 || !sha) throw new DeployFailure(`cannot read the commit of ${url} at ${ref}`)
   return { sha, message }
 }
 
 /** The URL git is given (without a password) and the environment that lets it authenticate. */
-async function gitAccess(
-  source: GitSource,
-  jobDir: string,
-): Promise<{ url: string; env: NodeJS.ProcessEnv }> {
-  const env: NodeJS.ProcessEnv = {
-    // The agent's own settings (its enrollment token among them) are none of git's business.
-    ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('BERTH_'))),
-    GIT_TERMINAL_PROMPT: '0',
-    GIT_ASKPASS: '',
-    SSH_ASKPASS: '',
-    LC_ALL: 'C',
-  }
+async function gitAccess(source: GitSource, jobDir: string): Promise<{ url: string; env: string[] }> {
+  const env = ['GIT_TERMINAL_PROMPT=0', 'SSH_ASKPASS=']
   let url = source.url
   const userinfo = HTTP_USERINFO.exec(url)
   if (userinfo) {
     const [user = '', password = ''] = (userinfo[2] ?? '').split(/:(.*)/s)
     url = url.replace(HTTP_USERINFO, '$1')
+    // Read from 0600 files: a container's environment shows in its inspect.
+    const secret = (name: string) => shellQuote(join(jobDir, name))
+    await writeFile(join(jobDir, 'git-username'), `${safeDecode(user)}\n`, { mode: 0o600 })
+    await writeFile(join(jobDir, 'git-password'), `${safeDecode(password)}\n`, { mode: 0o600 })
     const askpass = join(jobDir, 'askpass.sh')
     await writeFile(
       askpass,
-      '#!/bin/sh\ncase "$1" in\n  Username*) printf \'%s\\n\' "$BERTH_GIT_USERNAME" ;;\n  *) printf \'%s\\n\' "$BERTH_GIT_PASSWORD" ;;\nesac\n',
+      `#!/bin/sh\ncase "$1" in\n  Username*) IFS= read -r v < ${secret('git-username')} ;;\n  *) IFS= read -r v < ${secret('git-password')} ;;\nesac\nprintf '%s\\n' "$v"\n`,
       { mode: 0o700 },
     )
-    env.GIT_ASKPASS = askpass
-    env.BERTH_GIT_USERNAME = safeDecode(user)
-    env.BERTH_GIT_PASSWORD = safeDecode(password)
+    env.push(`GIT_ASKPASS=${askpass}`)
+  } else {
+    env.push('GIT_ASKPASS=')
   }
   const ssh = ['ssh', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=accept-new']
   ssh.push('-o', `UserKnownHostsFile=${shellQuote(join(jobDir, 'known_hosts'))}`)
@@ -122,7 +124,7 @@ async function gitAccess(
     await writeFile(keyFile, key, { mode: 0o600 })
     ssh.push('-i', shellQuote(keyFile), '-o', 'IdentitiesOnly=yes')
   }
-  env.GIT_SSH_COMMAND = ssh.join(' ')
+  env.push(`GIT_SSH_COMMAND=${ssh.join(' ')}`)
   return { url, env }
 }
 

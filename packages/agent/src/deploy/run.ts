@@ -117,7 +117,7 @@ async function imageOf(
       const src = join(jobDir, 'src')
       const stage = stageWithin(signal, args.deadlines.clone_ms, 'the clone')
       try {
-        const commit = await cloneRepository(source, src, jobDir, job, stage.signal)
+        const commit = await cloneRepository(host.docker, source, src, jobDir, job, stage.signal)
         job.note({ commit })
         job.log('system', `cloned ${commit.sha.slice(0, 12)} ${commit.message}`)
       } finally {
