@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { docker, removeContainers, TEST_IMAGE } from './support/docker.ts'
 import { registerAdmin, startServerWithAgent } from './support/flows.ts'
 import type { Reply } from './support/http.ts'
-import type { Child } from './support/process.ts'
+import { type Child, waitFor } from './support/process.ts'
 import { type ApiTarget, startApi } from './support/target.ts'
 
 // Replayed webhooks, audit growth and names: a real API, a real agent process, the real Docker
@@ -160,5 +160,98 @@ describe('names', () => {
     expect(await list(name('a_'))).toEqual([name('a_b')])
     expect(await list(name('a%'))).toEqual([])
     expect(await list(name('a'))).toEqual([name('a_b'), name('axb')].sort())
+  })
+})
+
+describe('audit log', () => {
+  /** Audit entries newest first, as an admin reads them. */
+  const entries = async () => (await api.http.get('/audit?limit=200', { token: admin })).body.entries as any[]
+
+  test('requests to no route are answered 404 and not stored', async () => {
+    const junk = `nope-${run}-${'x'.repeat(2000)}`
+    for (const method of ['POST', 'PUT', 'PATCH', 'DELETE']) {
+      expectError(await api.http.request(method, `/${junk}`), 404, 'not_found')
+    }
+    // A wrong method on a known path is no route either.
+    expectError(await api.http.request('PUT', `/auth/login?${junk}`), 404, 'not_found')
+    // A request to a route is stored: once it is, anything stored before it is too.
+    const marker = await api.http.post('/auth/login', {
+      body: { email: `marker-${run}@example.com`, password: 'x' },
+    })
+    const requestId = marker.headers.get('x-request-id')
+    const seen = await waitFor('the marker in the audit log', async () => {
+      const all = await entries()
+      return all.some((e) => e.request_id === requestId) ? all : undefined
+    })
+    expect(JSON.stringify(seen)).not.toContain(`nope-${run}`)
+    const [stored] = await api.sql<{ n: number }>(
+      "select count(*) as n from audit_log where action like ? or coalesce(target, '') like ?",
+      [`%nope-${run}%`, `%nope-${run}%`],
+    )
+    expect(stored!.n).toBe(0)
+  })
+
+  test('a stored target is cut to 128 characters', async () => {
+    const long = `app_${run}${'y'.repeat(3000)}`
+    const res = await fetch(`${api.url}/api/v1/webhooks/github/${long}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-GitHub-Event': 'push', 'X-GitHub-Delivery': 'd' },
+      body: '{}',
+    })
+    expect(res.status).toBe(401)
+    const requestId = res.headers.get('x-request-id')
+    const entry = await waitFor('the refused delivery in the audit log', async () =>
+      (await entries()).find((e) => e.request_id === requestId),
+    )
+    expect(entry.action).toBe('POST /api/v1/webhooks/:provider{github|gitlab|gitea}/:appId')
+    expect(entry.target).toBe(long.slice(0, 128))
+  })
+
+  test('entries and webhook deliveries older than BERTH_AUDIT_RETENTION_DAYS are deleted by maintenance', async () => {
+    const app = await api.http.post('/apps', {
+      token: admin,
+      body: {
+        name: name('kept'),
+        server_id: serverId,
+        source: { type: 'image', image: TEST_IMAGE },
+        port: 3000,
+      },
+    })
+    expect(app.status, app.text).toBe(201)
+    const hook = await api.http.post(`/apps/${app.body.app.id}/webhooks`, {
+      token: admin,
+      body: { provider: 'github' },
+    })
+    expect(hook.status, hook.text).toBe(201)
+    const day = 86_400_000
+    const now = Date.now()
+    const auditRow = (id: string, at: number) =>
+      api.sql(
+        `insert into audit_log (id, at, actor_type, actor_id, action, target, status, duration_ms, request_id, ip)
+         values (?, ?, 'anonymous', null, 'POST /api/v1/auth/login', null, 401, 1, ?, null)`,
+        [id, at, `req_${id}`],
+      )
+    const deliveryRow = (id: string, at: number) =>
+      api.sql(
+        `insert into webhook_deliveries (id, webhook_id, delivery_id, event, status, reason, deployment_id, received_at)
+         values (?, ?, ?, 'push', 'skipped', 'old', null, ?)`,
+        [id, hook.body.webhook.id, id, at],
+      )
+    await auditRow(`aud_old${run}`, now - 31 * day)
+    await auditRow(`aud_new${run}`, now - 29 * day)
+    await deliveryRow(`dlv_old${run}`, now - 31 * day)
+    await deliveryRow(`dlv_new${run}`, now - 29 * day)
+    const deliveries = async () =>
+      (
+        await api.http.get(`/apps/${app.body.app.id}/webhooks/${hook.body.webhook.id}/deliveries`, {
+          token: admin,
+        })
+      ).body.deliveries.map((d: { id: string }) => d.id)
+    await waitFor('old entries to be pruned', async () => {
+      const ids = (await entries()).map((e) => e.id)
+      return !ids.includes(`aud_old${run}`) && !(await deliveries()).includes(`dlv_old${run}`)
+    })
+    expect((await entries()).map((e) => e.id)).toContain(`aud_new${run}`)
+    expect(await deliveries()).toEqual([`dlv_new${run}`])
   })
 })

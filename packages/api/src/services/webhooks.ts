@@ -7,7 +7,7 @@ import { ApiError, notFound } from '../errors.ts'
 import { hmacSha256Hex, seal, sha256Hex, timingSafeEqual, toBase64Url, unseal } from '../lib/crypto.ts'
 import { log } from '../lib/log.ts'
 import { decodeCursor, toPage } from '../lib/pagination.ts'
-import { iso } from '../lib/time.ts'
+import { DAY_MS, iso } from '../lib/time.ts'
 import { findApp } from './apps.ts'
 import { createDeployment } from './deployments.ts'
 
@@ -101,6 +101,13 @@ export async function listDeliveries(
     })),
     next_cursor: nextCursor,
   }
+}
+
+/** Deletes deliveries older than the audit retention: a signed sender could otherwise grow them without end. */
+export async function pruneDeliveries(ctx: ServiceContext): Promise<void> {
+  await ctx.db
+    .delete(webhookDeliveries)
+    .where(lt(webhookDeliveries.receivedAt, ctx.clock.now() - ctx.config.auditRetentionDays * DAY_MS))
 }
 
 // ---------------------------------------------------------------- receivers
