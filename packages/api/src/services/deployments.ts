@@ -135,6 +135,28 @@ export async function createDeployment(ctx: ServiceContext, app: AppRow, req: De
   return toDeploymentView(await findDeployment(ctx, id))
 }
 
+/**
+ * The app's deployment of commit `sha` that makes another one pointless: its current deployment,
+ * or one queued or under way (asked for at that commit, or resolved to it).
+ */
+export async function findDeploymentOfCommit(ctx: ServiceContext, app: AppRow, sha: string) {
+  const [row] = await ctx.db
+    .select({ id: deployments.id, state: deployments.state })
+    .from(deployments)
+    .where(
+      and(
+        eq(deployments.appId, app.id),
+        or(eq(deployments.commitSha, sha), sql`json_extract(${deployments.source}, '$.ref') = ${sha}`),
+        or(
+          app.currentDeploymentId ? eq(deployments.id, app.currentDeploymentId) : undefined,
+          inArray(deployments.state, ['queued', ...ACTIVE_STATES]),
+        ),
+      ),
+    )
+    .limit(1)
+  return row ?? null
+}
+
 /** A deployment the agent has been handed (or is being handed): at most one per app. */
 const claimedOrActive = or(
   inArray(deployments.state, [...ACTIVE_STATES]),

@@ -4,12 +4,12 @@ import type { ActorContext, ServiceContext } from '../context.ts'
 import { isUniqueViolation } from '../db/errors.ts'
 import { webhookDeliveries, webhooks } from '../db/schema.ts'
 import { ApiError, notFound } from '../errors.ts'
-import { hmacSha256Hex, seal, sha256Hex, timingSafeEqual, toBase64Url, unseal } from '../lib/crypto.ts'
+import { hmacSha256Hex, seal, timingSafeEqual, toBase64Url, unseal } from '../lib/crypto.ts'
 import { log } from '../lib/log.ts'
 import { decodeCursor, toPage } from '../lib/pagination.ts'
 import { DAY_MS, iso } from '../lib/time.ts'
 import { findApp } from './apps.ts'
-import { createDeployment } from './deployments.ts'
+import { createDeployment, findDeploymentOfCommit } from './deployments.ts'
 
 export type Provider = (typeof webhooks.$inferSelect)['provider']
 type WebhookRow = typeof webhooks.$inferSelect
@@ -167,6 +167,16 @@ function readPush(body: Uint8Array): Push {
   return { branch: ref?.startsWith('refs/heads/') ? ref.slice('refs/heads/'.length) : null, sha }
 }
 
+const COMMIT_SHA = /^[0-9a-f]{40}$/
+/** Providers send a UUID; anything much longer is not one of theirs. */
+const MAX_DELIVERY_ID = 200
+/** The headers each provider sends its event, delivery id and signature (or token) in. */
+export const PROVIDER_HEADERS: Record<Provider, { event: string; delivery: string; signature: string }> = {
+  github: { event: 'X-GitHub-Event', delivery: 'X-GitHub-Delivery', signature: 'X-Hub-Signature-256' },
+  gitlab: { event: 'X-Gitlab-Event', delivery: 'X-Gitlab-Event-UUID', signature: 'X-Gitlab-Token' },
+  gitea: { event: 'X-Gitea-Event', delivery: 'X-Gitea-Delivery', signature: 'X-Gitea-Signature' },
+}
+
 const PUSH_EVENTS: Record<Provider, string[]> = {
   github: ['push'],
   gitea: ['push'],
@@ -192,7 +202,18 @@ export async function receiveWebhook(ctx: ServiceContext, appId: string, inc: In
   if (PING_EVENTS[inc.provider].includes(event)) return { status: 'pong' as const }
   // A body that is not JSON is refused before anything is recorded.
   const push = PUSH_EVENTS[inc.provider].includes(event) ? readPush(inc.body) : null
-  const deliveryId = inc.deliveryId ?? (await sha256Hex(inc.body))
+  // Without the provider's id a resent delivery could not be told from a new one.
+  const deliveryId = inc.deliveryId?.trim()
+  if (!deliveryId || deliveryId.length > MAX_DELIVERY_ID) {
+    const header = PROVIDER_HEADERS[inc.provider].delivery
+    throw new ApiError(
+      'validation_error',
+      `the ${header} header is required, at most ${MAX_DELIVERY_ID} characters`,
+      {
+        code: 'missing_delivery_id',
+      },
+    )
+  }
   const [seen] = await ctx.db
     .select()
     .from(webhookDeliveries)
@@ -224,11 +245,17 @@ export async function receiveWebhook(ctx: ServiceContext, appId: string, inc: In
   else if (!app.autoDeploy) reason = 'auto_deploy is off for this app'
   else if (app.source.type !== 'git') reason = 'only git apps deploy on push'
   else {
+    // A deleted branch is pushed as the all-zero commit.
+    const sha = push.sha && COMMIT_SHA.test(push.sha) && !/^0+$/.test(push.sha) ? push.sha : null
+    // A signed push resent under a new delivery id: the commit it names is already here or on its way.
+    const existing = push.branch === branch && sha ? await findDeploymentOfCommit(ctx, app, sha) : null
     if (push.branch !== branch) reason = `push to ${push.branch ?? 'a tag'}, not ${branch}`
+    else if (!sha) reason = 'the push names no commit to deploy'
+    else if (existing)
+      reason = `commit ${sha} is already ${existing.state === 'running' ? 'deployed' : existing.state}`
     else {
       try {
-        const ref = push.sha && /^[0-9a-f]{40}$/.test(push.sha) ? push.sha : undefined
-        const deployment = await createDeployment(ctx, app, { trigger: 'webhook', createdBy: null, ref })
+        const deployment = await createDeployment(ctx, app, { trigger: 'webhook', createdBy: null, ref: sha })
         status = 'success'
         deploymentId = deployment.id
       } catch (err) {
