@@ -37,3 +37,61 @@ test('npm start runs a local agent for the server named local, and keeps it acro
     await api?.stop()
   }
 })
+
+/** The address the audit log holds for the request with this id. */
+async function auditedAddress(api: ApiTarget, token: string, requestId: string | null) {
+  return waitFor('the request in the audit log', async () => {
+    const entries = (await api.http.get('/audit?limit=200', { token })).body.entries as any[]
+    return entries.find((e) => e.request_id === requestId)?.ip as string | undefined
+  })
+}
+
+test('behind BERTH_TRUST_PROXY=true the client is the rightmost X-Forwarded-For entry, not one it wrote', async () => {
+  let api: ApiTarget | undefined
+  try {
+    api = await startApi({ env: { BERTH_TRUST_PROXY: 'true' } })
+    const admin = await registerAdmin(api.http)
+    // A client varying the entries it writes itself still counts as the one address the proxy saw.
+    const login = (spoof: string) =>
+      api!.http.post('/auth/login', {
+        body: { email: 'admin@example.com', password: 'not the password' },
+        headers: { 'X-Forwarded-For': `${spoof}, 198.51.100.7` },
+      })
+    for (let i = 0; i < 10; i++) expect((await login(`203.0.113.${i}`)).status).toBe(401)
+    const limited = await login('203.0.113.200')
+    expect(limited.status).toBe(429)
+    expect(limited.body).toMatchObject({ error: 'rate_limited', code: 'too_many_login_failures' })
+    expect(await auditedAddress(api, admin, limited.headers.get('x-request-id'))).toBe('198.51.100.7')
+    // An overlong entry from a proxy is cut before it is stored.
+    const long = await api.http.post('/auth/login', {
+      body: { email: 'x@example.com', password: 'x' },
+      headers: { 'X-Forwarded-For': `1.2.3.4, ${'f'.repeat(500)}` },
+    })
+    expect(await auditedAddress(api, admin, long.headers.get('x-request-id'))).toBe('f'.repeat(64))
+  } finally {
+    await api?.stop()
+  }
+})
+
+test('BERTH_TRUST_PROXY=2 takes the entry the outer of two proxies saw; false ignores the header', async () => {
+  let api: ApiTarget | undefined
+  try {
+    api = await startApi({ env: { BERTH_TRUST_PROXY: '2' } })
+    const admin = await registerAdmin(api.http)
+    const res = await api.http.post('/auth/login', {
+      body: { email: 'x@example.com', password: 'x' },
+      headers: { 'X-Forwarded-For': '203.0.113.9, 198.51.100.9, 10.0.0.2' },
+    })
+    expect(await auditedAddress(api, admin, res.headers.get('x-request-id'))).toBe('198.51.100.9')
+    await api.stop()
+    api = await startApi({ env: { BERTH_TRUST_PROXY: 'false' } })
+    const admin2 = await registerAdmin(api.http)
+    const direct = await api.http.post('/auth/login', {
+      body: { email: 'x@example.com', password: 'x' },
+      headers: { 'X-Forwarded-For': '203.0.113.9' },
+    })
+    expect(await auditedAddress(api, admin2, direct.headers.get('x-request-id'))).toBe('127.0.0.1')
+  } finally {
+    await api?.stop()
+  }
+})

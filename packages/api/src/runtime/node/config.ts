@@ -5,6 +5,9 @@ import { z } from 'zod'
 import type { Config } from '../../context.ts'
 import { configFrom, envFlag, envInt, settingsSchema } from '../../settings.ts'
 
+/** `true` trusts the one proxy in front of the API, a number that many proxies in a chain, `false` none. */
+const proxyHops = z.union([envFlag.transform((on) => (on ? 1 : 0)), envInt(0).max(32)])
+
 const envSchema = settingsSchema.extend({
   HOST: z.string().default('0.0.0.0'),
   PORT: envInt(0).max(65535).default(3001),
@@ -14,7 +17,7 @@ const envSchema = settingsSchema.extend({
   BERTH_JWT_SECRET: z.string().min(32, 'at least 32 characters').optional(),
   BERTH_SECRET_KEY: z.string().min(32, 'at least 32 characters').optional(),
   BERTH_MAINTENANCE_MS: envInt(100).default(60_000),
-  BERTH_TRUST_PROXY: envFlag.default(false),
+  BERTH_TRUST_PROXY: proxyHops.default(0),
   BERTH_LOCAL_AGENT: z.enum(['auto', 'off']).default('auto'),
   DOCKER_HOST: z.string().optional(),
 })
@@ -26,7 +29,8 @@ export interface NodeConfig extends Config {
   databaseAuthToken: string | undefined
   dataDir: string
   secretKey: string
-  trustProxy: boolean
+  /** How many reverse proxies in front of the API append to X-Forwarded-For (0: the header is ignored). */
+  trustProxyHops: number
   localAgent: 'auto' | 'off'
   dockerHost: string | undefined
   maintenanceMs: number
@@ -53,7 +57,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
     dataDir,
     secretKey: e.BERTH_SECRET_KEY ?? secrets!.secret_key,
     maintenanceMs: e.BERTH_MAINTENANCE_MS,
-    trustProxy: e.BERTH_TRUST_PROXY,
+    trustProxyHops: e.BERTH_TRUST_PROXY,
     localAgent: e.BERTH_LOCAL_AGENT,
     dockerHost: e.DOCKER_HOST,
   }
