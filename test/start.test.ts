@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, statSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect, test } from 'vitest'
 import { registerAdmin, waitForServerStatus } from './support/flows.ts'
@@ -35,6 +36,60 @@ test('npm start runs a local agent for the server named local, and keeps it acro
     expect(again.body.servers.filter((s: { name: string }) => s.name === 'local')).toHaveLength(1)
   } finally {
     await api?.stop()
+  }
+})
+
+/** Modes of the data folder and of every file in it, as `ls -l` shows them. */
+function modes(dir: string): Record<string, number> {
+  const out: Record<string, number> = { '.': statSync(dir).mode & 0o777 }
+  for (const file of readdirSync(dir)) out[file] = statSync(join(dir, file)).mode & 0o777
+  return out
+}
+const ownerOnly = (files: string[]) => Object.fromEntries([['.', 0o700], ...files.map((f) => [f, 0o600])])
+
+test('with secrets from the environment, a fresh data folder is 0700 and the database files 0600', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'berth-modes-'))
+  const dataDir = join(root, 'data')
+  let api: ApiTarget | undefined
+  try {
+    api = await startApi({
+      env: {
+        BERTH_DATA_DIR: dataDir,
+        DATABASE_URL: `file:${join(dataDir, 'berth.db')}`,
+        BERTH_JWT_SECRET: 'j'.repeat(40),
+        BERTH_SECRET_KEY: 'k'.repeat(40),
+      },
+    })
+    await registerAdmin(api.http)
+    const seen = modes(dataDir)
+    expect(Object.keys(seen)).toEqual(expect.arrayContaining(['berth.db', 'berth.db-wal', 'berth.db-shm']))
+    expect(Object.keys(seen)).not.toContain('secrets.json')
+    expect(seen).toEqual(ownerOnly(Object.keys(seen).filter((f) => f !== '.')))
+  } finally {
+    await api?.stop()
+    rmSync(root, { recursive: true, force: true })
+  }
+})
+
+test('a data folder and database left with wider modes are tightened at start, with generated secrets', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'berth-modes-'))
+  const dataDir = join(root, 'data')
+  const env = { BERTH_DATA_DIR: dataDir, DATABASE_URL: `file:${join(dataDir, 'berth.db')}` }
+  let api: ApiTarget | undefined
+  try {
+    api = await startApi({ env })
+    await registerAdmin(api.http)
+    await api.stop()
+    api = undefined
+    chmodSync(dataDir, 0o777)
+    for (const file of readdirSync(dataDir)) chmodSync(join(dataDir, file), 0o666)
+    api = await startApi({ env })
+    const files = Object.keys(modes(dataDir)).filter((f) => f !== '.')
+    expect(files).toEqual(expect.arrayContaining(['berth.db', 'secrets.json']))
+    expect(modes(dataDir)).toEqual(ownerOnly(files))
+  } finally {
+    await api?.stop()
+    rmSync(root, { recursive: true, force: true })
   }
 })
 

@@ -47,6 +47,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
   const dataDir = resolve(
     e.BERTH_DATA_DIR ?? (e.DATABASE_URL.startsWith('file:') ? dirname(e.DATABASE_URL.slice(5)) : './data'),
   )
+  ownerOnlyFolder(dataDir)
   const secrets = e.BERTH_JWT_SECRET && e.BERTH_SECRET_KEY ? null : loadOrCreateSecrets(dataDir)
   return {
     ...configFrom(e, e.BERTH_JWT_SECRET ?? secrets!.jwt_secret),
@@ -63,18 +64,34 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
   }
 }
 
+/**
+ * Makes a folder of Berth's own (the data folder, the database's) the owner's alone: created 0700,
+ * or tightened to it when it exists with wider modes, since it holds secrets and the database.
+ */
+export function ownerOnlyFolder(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  chmodSync(dir, 0o700)
+}
+
+/** Makes each file that exists readable and writable by the owner only. */
+export function ownerOnlyFiles(files: string[]): void {
+  for (const file of files) if (existsSync(file)) chmodSync(file, 0o600)
+}
+
 const secretsSchema = z.object({ jwt_secret: z.string().min(32), secret_key: z.string().min(32) })
 
 /** Secrets not given in the environment are generated once and kept in the data folder (mode 0600). */
 function loadOrCreateSecrets(dataDir: string): z.infer<typeof secretsSchema> {
   const file = join(dataDir, 'secrets.json')
-  if (existsSync(file)) return secretsSchema.parse(JSON.parse(readFileSync(file, 'utf8')))
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+  if (existsSync(file)) {
+    ownerOnlyFiles([file])
+    return secretsSchema.parse(JSON.parse(readFileSync(file, 'utf8')))
+  }
   const secrets = {
     jwt_secret: randomBytes(32).toString('base64url'),
     secret_key: randomBytes(32).toString('base64url'),
   }
   writeFileSync(file, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600, flag: 'wx' })
-  chmodSync(file, 0o600)
+  ownerOnlyFiles([file])
   return secrets
 }
