@@ -360,12 +360,18 @@ describe('replayed webhooks', () => {
       send('github', body, { ...headers(delivery), 'X-Hub-Signature-256': signature })
     const before = await deploymentCount()
 
-    const first = await deliver(`gh-${run}-1`)
-    expect(first.status).toBe(202)
-    const queued = await first.json()
-    expect(queued.status).toBe('success')
+    // Resent at once under several ids: one deployment, the others skipped.
+    const burst = await Promise.all([1, 2, 3, 4].map((n) => deliver(`gh-${run}-${n}`)))
+    expect(burst.map((r) => r.status).sort()).toEqual([200, 200, 200, 202])
+    const outcomes = await Promise.all(burst.map((r) => r.json()))
+    const queued = outcomes.find((o) => o.status === 'success')
+    expect(queued.deployment_id).toMatch(/^dep_/)
+    for (const o of outcomes.filter((o) => o !== queued)) {
+      expect(o).toMatchObject({ status: 'skipped', deployment_id: null })
+      expect(o.reason).toMatch(new RegExp(`commit ${sha} is already`))
+    }
     // Resent while that deployment is queued or under way: nothing new.
-    const replay = await deliver(`gh-${run}-2`)
+    const replay = await deliver(`gh-${run}-5`)
     expect(replay.status).toBe(200)
     const skipped = await replay.json()
     expect(skipped).toMatchObject({ status: 'skipped', deployment_id: null })
@@ -376,7 +382,7 @@ describe('replayed webhooks', () => {
     expect(done.state, done.reason).toBe('running')
     expect(done.commit.sha).toBe(sha)
     // Resent once deployed, under ever new ids: nothing new.
-    for (const n of [3, 4, 5]) {
+    for (const n of [6, 7, 8]) {
       const again = await deliver(`gh-${run}-${n}`)
       expect(again.status).toBe(200)
       expect(await again.json()).toMatchObject({
@@ -395,7 +401,7 @@ describe('replayed webhooks', () => {
     expect(missingBody.request_id).toBe(missing.headers.get('x-request-id'))
     expect(await deliveries()).toBe(recorded)
     // A delivery id seen before is answered with what was done then.
-    const seen = await (await deliver(`gh-${run}-1`)).json()
+    const seen = await (await deliver(`gh-${run}-${outcomes.indexOf(queued) + 1}`)).json()
     expect(seen).toMatchObject({ duplicate: true, deployment_id: queued.deployment_id })
     expect(await deploymentCount()).toBe(before + 1)
     expect(

@@ -9,7 +9,7 @@ import { log } from '../lib/log.ts'
 import { decodeCursor, toPage } from '../lib/pagination.ts'
 import { DAY_MS, iso } from '../lib/time.ts'
 import { findApp } from './apps.ts'
-import { createDeployment, findDeploymentOfCommit } from './deployments.ts'
+import { createDeployment } from './deployments.ts'
 
 export type Provider = (typeof webhooks.$inferSelect)['provider']
 type WebhookRow = typeof webhooks.$inferSelect
@@ -247,19 +247,22 @@ export async function receiveWebhook(ctx: ServiceContext, appId: string, inc: In
   else {
     // A deleted branch is pushed as the all-zero commit.
     const sha = push.sha && COMMIT_SHA.test(push.sha) && !/^0+$/.test(push.sha) ? push.sha : null
-    // A signed push resent under a new delivery id: the commit it names is already here or on its way.
-    const existing = push.branch === branch && sha ? await findDeploymentOfCommit(ctx, app, sha) : null
     if (push.branch !== branch) reason = `push to ${push.branch ?? 'a tag'}, not ${branch}`
     else if (!sha) reason = 'the push names no commit to deploy'
-    else if (existing)
-      reason = `commit ${sha} is already ${existing.state === 'running' ? 'deployed' : existing.state}`
     else {
       try {
-        const deployment = await createDeployment(ctx, app, { trigger: 'webhook', createdBy: null, ref: sha })
+        // A signed push resent under a new delivery id names a commit already here or on its way.
+        const deployment = await createDeployment(ctx, app, {
+          trigger: 'webhook',
+          createdBy: null,
+          ref: sha,
+          onlyNewCommit: true,
+        })
         status = 'success'
         deploymentId = deployment.id
       } catch (err) {
-        status = 'failed'
+        const replay = err instanceof ApiError && err.code === 'commit_already_deployed'
+        status = replay ? 'skipped' : 'failed'
         reason = err instanceof ApiError ? err.message : 'the deployment could not be queued'
         if (!(err instanceof ApiError)) log.error(`webhook delivery ${id} failed`, err)
       }
