@@ -17,6 +17,8 @@ export interface Config {
   /** How long stats samples are kept. */
   statsRetentionSeconds: number
   enrollmentTtlSeconds: number
+  /** How long audit entries and webhook deliveries are kept, in days. */
+  auditRetentionDays: number
   /** The URL agents and users reach the API at; taken from the request when not set. */
   publicUrl: string | null
   /** BERTH_SECRET_KEY: what app secrets, deploy keys and webhook secrets are encrypted with. */

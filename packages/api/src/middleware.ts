@@ -83,9 +83,12 @@ export const audit: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (!MUTATING.has(c.req.method)) return next()
   const started = performance.now()
   await next()
+  const route = c.req.matchedRoutes.findLast((r) => r.method !== 'ALL')?.path
+  // No route ran, so nothing changed and no one was authenticated: storing each such request
+  // would let anyone grow the log with paths of their choosing.
+  if (!route) return
   const actor = c.get('actor')
   const agentServer = c.get('agentServerId')
-  const route = c.req.matchedRoutes.findLast((r) => r.method !== 'ALL')?.path ?? c.req.path
   const write = recordAudit(serviceContext(c), {
     actorType: actor ? actor.type : agentServer ? 'agent' : 'anonymous',
     actorId: actor ? (actor.type === 'token' ? actor.tokenId : actor.userId) : (agentServer ?? null),

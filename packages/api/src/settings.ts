@@ -19,6 +19,7 @@ export const settingsSchema = z.object({
   BERTH_STATS_INTERVAL_MS: envInt(100).default(10_000),
   BERTH_STATS_RETENTION_S: envInt(1).default(86_400),
   BERTH_ENROLLMENT_TTL_S: envInt(60).default(3600),
+  BERTH_AUDIT_RETENTION_DAYS: envInt(1).default(90),
   BERTH_PUBLIC_URL: z.url().optional(),
   BERTH_MAX_UPLOAD_BYTES: envInt(1024).default(100 * 1024 * 1024),
   BERTH_BUILD_MEMORY: z
@@ -47,6 +48,7 @@ export function configFrom(s: z.infer<typeof settingsSchema>, jwtSecret: string)
     statsIntervalMs: s.BERTH_STATS_INTERVAL_MS,
     statsRetentionSeconds: s.BERTH_STATS_RETENTION_S,
     enrollmentTtlSeconds: s.BERTH_ENROLLMENT_TTL_S,
+    auditRetentionDays: s.BERTH_AUDIT_RETENTION_DAYS,
     publicUrl: s.BERTH_PUBLIC_URL?.replace(/\/+$/, '') ?? null,
     maxUploadBytes: s.BERTH_MAX_UPLOAD_BYTES,
     buildMemory: s.BERTH_BUILD_MEMORY,

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { buildResources } from './apps.ts'
+import { plainText } from './text.ts'
 
 // Request bodies of the REST API. Responses are described as types below them.
 
@@ -10,7 +11,7 @@ export type Scope = (typeof SCOPES)[number]
 
 const email = z.string().trim().toLowerCase().pipe(z.email().max(254))
 const password = z.string().min(8, 'at least 8 characters').max(256)
-const displayName = z.string().trim().min(1).max(100)
+const displayName = plainText(z.string().trim().min(1).max(100))
 const name = z
   .string()
   .trim()
@@ -32,7 +33,7 @@ export const updateUserBody = z
 
 export const createTokenBody = z
   .object({
-    name: z.string().trim().min(1).max(100),
+    name: plainText(z.string().trim().min(1).max(100)),
     scopes: z.array(z.enum(SCOPES)).min(1).max(3).default(['read']),
     expires_in_days: z.number().int().min(1).max(3650).optional(),
   })
@@ -41,7 +42,7 @@ export const createTokenBody = z
 export const createServerBody = z
   .object({
     name,
-    description: z.string().max(500).optional(),
+    description: plainText(z.string().max(500)).optional(),
     enrollment_ttl_s: z
       .number()
       .int()
@@ -54,7 +55,7 @@ const portNumber = z.number().int().min(1).max(65535)
 export const updateServerBody = z
   .object({
     name,
-    description: z.string().max(500).nullable(),
+    description: plainText(z.string().max(500)).nullable(),
     port_range: z
       .object({ start: portNumber, end: portNumber })
       .strict()

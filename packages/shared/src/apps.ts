@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { memory, resources } from './containers.ts'
+import { plainText } from './text.ts'
 
 // Apps and deployments: the REST bodies, and what the agent is told and reports for a deploy.
 
@@ -26,7 +27,9 @@ const gitRef = z
   .regex(/^[\w][\w./-]*$/, 'a branch, tag or commit')
   .refine((r) => !r.includes('..'), 'a branch, tag or commit')
 
-export const imageSource = z.object({ type: z.literal('image'), image: z.string().min(1).max(512) }).strict()
+export const imageSource = z
+  .object({ type: z.literal('image'), image: plainText(z.string().min(1).max(512)) })
+  .strict()
 export const gitSource = z
   .object({
     type: z.literal('git'),
@@ -139,7 +142,7 @@ export const deployBody = z
     /** A branch, tag or commit to build instead of the app's branch (git apps). */
     ref: gitRef.optional(),
     /** An image to run instead of the app's (image apps). */
-    image: z.string().min(1).max(512).optional(),
+    image: plainText(z.string().min(1).max(512)).optional(),
   })
   .strict()
 

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { queryFlag } from './query.ts'
+import { plainText } from './text.ts'
 
 // Containers, images, volumes and networks: the REST bodies and the shapes agents report.
 
@@ -48,7 +49,7 @@ export const portBinding = z
 export const volumeMount = z
   .object({
     /** A named volume, or (admins only) an absolute host path. */
-    source: z.string().min(1).max(4096),
+    source: plainText(z.string().min(1).max(4096)),
     target: z.string().min(1).max(4096).startsWith('/', 'an absolute path in the container'),
     readonly: z.boolean().default(false),
   })
@@ -61,27 +62,33 @@ const tag = z
   .min(1)
   .max(64)
   .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.:-]*$/, 'letters, digits and _ . : -')
-const envKey = z
-  .string()
-  .min(1)
-  .max(256)
-  .regex(/^[^=\0]+$/, 'no = in a variable name')
+const envKey = plainText(
+  z
+    .string()
+    .min(1)
+    .max(256)
+    .regex(/^[^=\0]+$/, 'no = in a variable name'),
+)
+/** A label's key: Docker takes any string, Berth takes none that would print other than it reads. */
+const labelKey = plainText(z.string().min(1).max(256))
+const labels = z.record(labelKey, z.string().max(4096)).default({})
+const imageRef = plainText(z.string().min(1).max(512))
 const envValue = z.string().max(32_768)
 
 export const createContainerBody = z
   .object({
-    image: z.string().min(1).max(512),
+    image: imageRef,
     name: z.string().regex(CONTAINER_NAME, 'letters, digits and _ . - (Docker container name)').optional(),
     cmd: z.array(z.string().max(4096)).max(256).optional(),
     entrypoint: z.array(z.string().max(4096)).max(256).optional(),
     working_dir: z.string().max(4096).startsWith('/').optional(),
     env: z.record(envKey, envValue).default({}),
     tags: z.array(tag).max(32).default([]),
-    labels: z.record(z.string().min(1).max(256), z.string().max(4096)).default({}),
+    labels,
     resources: resources.default({}),
     ports: z.array(portBinding).max(64).default([]),
     volumes: z.array(volumeMount).max(64).default([]),
-    network: z.string().min(1).max(256).optional(),
+    network: plainText(z.string().min(1).max(256)).optional(),
     restart: restartPolicy.default('no'),
     start: z.boolean().default(true),
   })
@@ -96,7 +103,7 @@ export const updateContainerBody = z
     /** Applied live, without a restart. */
     resources,
     /** Recreates the container on the new image. */
-    image: z.string().min(1).max(512),
+    image: imageRef,
   })
   .partial()
   .strict()
@@ -141,11 +148,11 @@ export const logsQuery = z.object({
 
 export const statsHistoryQuery = z.object({ since: z.coerce.number().int().min(0).optional() })
 
-export const pullImageBody = z.object({ image: z.string().min(1).max(512) }).strict()
+export const pullImageBody = z.object({ image: imageRef }).strict()
 export const createVolumeBody = z
   .object({
     name: z.string().regex(CONTAINER_NAME),
-    labels: z.record(z.string().max(256), z.string().max(4096)).default({}),
+    labels,
   })
   .strict()
 export const createNetworkBody = z
@@ -153,7 +160,7 @@ export const createNetworkBody = z
     name: z.string().regex(CONTAINER_NAME),
     driver: z.enum(['bridge', 'overlay', 'macvlan', 'ipvlan']).default('bridge'),
     internal: z.boolean().default(false),
-    labels: z.record(z.string().max(256), z.string().max(4096)).default({}),
+    labels,
   })
   .strict()
 

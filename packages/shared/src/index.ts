@@ -6,6 +6,7 @@ export * from './ids.ts'
 export * from './protocol.ts'
 export * from './realtime.ts'
 export * from './terminal.ts'
+export * from './text.ts'
 
 /** The version of this Berth release, shared by API and agent. */
 export const BERTH_VERSION = '0.1.0'

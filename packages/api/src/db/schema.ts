@@ -91,18 +91,23 @@ export const enrollmentTokens = sqliteTable(
   ],
 )
 
-export const auditLog = sqliteTable('audit_log', {
-  id: text('id').primaryKey(),
-  at: integer('at').notNull(),
-  actorType: text('actor_type', { enum: ['user', 'token', 'agent', 'anonymous'] }).notNull(),
-  actorId: text('actor_id'),
-  action: text('action').notNull(),
-  target: text('target'),
-  status: integer('status').notNull(),
-  durationMs: integer('duration_ms').notNull(),
-  requestId: text('request_id').notNull(),
-  ip: text('ip'),
-})
+export const auditLog = sqliteTable(
+  'audit_log',
+  {
+    id: text('id').primaryKey(),
+    at: integer('at').notNull(),
+    actorType: text('actor_type', { enum: ['user', 'token', 'agent', 'anonymous'] }).notNull(),
+    actorId: text('actor_id'),
+    action: text('action').notNull(),
+    target: text('target'),
+    status: integer('status').notNull(),
+    durationMs: integer('duration_ms').notNull(),
+    requestId: text('request_id').notNull(),
+    ip: text('ip'),
+  },
+  // Retention deletes by age.
+  (t) => [index('audit_log_at_idx').on(t.at)],
+)
 
 export const loginFailures = sqliteTable(
   'login_failures',

@@ -1,3 +1,4 @@
+import { plainText } from '@berth/shared'
 import { type Context, Hono } from 'hono'
 import { z } from 'zod'
 import type { AppEnv } from '../context.ts'
@@ -5,7 +6,7 @@ import { actorContext, jsonBody, optionalJsonBody, query, requireAuth } from '..
 import { type GitAction, type GitInput, runGit } from '../services/git.ts'
 
 // Names are checked against git's ref rules by the agent, which runs git.
-const name = z.string().min(1).max(255)
+const name = plainText(z.string().min(1).max(255))
 const pathQuery = z.object({
   path: z.string().min(1).max(4096).startsWith('/', 'an absolute path in the container').optional(),
 })

@@ -3,7 +3,7 @@ import { asc, desc, gt, lt } from 'drizzle-orm'
 import type { ActorContext, ServiceContext } from '../context.ts'
 import { auditLog } from '../db/schema.ts'
 import { decodeCursor, toPage } from '../lib/pagination.ts'
-import { iso } from '../lib/time.ts'
+import { DAY_MS, iso } from '../lib/time.ts'
 
 export interface AuditEntry {
   actorType: 'user' | 'token' | 'agent' | 'anonymous'
@@ -21,6 +21,12 @@ export interface AuditEntry {
 const AUDIT_FLUSH_MS = 20
 const AUDIT_BATCH = 200
 
+/** A target is an id or a name from the URL, an address at most an IPv6 one: longer is cut, not stored whole. */
+const MAX_TARGET = 128
+const MAX_IP = 64
+const clip = (value: string | null, max: number) =>
+  value && value.length > max ? value.slice(0, max) : value
+
 interface Pending {
   rows: (typeof auditLog.$inferInsert)[]
   flush: Promise<void> | null
@@ -35,7 +41,13 @@ export function recordAudit(ctx: ServiceContext, entry: AuditEntry): Promise<voi
     pending = { rows: [], flush: null }
     pendingByDb.set(ctx.db, pending)
   }
-  pending.rows.push({ id: newId('audit', at), at, ...entry })
+  pending.rows.push({
+    id: newId('audit', at),
+    at,
+    ...entry,
+    target: clip(entry.target, MAX_TARGET),
+    ip: clip(entry.ip, MAX_IP),
+  })
   if (pending.rows.length >= AUDIT_BATCH) return flushAudit(ctx)
   const p = pending
   p.flush ??= new Promise((resolve) => setTimeout(resolve, AUDIT_FLUSH_MS)).then(() => flushAudit(ctx))
@@ -99,4 +111,11 @@ export async function latestAuditId(ctx: ServiceContext): Promise<string | null>
   await flushAudit(ctx)
   const [row] = await ctx.db.select({ id: auditLog.id }).from(auditLog).orderBy(desc(auditLog.id)).limit(1)
   return row?.id ?? null
+}
+
+/** Deletes entries older than the audit retention (BERTH_AUDIT_RETENTION_DAYS). */
+export async function pruneAudit(ctx: ServiceContext): Promise<void> {
+  await ctx.db
+    .delete(auditLog)
+    .where(lt(auditLog.at, ctx.clock.now() - ctx.config.auditRetentionDays * DAY_MS))
 }

@@ -10,10 +10,11 @@ import {
   SECRET_ENV_KEY,
   type updateContainerBody,
 } from '@berth/shared'
-import { and, asc, eq, gt, inArray, like, or, sql } from 'drizzle-orm'
+import { and, asc, eq, gt, inArray, or, sql } from 'drizzle-orm'
 import type { z } from 'zod'
 import type { ActorContext } from '../context.ts'
 import { perDatabase } from '../db/index.ts'
+import { likeEscaped, likePrefix } from '../db/like.ts'
 import { containers } from '../db/schema.ts'
 import { ApiError, notFound } from '../errors.ts'
 import type { StreamChunk } from '../hub/hub.ts'
@@ -112,7 +113,7 @@ const lookups = perDatabase((db) => {
             eq(containers.id, sql.placeholder('ref')),
             eq(containers.name, sql.placeholder('name')),
             eq(containers.dockerId, sql.placeholder('ref')),
-            byPrefix ? like(containers.dockerId, sql.placeholder('prefix')) : undefined,
+            byPrefix ? likeEscaped(containers.dockerId, sql.placeholder('prefix')) : undefined,
           ),
         ),
       )
@@ -126,7 +127,7 @@ export async function findContainer(ctx: ActorContext, serverId: string, ref: st
   const prepared = lookups(ctx.db)
   const values = { serverId, ref, name: ref.replace(/^\//, '') }
   const rows = /^[0-9a-f]{4,63}$/.test(ref)
-    ? await prepared.byPrefix.all({ ...values, prefix: `${ref}%` })
+    ? await prepared.byPrefix.all({ ...values, prefix: likePrefix(ref) })
     : await prepared.exact.all(values)
   const exact = rows.find((r) => r.id === ref || r.dockerId === ref || r.name === ref)
   if (exact) return exact
@@ -233,7 +234,7 @@ export async function listContainers(ctx: ActorContext, serverId: string, query:
         query.tag
           ? sql`exists (select 1 from json_each(${containers.tags}) where value = ${query.tag})`
           : undefined,
-        query.name ? like(containers.name, `${query.name.replace(/[\\%_]/g, (m) => `\\${m}`)}%`) : undefined,
+        query.name ? likeEscaped(containers.name, likePrefix(query.name)) : undefined,
       ),
     )
     .orderBy(asc(containers.id))

@@ -79,6 +79,8 @@ export interface DeployRequest {
   /** The bytes of an uploaded tarball: sent to the agent before the deployment is queued. */
   upload?: Uint8Array
   rollbackOf?: { id: string; image: string }
+  /** Queue nothing when `ref` (a commit) is the app's current deployment or already queued or under way. */
+  onlyNewCommit?: boolean
 }
 
 function sourceFor(app: AppRow, id: string, req: DeployRequest): DeploymentSource {
@@ -131,8 +133,39 @@ export async function createDeployment(ctx: ServiceContext, app: AppRow, req: De
     createdBy: req.createdBy,
     createdAt: now,
   })
+  if (req.onlyNewCommit && req.ref) {
+    // Checked after the insert, so of two requests racing for one commit the later one sees the other.
+    const other = await findDeploymentOfCommit(ctx, app, req.ref, id)
+    if (other) {
+      await ctx.db.delete(deployments).where(eq(deployments.id, id))
+      const what = other.state === 'running' ? 'deployed' : other.state
+      throw new ApiError('conflict', `commit ${req.ref} is already ${what}`, { code: 'commit_already_deployed' })
+    }
+  }
   await kick(ctx, app.id)
   return toDeploymentView(await findDeployment(ctx, id))
+}
+
+/**
+ * The app's deployment of commit `sha` that makes another one pointless: its current deployment,
+ * or one queued before `before` or under way (asked for at that commit, or resolved to it).
+ */
+async function findDeploymentOfCommit(ctx: ServiceContext, app: AppRow, sha: string, before: string) {
+  const [row] = await ctx.db
+    .select({ id: deployments.id, state: deployments.state })
+    .from(deployments)
+    .where(
+      and(
+        eq(deployments.appId, app.id),
+        or(eq(deployments.commitSha, sha), sql`json_extract(${deployments.source}, '$.ref') = ${sha}`),
+        or(
+          app.currentDeploymentId ? eq(deployments.id, app.currentDeploymentId) : undefined,
+          and(inArray(deployments.state, ['queued', ...ACTIVE_STATES]), lt(deployments.id, before)),
+        ),
+      ),
+    )
+    .limit(1)
+  return row ?? null
 }
 
 /** A deployment the agent has been handed (or is being handed): at most one per app. */

@@ -7,7 +7,7 @@ import { apiTokens } from '../db/schema.ts'
 import { ApiError, notFound } from '../errors.ts'
 import { newSecretToken, sha256Hex } from '../lib/crypto.ts'
 import { decodeCursor, toPage } from '../lib/pagination.ts'
-import { iso, isoOrNull } from '../lib/time.ts'
+import { DAY_MS, iso, isoOrNull } from '../lib/time.ts'
 import { forgetCachedActors, levelAtLeast, roleLevel } from './auth.ts'
 
 type TokenRow = typeof apiTokens.$inferSelect
@@ -47,7 +47,7 @@ export async function createToken(
     tokenHash: await sha256Hex(value),
     prefix: value.slice(0, 14),
     scopes,
-    expiresAt: input.expires_in_days ? now + input.expires_in_days * 86_400_000 : null,
+    expiresAt: input.expires_in_days ? now + input.expires_in_days * DAY_MS : null,
     lastUsedAt: null,
     createdAt: now,
   }

@@ -4,10 +4,10 @@ import type { ActorContext, ServiceContext } from '../context.ts'
 import { isUniqueViolation } from '../db/errors.ts'
 import { webhookDeliveries, webhooks } from '../db/schema.ts'
 import { ApiError, notFound } from '../errors.ts'
-import { hmacSha256Hex, seal, sha256Hex, timingSafeEqual, toBase64Url, unseal } from '../lib/crypto.ts'
+import { hmacSha256Hex, seal, timingSafeEqual, toBase64Url, unseal } from '../lib/crypto.ts'
 import { log } from '../lib/log.ts'
 import { decodeCursor, toPage } from '../lib/pagination.ts'
-import { iso } from '../lib/time.ts'
+import { DAY_MS, iso } from '../lib/time.ts'
 import { findApp } from './apps.ts'
 import { createDeployment } from './deployments.ts'
 
@@ -103,6 +103,13 @@ export async function listDeliveries(
   }
 }
 
+/** Deletes deliveries older than the audit retention: a signed sender could otherwise grow them without end. */
+export async function pruneDeliveries(ctx: ServiceContext): Promise<void> {
+  await ctx.db
+    .delete(webhookDeliveries)
+    .where(lt(webhookDeliveries.receivedAt, ctx.clock.now() - ctx.config.auditRetentionDays * DAY_MS))
+}
+
 // ---------------------------------------------------------------- receivers
 
 /** What a provider's request says, read from its headers. */
@@ -160,6 +167,16 @@ function readPush(body: Uint8Array): Push {
   return { branch: ref?.startsWith('refs/heads/') ? ref.slice('refs/heads/'.length) : null, sha }
 }
 
+const COMMIT_SHA = /^[0-9a-f]{40}$/
+/** Providers send a UUID; anything much longer is not one of theirs. */
+const MAX_DELIVERY_ID = 200
+/** The headers each provider sends its event, delivery id and signature (or token) in. */
+export const PROVIDER_HEADERS: Record<Provider, { event: string; delivery: string; signature: string }> = {
+  github: { event: 'X-GitHub-Event', delivery: 'X-GitHub-Delivery', signature: 'X-Hub-Signature-256' },
+  gitlab: { event: 'X-Gitlab-Event', delivery: 'X-Gitlab-Event-UUID', signature: 'X-Gitlab-Token' },
+  gitea: { event: 'X-Gitea-Event', delivery: 'X-Gitea-Delivery', signature: 'X-Gitea-Signature' },
+}
+
 const PUSH_EVENTS: Record<Provider, string[]> = {
   github: ['push'],
   gitea: ['push'],
@@ -185,7 +202,18 @@ export async function receiveWebhook(ctx: ServiceContext, appId: string, inc: In
   if (PING_EVENTS[inc.provider].includes(event)) return { status: 'pong' as const }
   // A body that is not JSON is refused before anything is recorded.
   const push = PUSH_EVENTS[inc.provider].includes(event) ? readPush(inc.body) : null
-  const deliveryId = inc.deliveryId ?? (await sha256Hex(inc.body))
+  // Without the provider's id a resent delivery could not be told from a new one.
+  const deliveryId = inc.deliveryId?.trim()
+  if (!deliveryId || deliveryId.length > MAX_DELIVERY_ID) {
+    const header = PROVIDER_HEADERS[inc.provider].delivery
+    throw new ApiError(
+      'validation_error',
+      `the ${header} header is required, at most ${MAX_DELIVERY_ID} characters`,
+      {
+        code: 'missing_delivery_id',
+      },
+    )
+  }
   const [seen] = await ctx.db
     .select()
     .from(webhookDeliveries)
@@ -217,15 +245,24 @@ export async function receiveWebhook(ctx: ServiceContext, appId: string, inc: In
   else if (!app.autoDeploy) reason = 'auto_deploy is off for this app'
   else if (app.source.type !== 'git') reason = 'only git apps deploy on push'
   else {
+    // A deleted branch is pushed as the all-zero commit.
+    const sha = push.sha && COMMIT_SHA.test(push.sha) && !/^0+$/.test(push.sha) ? push.sha : null
     if (push.branch !== branch) reason = `push to ${push.branch ?? 'a tag'}, not ${branch}`
+    else if (!sha) reason = 'the push names no commit to deploy'
     else {
       try {
-        const ref = push.sha && /^[0-9a-f]{40}$/.test(push.sha) ? push.sha : undefined
-        const deployment = await createDeployment(ctx, app, { trigger: 'webhook', createdBy: null, ref })
+        // A signed push resent under a new delivery id names a commit already here or on its way.
+        const deployment = await createDeployment(ctx, app, {
+          trigger: 'webhook',
+          createdBy: null,
+          ref: sha,
+          onlyNewCommit: true,
+        })
         status = 'success'
         deploymentId = deployment.id
       } catch (err) {
-        status = 'failed'
+        const replay = err instanceof ApiError && err.code === 'commit_already_deployed'
+        status = replay ? 'skipped' : 'failed'
         reason = err instanceof ApiError ? err.message : 'the deployment could not be queued'
         if (!(err instanceof ApiError)) log.error(`webhook delivery ${id} failed`, err)
       }

@@ -70,7 +70,7 @@ export async function startNodeApi(config: NodeConfig): Promise<RunningApi> {
     hub,
     config,
     clock,
-    clientAddress: (c) => clientAddress(c, config.trustProxy),
+    clientAddress: (c) => clientAddress(c, config.trustProxyHops),
     waitUntil: () => {},
     agentBundle: async () => readFile(AGENT_BUNDLE).catch(() => null),
     // The Node adapter sends the Content-Length the route sets.
@@ -197,10 +197,18 @@ function upgradeClient(
   return new Response(null, { status: 200 })
 }
 
-function clientAddress(c: Context, trustProxy: boolean): string | null {
-  if (trustProxy) {
-    const forwarded = c.req.header('X-Forwarded-For')?.split(',')[0]?.trim()
-    if (forwarded) return forwarded
+/**
+ * The socket's peer, or behind `hops` trusted proxies the address the outermost of them saw: each
+ * proxy appends its peer to X-Forwarded-For, so entries left of those are the client's own words.
+ */
+function clientAddress(c: Context, hops: number): string | null {
+  if (hops > 0) {
+    const forwarded = (c.req.header('X-Forwarded-For') ?? '')
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter(Boolean)
+    const seen = forwarded[Math.max(0, forwarded.length - hops)]
+    if (seen) return seen
   }
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming
   return incoming?.socket.remoteAddress ?? null

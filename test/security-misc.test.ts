@@ -1,0 +1,467 @@
+import { execFileSync } from 'node:child_process'
+import { createHmac } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { join } from 'node:path'
+import { Webhooks } from '@octokit/webhooks'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { docker, removeContainers, TEST_IMAGE } from './support/docker.ts'
+import { registerAdmin, startServerWithAgent } from './support/flows.ts'
+import type { Reply } from './support/http.ts'
+import { type Child, waitFor } from './support/process.ts'
+import { type ApiTarget, startApi } from './support/target.ts'
+
+// Replayed webhooks, audit growth and names: a real API, a real agent process, the real Docker
+// Engine and real git; GitHub's deliveries are signed by @octokit/webhooks.
+
+let api: ApiTarget
+let admin: string
+let serverId: string
+let agent: Child
+let work: string
+const run = Math.random().toString(36).slice(2, 7)
+const name = (what: string) => `t${run}-${what}`
+
+beforeAll(async () => {
+  work = mkdtempSync(join(os.tmpdir(), 'berth-misc-'))
+  api = await startApi({ env: { BERTH_MAINTENANCE_MS: '500', BERTH_AUDIT_RETENTION_DAYS: '30' } })
+  admin = await registerAdmin(api.http)
+  ;({ serverId, agent } = await startServerWithAgent(api, admin, 'misc-host'))
+})
+
+afterAll(async () => {
+  const apps = (await api?.http.get('/apps?limit=200', { token: admin }))?.body.apps ?? []
+  for (const app of apps) await api.http.delete(`/apps/${app.id}?volumes=true`, { token: admin })
+  await agent?.stop()
+  removeContainers(docker('ps', '-aq', '--filter', `name=t${run}-`).split('\n').filter(Boolean))
+  await api?.stop()
+  if (work) rmSync(work, { recursive: true, force: true })
+})
+
+/** The documented error body, with the request id that the header carries. */
+function expectError(res: Reply, status: number, error: string) {
+  expect(res.status, res.text).toBe(status)
+  expect(res.body).toEqual(
+    expect.objectContaining({
+      error,
+      code: expect.any(String),
+      message: expect.any(String),
+      status,
+      request_id: res.headers.get('x-request-id'),
+      timestamp: expect.any(String),
+    }),
+  )
+}
+
+describe('names', () => {
+  const UNSAFE = [
+    '\u0000',
+    '\u0007',
+    '\u001b',
+    '\u007f',
+    '\u0085',
+    '\u200e',
+    '\u200f',
+    '\u202e',
+    '\u2066',
+    '\u2069',
+  ]
+
+  test('control and bidi-override characters in any name are a 400 validation_error, and nothing is made', async () => {
+    const counts = async () =>
+      (
+        await api.sql<Record<string, number>>(`select (select count(*) from users) as users,
+          (select count(*) from api_tokens) as tokens, (select count(*) from servers) as servers,
+          (select count(*) from apps) as apps, (select count(*) from webhooks) as webhooks`)
+      )[0]
+    const before = await counts()
+    const containers = `/servers/${serverId}/containers`
+    for (const ch of UNSAFE) {
+      const cases: [string, string, unknown, string][] = [
+        [
+          'POST',
+          '/users',
+          { email: `u${run}@example.com`, password: 'long enough pw', name: `Eve${ch}` },
+          'name',
+        ],
+        ['POST', '/tokens', { name: `ci${ch}deploy` }, 'name'],
+        ['POST', '/servers', { name: 'spare', description: `rack ${ch}4` }, 'description'],
+        ['PATCH', `/servers/${serverId}`, { description: `x${ch}` }, 'description'],
+        ['POST', containers, { image: TEST_IMAGE, start: false, labels: { [`team${ch}`]: 'a' } }, 'labels'],
+        ['POST', containers, { image: TEST_IMAGE, start: false, env: { [`A${ch}B`]: '1' } }, 'env'],
+        ['POST', containers, { image: `${TEST_IMAGE}${ch}` }, 'image'],
+        ['POST', containers, { image: TEST_IMAGE, start: false, network: `bridge${ch}` }, 'network'],
+        [
+          'POST',
+          containers,
+          { image: TEST_IMAGE, start: false, volumes: [{ source: `data${ch}`, target: '/data' }] },
+          'volumes.0.source',
+        ],
+        [
+          'POST',
+          `/servers/${serverId}/volumes`,
+          { name: name('vol'), labels: { [`k${ch}`]: 'v' } },
+          'labels',
+        ],
+        [
+          'POST',
+          `/servers/${serverId}/networks`,
+          { name: name('net'), labels: { [`k${ch}`]: 'v' } },
+          'labels',
+        ],
+        ['POST', `/servers/${serverId}/images/pull`, { image: `busybox${ch}` }, 'image'],
+        ['POST', `${containers}/${name('none')}/git/checkout`, { branch: `main${ch}` }, 'branch'],
+        ['POST', `${containers}/${name('none')}/git/pull`, { remote: `origin${ch}` }, 'remote'],
+        // Fields with their own pattern refuse them too.
+        ['POST', '/servers', { name: `spare${ch}` }, 'name'],
+        ['POST', containers, { image: TEST_IMAGE, name: `web${ch}` }, 'name'],
+        ['POST', containers, { image: TEST_IMAGE, tags: [`blue${ch}`] }, 'tags.0'],
+        ['POST', `/servers/${serverId}/volumes`, { name: `vol${ch}` }, 'name'],
+        [
+          'POST',
+          '/apps',
+          { name: `web${ch}`, server_id: serverId, source: { type: 'image', image: TEST_IMAGE } },
+          'name',
+        ],
+      ]
+      for (const [method, path, body, field] of cases) {
+        const res = await api.http.request(method, path, { token: admin, body })
+        expectError(res, 400, 'validation_error')
+        const paths = (res.body.details ?? []).map((d: { path: string }) => d.path)
+        expect(
+          paths.some((p: string) => p === field || p.startsWith(`${field}.`)),
+          `${method} ${path} ${JSON.stringify(ch)}: ${res.text}`,
+        ).toBe(true)
+      }
+    }
+    expect(await counts()).toEqual(before)
+    // A user's own name can be changed, and refuses them the same way.
+    const me = (await api.http.get('/auth/me', { token: admin })).body.user
+    expectError(
+      await api.http.patch(`/users/${me.id}`, { token: admin, body: { name: 'Ad\u202emin' } }),
+      400,
+      'validation_error',
+    )
+  })
+
+  test('a name= filter takes _ and % as themselves', async () => {
+    const create = async (n: string) => {
+      const res = await api.http.post(`/servers/${serverId}/containers`, {
+        token: admin,
+        body: { image: TEST_IMAGE, name: n, start: false, cmd: ['true'] },
+      })
+      expect(res.status, res.text).toBe(201)
+    }
+    await create(name('a_b'))
+    await create(name('axb'))
+    const list = async (filter: string) =>
+      (
+        await api.http.get(`/servers/${serverId}/containers?name=${encodeURIComponent(filter)}`, {
+          token: admin,
+        })
+      ).body.containers.map((c: { name: string }) => c.name)
+    expect(await list(name('a_'))).toEqual([name('a_b')])
+    expect(await list(name('a%'))).toEqual([])
+    expect(await list(name('a'))).toEqual([name('a_b'), name('axb')].sort())
+  })
+})
+
+describe('audit log', () => {
+  /** Audit entries newest first, as an admin reads them. */
+  const entries = async () => (await api.http.get('/audit?limit=200', { token: admin })).body.entries as any[]
+
+  test('requests to no route are answered 404 and not stored', async () => {
+    const junk = `nope-${run}-${'x'.repeat(2000)}`
+    for (const method of ['POST', 'PUT', 'PATCH', 'DELETE']) {
+      expectError(await api.http.request(method, `/${junk}`), 404, 'not_found')
+    }
+    // A wrong method on a known path is no route either.
+    expectError(await api.http.request('PUT', `/auth/login?${junk}`), 404, 'not_found')
+    // A request to a route is stored: once it is, anything stored before it is too.
+    const marker = await api.http.post('/auth/login', {
+      body: { email: `marker-${run}@example.com`, password: 'x' },
+    })
+    const requestId = marker.headers.get('x-request-id')
+    const seen = await waitFor('the marker in the audit log', async () => {
+      const all = await entries()
+      return all.some((e) => e.request_id === requestId) ? all : undefined
+    })
+    expect(JSON.stringify(seen)).not.toContain(`nope-${run}`)
+    const [stored] = await api.sql<{ n: number }>(
+      "select count(*) as n from audit_log where action like ? or coalesce(target, '') like ?",
+      [`%nope-${run}%`, `%nope-${run}%`],
+    )
+    expect(stored!.n).toBe(0)
+  })
+
+  test('a stored target is cut to 128 characters', async () => {
+    const long = `app_${run}${'y'.repeat(3000)}`
+    const res = await fetch(`${api.url}/api/v1/webhooks/github/${long}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-GitHub-Event': 'push', 'X-GitHub-Delivery': 'd' },
+      body: '{}',
+    })
+    expect(res.status).toBe(401)
+    const requestId = res.headers.get('x-request-id')
+    const entry = await waitFor('the refused delivery in the audit log', async () =>
+      (await entries()).find((e) => e.request_id === requestId),
+    )
+    expect(entry.action).toBe('POST /api/v1/webhooks/:provider{github|gitlab|gitea}/:appId')
+    expect(entry.target).toBe(long.slice(0, 128))
+  })
+
+  test('entries and webhook deliveries older than BERTH_AUDIT_RETENTION_DAYS are deleted by maintenance', async () => {
+    const app = await api.http.post('/apps', {
+      token: admin,
+      body: {
+        name: name('kept'),
+        server_id: serverId,
+        source: { type: 'image', image: TEST_IMAGE },
+        port: 3000,
+      },
+    })
+    expect(app.status, app.text).toBe(201)
+    const hook = await api.http.post(`/apps/${app.body.app.id}/webhooks`, {
+      token: admin,
+      body: { provider: 'github' },
+    })
+    expect(hook.status, hook.text).toBe(201)
+    const day = 86_400_000
+    const now = Date.now()
+    const auditRow = (id: string, at: number) =>
+      api.sql(
+        `insert into audit_log (id, at, actor_type, actor_id, action, target, status, duration_ms, request_id, ip)
+         values (?, ?, 'anonymous', null, 'POST /api/v1/auth/login', null, 401, 1, ?, null)`,
+        [id, at, `req_${id}`],
+      )
+    const deliveryRow = (id: string, at: number) =>
+      api.sql(
+        `insert into webhook_deliveries (id, webhook_id, delivery_id, event, status, reason, deployment_id, received_at)
+         values (?, ?, ?, 'push', 'skipped', 'old', null, ?)`,
+        [id, hook.body.webhook.id, id, at],
+      )
+    await auditRow(`aud_old${run}`, now - 31 * day)
+    await auditRow(`aud_new${run}`, now - 29 * day)
+    await deliveryRow(`dlv_old${run}`, now - 31 * day)
+    await deliveryRow(`dlv_new${run}`, now - 29 * day)
+    const deliveries = async () =>
+      (
+        await api.http.get(`/apps/${app.body.app.id}/webhooks/${hook.body.webhook.id}/deliveries`, {
+          token: admin,
+        })
+      ).body.deliveries.map((d: { id: string }) => d.id)
+    await waitFor('old entries to be pruned', async () => {
+      const ids = (await entries()).map((e) => e.id)
+      return !ids.includes(`aud_old${run}`) && !(await deliveries()).includes(`dlv_old${run}`)
+    })
+    expect((await entries()).map((e) => e.id)).toContain(`aud_new${run}`)
+    expect(await deliveries()).toEqual([`dlv_new${run}`])
+  })
+})
+
+// ---------------------------------------------------------------- replayed webhooks
+
+function git(cwd: string, ...args: string[]): string {
+  return execFileSync('git', args, {
+    cwd,
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      GIT_AUTHOR_NAME: 'Test',
+      GIT_AUTHOR_EMAIL: 'test@example.com',
+      GIT_COMMITTER_NAME: 'Test',
+      GIT_COMMITTER_EMAIL: 'test@example.com',
+    },
+  }).trim()
+}
+
+/** A bare repository with a busybox httpd app; `commit` pushes a new index.html and returns the sha. */
+function repository(repoName: string) {
+  const bare = join(work, `${repoName}.git`)
+  const checkout = join(work, repoName)
+  git(work, 'init', '--bare', '--initial-branch=main', bare)
+  git(work, 'clone', bare, checkout)
+  git(checkout, 'checkout', '-b', 'main')
+  writeFileSync(
+    join(checkout, 'Dockerfile'),
+    [
+      `FROM ${TEST_IMAGE}`,
+      'COPY index.html /www/index.html',
+      `CMD ["sh", "-c", "trap 'exit 0' TERM; httpd -f -p 3000 -h /www & wait"]`,
+    ].join('\n'),
+  )
+  return {
+    url: `file://${bare}`,
+    commit(text: string): string {
+      writeFileSync(join(checkout, 'index.html'), text)
+      git(checkout, 'add', '-A')
+      git(checkout, 'commit', '-m', text)
+      git(checkout, 'push', '-f', 'origin', 'main')
+      return git(checkout, 'rev-parse', 'HEAD')
+    },
+  }
+}
+
+const FINAL = ['running', 'failed', 'cancelled', 'superseded']
+
+describe('replayed webhooks', () => {
+  let appId: string
+  let repo: ReturnType<typeof repository>
+  const deploymentCount = async () =>
+    (await api.sql<{ n: number }>('select count(*) as n from deployments where app_id = ?', [appId]))[0]!.n
+  const send = (provider: string, body: string, headers: Record<string, string>) =>
+    fetch(`${api.url}/api/v1/webhooks/${provider}/${appId}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...headers },
+      body,
+    })
+  const waitFinal = (id: string) =>
+    waitFor(
+      `deployment ${id} to finish`,
+      async () => {
+        const d = (await api.http.get(`/deployments/${id}`, { token: admin })).body.deployment
+        return FINAL.includes(d?.state) ? d : undefined
+      },
+      90_000,
+      200,
+    )
+
+  beforeAll(async () => {
+    repo = repository(name('hooks'))
+    repo.commit('first\n')
+    const app = await api.http.post('/apps', {
+      token: admin,
+      body: {
+        name: name('hooks'),
+        server_id: serverId,
+        port: 3000,
+        source: { type: 'git', url: repo.url, branch: 'main' },
+      },
+    })
+    expect(app.status, app.text).toBe(201)
+    appId = app.body.app.id
+  })
+
+  test('a signed GitHub push resent under new delivery ids deploys nothing while its commit is queued or deployed', async () => {
+    const hook = await api.http.post(`/apps/${appId}/webhooks`, {
+      token: admin,
+      body: { provider: 'github' },
+    })
+    expect(hook.status, hook.text).toBe(201)
+    const github = new Webhooks({ secret: hook.body.webhook.secret })
+    const sha = repo.commit('pushed through github\n')
+    const body = JSON.stringify({ ref: 'refs/heads/main', after: sha, repository: { full_name: 'o/r' } })
+    const headers = (delivery: string | null) => ({
+      'X-GitHub-Event': 'push',
+      ...(delivery ? { 'X-GitHub-Delivery': delivery } : {}),
+    })
+    const signature = await github.sign(body)
+    const deliver = (delivery: string | null) =>
+      send('github', body, { ...headers(delivery), 'X-Hub-Signature-256': signature })
+    const before = await deploymentCount()
+
+    // Resent at once under several ids: one deployment, the others skipped.
+    const burst = await Promise.all([1, 2, 3, 4].map((n) => deliver(`gh-${run}-${n}`)))
+    expect(burst.map((r) => r.status).sort()).toEqual([200, 200, 200, 202])
+    const outcomes = await Promise.all(burst.map((r) => r.json()))
+    const queued = outcomes.find((o) => o.status === 'success')
+    expect(queued.deployment_id).toMatch(/^dep_/)
+    for (const o of outcomes.filter((o) => o !== queued)) {
+      expect(o).toMatchObject({ status: 'skipped', deployment_id: null })
+      expect(o.reason).toMatch(new RegExp(`commit ${sha} is already`))
+    }
+    // Resent while that deployment is queued or under way: nothing new.
+    const replay = await deliver(`gh-${run}-5`)
+    expect(replay.status).toBe(200)
+    const skipped = await replay.json()
+    expect(skipped).toMatchObject({ status: 'skipped', deployment_id: null })
+    expect(skipped.reason).toMatch(new RegExp(`commit ${sha} is already`))
+    expect(await deploymentCount()).toBe(before + 1)
+
+    const done = await waitFinal(queued.deployment_id)
+    expect(done.state, done.reason).toBe('running')
+    expect(done.commit.sha).toBe(sha)
+    // Resent once deployed, under ever new ids: nothing new.
+    for (const n of [6, 7, 8]) {
+      const again = await deliver(`gh-${run}-${n}`)
+      expect(again.status).toBe(200)
+      expect(await again.json()).toMatchObject({
+        status: 'skipped',
+        reason: `commit ${sha} is already deployed`,
+      })
+    }
+    // Without a delivery id: refused, nothing recorded.
+    const deliveries = async () =>
+      (await api.http.get(`/apps/${appId}/webhooks/${hook.body.webhook.id}/deliveries`, { token: admin }))
+        .body.deliveries.length
+    const recorded = await deliveries()
+    const missing = await deliver(null)
+    const missingBody = await missing.json()
+    expect(missingBody).toMatchObject({ error: 'validation_error', code: 'missing_delivery_id', status: 400 })
+    expect(missingBody.request_id).toBe(missing.headers.get('x-request-id'))
+    expect(await deliveries()).toBe(recorded)
+    // A delivery id seen before is answered with what was done then.
+    const seen = await (await deliver(`gh-${run}-${outcomes.indexOf(queued) + 1}`)).json()
+    expect(seen).toMatchObject({ duplicate: true, deployment_id: queued.deployment_id })
+    expect(await deploymentCount()).toBe(before + 1)
+    expect(
+      docker('ps', '-q', '--filter', `label=berth.app.name=${name('hooks')}`)
+        .split('\n')
+        .filter(Boolean),
+    ).toHaveLength(1)
+  })
+
+  test('GitLab and Gitea pushes of the deployed commit under new delivery ids deploy nothing; no id is a 400', async () => {
+    const current = (await api.http.get(`/apps/${appId}`, { token: admin })).body.app.current_deployment_id
+    const sha = (await api.http.get(`/deployments/${current}`, { token: admin })).body.deployment.commit.sha
+    const before = await deploymentCount()
+
+    const gitlab = (
+      await api.http.post(`/apps/${appId}/webhooks`, { token: admin, body: { provider: 'gitlab' } })
+    ).body.webhook
+    const gitlabBody = JSON.stringify({ ref: 'refs/heads/main', checkout_sha: sha, after: sha })
+    const gitlabHeaders = { 'X-Gitlab-Event': 'Push Hook', 'X-Gitlab-Token': gitlab.secret }
+    for (const n of [1, 2]) {
+      const res = await send('gitlab', gitlabBody, {
+        ...gitlabHeaders,
+        'X-Gitlab-Event-UUID': `gl-${run}-${n}`,
+      })
+      expect(res.status).toBe(200)
+      expect(await res.json()).toMatchObject({
+        status: 'skipped',
+        reason: `commit ${sha} is already deployed`,
+      })
+    }
+    const gitlabMissing = await send('gitlab', gitlabBody, gitlabHeaders)
+    expect(await gitlabMissing.json()).toMatchObject({
+      error: 'validation_error',
+      code: 'missing_delivery_id',
+    })
+
+    const gitea = (
+      await api.http.post(`/apps/${appId}/webhooks`, { token: admin, body: { provider: 'gitea' } })
+    ).body.webhook
+    const giteaBody = JSON.stringify({ ref: 'refs/heads/main', after: sha })
+    const giteaHeaders = {
+      'X-Gitea-Event': 'push',
+      'X-Gitea-Signature': createHmac('sha256', gitea.secret).update(giteaBody).digest('hex'),
+    }
+    for (const n of [1, 2]) {
+      const res = await send('gitea', giteaBody, { ...giteaHeaders, 'X-Gitea-Delivery': `ge-${run}-${n}` })
+      expect(res.status).toBe(200)
+      expect(await res.json()).toMatchObject({
+        status: 'skipped',
+        reason: `commit ${sha} is already deployed`,
+      })
+    }
+    const giteaMissing = await send('gitea', giteaBody, giteaHeaders)
+    expect(await giteaMissing.json()).toMatchObject({
+      error: 'validation_error',
+      code: 'missing_delivery_id',
+    })
+    // A wrong signature is still a 401 first, whether or not the id is there.
+    const forged = await send('gitea', giteaBody, { ...giteaHeaders, 'X-Gitea-Signature': 'ab'.repeat(32) })
+    expect(forged.status).toBe(401)
+    expect(await deploymentCount()).toBe(before)
+  })
+})
