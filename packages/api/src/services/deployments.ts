@@ -139,7 +139,9 @@ export async function createDeployment(ctx: ServiceContext, app: AppRow, req: De
     if (other) {
       await ctx.db.delete(deployments).where(eq(deployments.id, id))
       const what = other.state === 'running' ? 'deployed' : other.state
-      throw new ApiError('conflict', `commit ${req.ref} is already ${what}`, { code: 'commit_already_deployed' })
+      throw new ApiError('conflict', `commit ${req.ref} is already ${what}`, {
+        code: 'commit_already_deployed',
+      })
     }
   }
   await kick(ctx, app.id)
