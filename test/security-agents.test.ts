@@ -1,25 +1,23 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
 import WebSocket from 'ws'
-import { TEST_IMAGE } from './support/docker.ts'
-import { registerAdmin, startServerWithAgent } from './support/flows.ts'
-import { type Child, waitFor } from './support/process.ts'
+import { docker, removeContainers, TEST_IMAGE } from './support/docker.ts'
+import { createUser, registerAdmin, startServerWithAgent, waitForServerStatus } from './support/flows.ts'
+import { type Child, ROOT, waitFor } from './support/process.ts'
 import { type ApiTarget, startApi } from './support/target.ts'
 
 let api: ApiTarget
 let admin: string
 const agents: Child[] = []
 const forged: HandWrittenAgent[] = []
-const made: { serverId: string; id: string }[] = []
+const made: string[] = []
 
 beforeAll(async () => {
   api = await startApi()
   admin = await registerAdmin(api.http)
 })
 afterEach(async () => {
-  for (const { serverId, id } of made.splice(0)) {
-    await api.http.delete(`/servers/${serverId}/containers/${id}?force=true`, { token: admin })
-  }
+  removeContainers(made.splice(0))
   for (const f of forged.splice(0)) f.close()
   await Promise.all(agents.splice(0).map((a) => a.stop('SIGKILL')))
 })
@@ -96,7 +94,7 @@ async function serverWithContainer(name: string) {
     body: { image: TEST_IMAGE, cmd: ['sleep', '300'], name: `sec-agents-${randomBytes(4).toString('hex')}` },
   })
   expect(res.status, res.text).toBe(201)
-  made.push({ serverId, id: res.body.container.id })
+  made.push(res.body.container.docker_id)
   return { serverId, container: res.body.container as { id: string; name: string; docker_id: string } }
 }
 
@@ -132,5 +130,132 @@ describe('an agent speaks only for its own server', () => {
       [a.container.id],
     )
     expect(rows).toEqual([{ server_id: a.serverId, docker_id: a.container.docker_id }])
+  })
+})
+
+/**
+ * The real agent bundle run the way the enrollment's `docker run` form runs it: in a container
+ * with the Docker socket and its state in a named volume. The host's node is mounted in, since no
+ * registry is reachable for a node image.
+ */
+async function agentInContainer(name: string) {
+  const created = await api.http.post('/servers', { token: admin, body: { name } })
+  expect(created.status, created.text).toBe(201)
+  const serverId: string = created.body.server.id
+  const suffix = randomBytes(4).toString('hex')
+  const stateVolume = `sec-agents-state-${suffix}`
+  const id = docker(
+    'run',
+    '-d',
+    '--name',
+    `sec-agents-agent-${suffix}`,
+    '--network',
+    'host',
+    ...['-v', '/usr:/usr:ro', '-v', '/lib:/lib:ro', '-v', '/lib64:/lib64:ro'],
+    ...['-v', '/var/run/docker.sock:/var/run/docker.sock', '-v', `${stateVolume}:/var/lib/berth`],
+    ...['-v', `${ROOT}packages/agent/dist/berth-agent.mjs:/opt/berth/berth-agent.mjs:ro`],
+    TEST_IMAGE,
+    ...['/usr/bin/node', '/opt/berth/berth-agent.mjs', '--api', api.url],
+    ...['--token', created.body.enrollment.token, '--state', '/var/lib/berth/agent.json'],
+  )
+  cleanups.push(() => {
+    removeContainers([id])
+    docker('volume', 'rm', '-f', stateVolume)
+  })
+  await waitForServerStatus(api.http, admin, serverId, 'online')
+  await waitFor('the agent container in the API', async () => {
+    const res = await api.http.get(`/servers/${serverId}/containers/${id}`, { token: admin })
+    return res.status === 200
+  })
+  return { serverId, id, stateVolume }
+}
+
+const cleanups: (() => void)[] = []
+afterEach(() => {
+  for (const cleanup of cleanups.splice(0)) cleanup()
+})
+
+function expectRefused(res: { status: number; body: any; text: string }, code: string) {
+  expect(res.status, res.text).toBe(403)
+  expect(res.body).toMatchObject({ error: 'forbidden', code, status: 403 })
+  expect(res.body.request_id).toMatch(/^req_/)
+  expect(res.text).not.toContain('agent_token')
+  expect(res.text).not.toContain('berth_agt_')
+}
+
+describe("the agent's own container and state stay out of reach below admin", () => {
+  test("a viewer cannot download the agent's state file through the files route", async () => {
+    const agent = await agentInContainer('sec-agents-files')
+    const viewer = await createUser(api.http, admin, 'viewer')
+    const path = `/servers/${agent.serverId}/containers/${agent.id}/files?path=${encodeURIComponent('/var/lib/berth/agent.json')}`
+    expectRefused(await api.http.get(path, { token: viewer.token }), 'agent_container_forbidden')
+    expectRefused(
+      await api.http.get(`/servers/${agent.serverId}/containers/${agent.id}`, { token: viewer.token }),
+      'agent_container_forbidden',
+    )
+    // An admin still reaches it.
+    const asAdmin = await api.http.get(`/servers/${agent.serverId}/containers/${agent.id}`, { token: admin })
+    expect(asAdmin.status, asAdmin.text).toBe(200)
+  })
+
+  test("a member cannot act on, change, exec in or remove the agent's container", async () => {
+    const agent = await agentInContainer('sec-agents-actions')
+    const member = await createUser(api.http, admin, 'member')
+    const base = `/servers/${agent.serverId}/containers/${agent.id}`
+    const token = member.token
+    for (const res of [
+      await api.http.post(`${base}/stop`, { token }),
+      await api.http.post(`${base}/kill`, { token }),
+      await api.http.patch(base, { token, body: { env: { X: '1' } } }),
+      await api.http.request('PUT', `${base}/ports`, { token, body: { ports: [] } }),
+      await api.http.get(`${base}/logs`, { token }),
+      await api.http.get(`${base}/git/head?path=/`, { token }),
+      await api.http.post(`${base}/git/pull?path=/`, { token }),
+      await api.http.delete(`${base}?force=true`, { token }),
+    ]) {
+      expectRefused(res, 'agent_container_forbidden')
+    }
+    const exec = new WebSocket(
+      `${api.url.replace(/^http/, 'ws')}/api/v1${base}/exec?cmd=${encodeURIComponent('cat /var/lib/berth/agent.json')}`,
+      {
+        headers: { Authorization: `Bearer ${token}` },
+      },
+    )
+    exec.on('error', () => {})
+    const status = await new Promise<number>((resolve) => {
+      exec.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
+      exec.once('open', () => resolve(101))
+    })
+    exec.terminate()
+    expect(status).toBe(403)
+    expect(docker('inspect', '--format', '{{.State.Running}}', agent.id)).toBe('true')
+    const server = await api.http.get(`/servers/${agent.serverId}`, { token: admin })
+    expect(server.body.server.status).toBe('online')
+  })
+
+  test("a member cannot mount or remove the volume that holds the agent's state", async () => {
+    const agent = await agentInContainer('sec-agents-volume')
+    const member = await createUser(api.http, admin, 'member')
+    const thief = `sec-agents-thief-${randomBytes(4).toString('hex')}`
+    cleanups.unshift(() => removeContainers([thief]))
+    const created = await api.http.post(`/servers/${agent.serverId}/containers`, {
+      token: member.token,
+      body: {
+        image: TEST_IMAGE,
+        name: thief,
+        cmd: ['cat', '/stolen/agent.json'],
+        volumes: [{ source: agent.stateVolume, target: '/stolen' }],
+      },
+    })
+    expectRefused(created, 'agent_volume_forbidden')
+    expect(created.body.details).toEqual({ volume: agent.stateVolume })
+    expect(docker('ps', '-a', '--filter', `name=^${thief}$`, '--format', '{{.ID}}')).toBe('')
+    expectRefused(
+      await api.http.delete(`/servers/${agent.serverId}/volumes/${agent.stateVolume}?force=true`, {
+        token: member.token,
+      }),
+      'agent_volume_forbidden',
+    )
+    expect(docker('volume', 'inspect', '--format', '{{.Name}}', agent.stateVolume)).toBe(agent.stateVolume)
   })
 })

@@ -373,6 +373,13 @@ export const hello = z.object({
   dockerVersion: z.string().max(64).nullable(),
   cpus: z.number().int().nonnegative(),
   memoryBytes: z.number().nonnegative(),
+  /** The Docker id of the container the agent runs in, when it runs in one on its own host. */
+  agentContainer: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
+  /** The Docker volume that holds the agent's state file (its token), when one does. */
+  stateVolume: z.string().max(255).optional(),
 })
 
 export const heartbeat = z.object({ v, type: z.literal('heartbeat'), seq: z.number().int().nonnegative() })

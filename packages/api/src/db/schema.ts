@@ -61,6 +61,9 @@ export const servers = sqliteTable('servers', {
   dockerVersion: text('docker_version'),
   cpus: integer('cpus'),
   memoryBytes: integer('memory_bytes'),
+  /** The container the agent runs in and the volume of its state file, as its hello said. */
+  agentContainer: text('agent_container'),
+  agentStateVolume: text('agent_state_volume'),
   /** Host ports handed out to containers that do not ask for one. */
   portRangeStart: integer('port_range_start').notNull().default(20000),
   portRangeEnd: integer('port_range_end').notNull().default(29999),

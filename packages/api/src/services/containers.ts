@@ -21,7 +21,7 @@ import { decodeCursor, toPage } from '../lib/pagination.ts'
 import { iso, isoOrNull } from '../lib/time.ts'
 import { actorLevel, levelAtLeast } from './auth.ts'
 import { type ContainerRow, removeContainerRow, upsertContainers } from './inventory.ts'
-import { findServer } from './servers.ts'
+import { findServer, refuseAgentOwn } from './servers.ts'
 import { statsHistory } from './stats.ts'
 
 /** Creating and recreating containers waits on Docker; more than a plain call. */
@@ -121,8 +121,17 @@ const lookups = perDatabase((db) => {
   return { exact: lookup(false), byPrefix: lookup(true) }
 })
 
-/** Finds a container of a server by Berth id, Docker id (or a prefix of at least 4), or name. */
+/**
+ * Finds a container of a server by Berth id, Docker id (or a prefix of at least 4), or name, for a
+ * route that acts on it or reads it: the agent's own container only for admins.
+ */
 export async function findContainer(ctx: ActorContext, serverId: string, ref: string): Promise<ContainerRow> {
+  const row = await lookupContainer(ctx, serverId, ref)
+  await refuseAgentOwn(ctx, serverId, { container: row.dockerId })
+  return row
+}
+
+async function lookupContainer(ctx: ActorContext, serverId: string, ref: string): Promise<ContainerRow> {
   const prepared = lookups(ctx.db)
   const values = { serverId, ref, name: ref.replace(/^\//, '') }
   const rows = /^[0-9a-f]{4,63}$/.test(ref)
@@ -184,6 +193,9 @@ export async function createContainer(ctx: ActorContext, serverId: string, input
       details: { sources: hostPaths.map((v) => v.source) },
     })
   }
+  await refuseAgentOwn(ctx, serverId, {
+    volumes: input.volumes.filter((v) => !v.source.startsWith('/')).map((v) => v.source),
+  })
   const reserved = Object.keys(input.labels).filter((k) => k.startsWith('berth.'))
   if (reserved.length > 0) {
     throw new ApiError('validation_error', 'labels starting with berth. are Berth’s own', {

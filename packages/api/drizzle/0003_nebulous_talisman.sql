@@ -1,0 +1,2 @@
+ALTER TABLE `servers` ADD `agent_container` text;--> statement-breakpoint
+ALTER TABLE `servers` ADD `agent_state_volume` text;
