@@ -1,8 +1,17 @@
 import { randomBytes } from 'node:crypto'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
 import WebSocket from 'ws'
 import { docker, removeContainers, TEST_IMAGE } from './support/docker.ts'
-import { createUser, registerAdmin, startServerWithAgent, waitForServerStatus } from './support/flows.ts'
+import {
+  createUser,
+  registerAdmin,
+  runSeenContainer,
+  startServerWithAgent,
+  waitForServerStatus,
+} from './support/flows.ts'
 import { type Child, ROOT, waitFor } from './support/process.ts'
 import { type ApiTarget, startApi } from './support/target.ts'
 
@@ -257,5 +266,84 @@ describe("the agent's own container and state stay out of reach below admin", ()
       'agent_volume_forbidden',
     )
     expect(docker('volume', 'inspect', '--format', '{{.Name}}', agent.stateVolume)).toBe(agent.stateVolume)
+  })
+})
+
+describe('a container that reaches its host is for admins only', () => {
+  /** A container an admin ran with the Docker CLI, seen by the API through its real agent. */
+  async function hostContainer(name: string, ...run: string[]) {
+    const { serverId, agent } = await startServerWithAgent(api, admin, name)
+    agents.push(agent)
+    const id = await runSeenContainer(
+      api,
+      admin,
+      serverId,
+      '--name',
+      `${name}-${randomBytes(4).toString('hex')}`,
+      ...run,
+    )
+    made.push(id)
+    return { serverId, id, base: `/servers/${serverId}/containers/${id}` }
+  }
+
+  test("a member cannot read the host's files through a container with a host folder bound in", async () => {
+    const folder = mkdtempSync(join(os.tmpdir(), 'sec-agents-host-'))
+    const secret = `host secret ${randomBytes(8).toString('hex')}`
+    writeFileSync(join(folder, 'secret.txt'), secret)
+    const c = await hostContainer('sec-agents-bind', '-v', `${folder}:/host`, TEST_IMAGE, 'sleep', '300')
+    const member = await createUser(api.http, admin, 'member')
+    const listed = await api.http.get(`/servers/${c.serverId}/containers`, { token: member.token })
+    expect(
+      listed.body.containers.find((x: { docker_id: string }) => x.docker_id === c.id)?.host_access,
+    ).toEqual(['bind'])
+    const token = member.token
+    for (const res of [
+      await api.http.get(`${c.base}/files?path=/host/secret.txt`, { token }),
+      await api.http.patch(c.base, { token, body: { image: TEST_IMAGE, env: { X: '1' } } }),
+      await api.http.post(`${c.base}/restart`, { token }),
+    ]) {
+      expectRefused(res, 'host_container_forbidden')
+      expect(res.body.details).toEqual({ host_access: ['bind'] })
+      expect(res.text).not.toContain(secret)
+    }
+    // Not recreated: the same container still runs.
+    expect(docker('inspect', '--format', '{{.State.Running}}', c.id)).toBe('true')
+    const asAdmin = await api.http.get(`${c.base}/files?path=/host/secret.txt`, { token: admin })
+    expect(asAdmin.status, asAdmin.text).toBe(200)
+    expect(asAdmin.text).toBe(secret)
+  })
+
+  test("a member cannot exec in a container with added capabilities in the host's pid namespace", async () => {
+    const c = await hostContainer(
+      'sec-agents-caps',
+      '--cap-add=SYS_ADMIN',
+      '--pid=host',
+      TEST_IMAGE,
+      'sleep',
+      '300',
+    )
+    const member = await createUser(api.http, admin, 'member')
+    const exec = new WebSocket(
+      `${api.url.replace(/^http/, 'ws')}/api/v1${c.base}/exec?cmd=${encodeURIComponent('true')}`,
+      { headers: { Authorization: `Bearer ${member.token}` } },
+    )
+    exec.on('error', () => {})
+    const refused = await new Promise<{ status: number; body: string }>((resolve) => {
+      exec.once('unexpected-response', (_req, res) => {
+        let body = ''
+        res.on('data', (d: Buffer) => {
+          body += String(d)
+        })
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+      })
+      exec.once('open', () => resolve({ status: 101, body: '' }))
+    })
+    exec.terminate()
+    expect(refused.status).toBe(403)
+    expect(JSON.parse(refused.body)).toMatchObject({
+      error: 'forbidden',
+      code: 'host_container_forbidden',
+      details: { host_access: ['pid=host', 'cap_add'] },
+    })
   })
 })

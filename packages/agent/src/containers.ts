@@ -41,7 +41,33 @@ export function summaryOf(c: ContainerInspect): ContainerSummary {
     finished_at: unixMs(c.State.FinishedAt),
     ports: portsOf(c),
     labels: c.Config.Labels ?? {},
+    ...hostAccessOf(c),
   }
+}
+
+/** Namespaces a container may share with its host, by their HostConfig field. */
+const HOST_MODES = {
+  PidMode: 'pid',
+  NetworkMode: 'network',
+  IpcMode: 'ipc',
+  UTSMode: 'uts',
+  UsernsMode: 'userns',
+}
+
+/** What of its host a container reaches: root on the host for whoever runs a program in it. */
+function hostAccessOf(c: ContainerInspect): Pick<ContainerSummary, 'host_access'> {
+  const host = c.HostConfig
+  const access: string[] = []
+  if (host.Privileged === true) access.push('privileged')
+  for (const [field, name] of Object.entries(HOST_MODES))
+    if (host[field] === 'host') access.push(`${name}=host`)
+  if (Array.isArray(host.CapAdd) && host.CapAdd.length > 0) access.push('cap_add')
+  if (Array.isArray(host.Devices) && host.Devices.length > 0) access.push('devices')
+  if (Array.isArray(host.SecurityOpt) && host.SecurityOpt.some((o) => /unconfined/.test(String(o)))) {
+    access.push('unconfined')
+  }
+  if ((c.Mounts ?? []).some((m) => m.Type === 'bind')) access.push('bind')
+  return access.length > 0 ? { host_access: access } : {}
 }
 
 export function detailOf(c: ContainerInspect): ContainerDetail {

@@ -135,6 +135,8 @@ export const containers = sqliteTable(
     labels: text('labels', { mode: 'json' }).$type<Record<string, string>>().notNull(),
     tags: text('tags', { mode: 'json' }).$type<string[]>().notNull(),
     managed: integer('managed', { mode: 'boolean' }).notNull(),
+    /** What of its host the container reaches, as its agent reported; empty for nothing. */
+    hostAccess: text('host_access', { mode: 'json' }).$type<string[]>().notNull().default([]),
     dockerCreatedAt: integer('docker_created_at').notNull(),
     startedAt: integer('started_at'),
     finishedAt: integer('finished_at'),

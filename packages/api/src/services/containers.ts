@@ -41,6 +41,8 @@ export interface ContainerView {
   labels: Record<string, string>
   /** False for containers that were not created through Berth. */
   managed: boolean
+  /** What of its host the container reaches (admins only may act on it then). */
+  host_access: string[]
   created_at: string
   started_at: string | null
   finished_at: string | null
@@ -65,6 +67,7 @@ export function toContainerView(row: ContainerRow): ContainerView {
     tags: row.tags,
     labels: userLabels(row.labels),
     managed: row.managed,
+    host_access: row.hostAccess,
     created_at: iso(row.dockerCreatedAt),
     started_at: isoOrNull(row.startedAt),
     finished_at: isoOrNull(row.finishedAt),
@@ -128,6 +131,12 @@ const lookups = perDatabase((db) => {
 export async function findContainer(ctx: ActorContext, serverId: string, ref: string): Promise<ContainerRow> {
   const row = await lookupContainer(ctx, serverId, ref)
   await refuseAgentOwn(ctx, serverId, { container: row.dockerId })
+  if (row.hostAccess.length > 0 && !levelAtLeast(actorLevel(ctx.actor), 'admin')) {
+    throw new ApiError('forbidden', 'only admins may reach a container that reaches its host', {
+      code: 'host_container_forbidden',
+      details: { host_access: row.hostAccess },
+    })
+  }
   return row
 }
 

@@ -81,6 +81,7 @@ export async function upsertContainers(
       labels: c.labels,
       tags: current?.tags ?? tagsFromLabels(c.labels),
       managed: c.labels[LABELS.managed] === 'true',
+      hostAccess: c.host_access ?? [],
       dockerCreatedAt: c.created_at,
       startedAt: c.started_at,
       finishedAt: c.finished_at,

@@ -1,0 +1,1 @@
+ALTER TABLE `containers` ADD `host_access` text DEFAULT '[]' NOT NULL;
