@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
@@ -345,5 +345,51 @@ describe('a container that reaches its host is for admins only', () => {
       code: 'host_container_forbidden',
       details: { host_access: ['pid=host', 'cap_add'] },
     })
+  })
+})
+
+describe("what a member creates stays out of its host's namespaces and folders", () => {
+  test("a member's container gets neither the host's network nor another container's", async () => {
+    const { serverId, agent } = await startServerWithAgent(api, admin, 'sec-agents-net')
+    agents.push(agent)
+    const member = await createUser(api.http, admin, 'member')
+    const name = `sec-agents-net-${randomBytes(4).toString('hex')}`
+    cleanups.push(() => removeContainers([name]))
+    for (const network of ['host', `container:${name}`]) {
+      const res = await api.http.post(`/servers/${serverId}/containers`, {
+        token: member.token,
+        body: { image: TEST_IMAGE, name, cmd: ['sleep', '300'], network },
+      })
+      expectRefused(res, 'host_access_forbidden')
+      expect(res.body.details).toEqual({ network })
+      expect(docker('ps', '-a', '--filter', `name=^${name}$`, '--format', '{{.ID}}')).toBe('')
+    }
+  })
+
+  test('a member cannot mount a volume whose options bind a folder of the host', async () => {
+    const { serverId, agent } = await startServerWithAgent(api, admin, 'sec-agents-bindvol')
+    agents.push(agent)
+    const folder = mkdtempSync(join(os.tmpdir(), 'sec-agents-bindvol-'))
+    const volume = `sec-agents-bindvol-${randomBytes(4).toString('hex')}`
+    docker('volume', 'create', '--opt', 'type=none', '--opt', 'o=bind', '--opt', `device=${folder}`, volume)
+    const name = `sec-agents-writer-${randomBytes(4).toString('hex')}`
+    cleanups.push(() => {
+      removeContainers([name])
+      docker('volume', 'rm', '-f', volume)
+    })
+    const member = await createUser(api.http, admin, 'member')
+    const res = await api.http.post(`/servers/${serverId}/containers`, {
+      token: member.token,
+      body: {
+        image: TEST_IMAGE,
+        name,
+        cmd: ['touch', '/mnt/marker'],
+        volumes: [{ source: volume, target: '/mnt' }],
+      },
+    })
+    expectRefused(res, 'host_access_forbidden')
+    expect(res.body.details).toEqual({ volumes: [volume] })
+    expect(docker('ps', '-a', '--filter', `name=^${name}$`, '--format', '{{.ID}}')).toBe('')
+    expect(readdirSync(folder)).toEqual([])
   })
 })

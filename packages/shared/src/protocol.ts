@@ -122,6 +122,11 @@ export const ops = {
         network: z.string().optional(),
         restart: restartPolicy,
         start: z.boolean(),
+        /**
+         * The caller may not reach the host: no host network or other container's namespaces, no
+         * volume whose options bind a host path. Sent only when true.
+         */
+        contained: z.literal(true).optional(),
       })
       .strict(),
     result: containerDetail,
@@ -357,6 +362,8 @@ export const OP_NAMES = Object.keys(ops) as [OpName, ...OpName[]]
 export const agentError = z.object({
   kind: z.enum(AGENT_ERROR_KINDS),
   message: z.string(),
+  /** A finer, stable reason, as the API's error `code`. */
+  code: z.string().max(64).optional(),
   details: z.unknown().optional(),
 })
 export type AgentError = z.infer<typeof agentError>

@@ -231,6 +231,7 @@ export async function createContainer(ctx: ActorContext, serverId: string, input
       network: input.network,
       restart: input.restart,
       start: input.start,
+      ...(levelAtLeast(actorLevel(ctx.actor), 'admin') ? {} : { contained: true as const }),
     },
     { timeoutMs: CONTAINER_WRITE_TIMEOUT_MS },
   )
