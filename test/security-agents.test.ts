@@ -140,6 +140,48 @@ describe('an agent speaks only for its own server', () => {
     )
     expect(rows).toEqual([{ server_id: a.serverId, docker_id: a.container.docker_id }])
   })
+
+  test("stats naming another server's container land only on the reporting server's own", async () => {
+    const a = await serverWithContainer('sec-agents-stats-a')
+    const b = await handWrittenAgent('sec-agents-stats-b')
+    const own = summary('own', {})
+    b.send({
+      type: 'event',
+      kind: 'container',
+      at: Date.now(),
+      data: { action: 'create', docker_id: own.docker_id, container: own },
+    })
+    const onB = await waitFor('the container on server B', async () => {
+      const res = await api.http.get(`/servers/${b.serverId}/containers`, { token: admin })
+      return res.body.containers?.find((c: { name: string }) => c.name === 'own')
+    })
+    const sample = (docker_id: string) => ({
+      docker_id,
+      at: Date.now(),
+      cpu_pct: 99.5,
+      cpu_limit: 1,
+      mem_used: 4242,
+      mem_limit: 8484,
+      net_rx: 0,
+      net_tx: 0,
+      blk_read: 0,
+      blk_write: 0,
+      pids: 1,
+    })
+    b.send({ type: 'stats', samples: [sample(own.docker_id), sample(a.container.docker_id)] })
+    // Both samples are stored in one write: once B's shows, A's would have too.
+    await waitFor('the sample on server B', async () => {
+      const res = await api.http.get(`/servers/${b.serverId}/containers/${onB.id}/stats/history`, {
+        token: admin,
+      })
+      return res.body.samples?.some((s: { memory: { used: number } }) => s.memory.used === 4242)
+    })
+    const onA = await api.http.get(`/servers/${a.serverId}/containers/${a.container.id}/stats/history`, {
+      token: admin,
+    })
+    expect(onA.status, onA.text).toBe(200)
+    expect(onA.body.samples.some((s: { memory: { used: number } }) => s.memory.used === 4242)).toBe(false)
+  })
 })
 
 /**
