@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
@@ -330,6 +330,7 @@ describe('a container that reaches its host is for admins only', () => {
 
   test("a member cannot read the host's files through a container with a host folder bound in", async () => {
     const folder = mkdtempSync(join(os.tmpdir(), 'sec-agents-host-'))
+    cleanups.push(() => rmSync(folder, { recursive: true, force: true }))
     const secret = `host secret ${randomBytes(8).toString('hex')}`
     writeFileSync(join(folder, 'secret.txt'), secret)
     const c = await hostContainer('sec-agents-bind', '-v', `${folder}:/host`, TEST_IMAGE, 'sleep', '300')
@@ -412,6 +413,7 @@ describe("what a member creates stays out of its host's namespaces and folders",
     const { serverId, agent } = await startServerWithAgent(api, admin, 'sec-agents-bindvol')
     agents.push(agent)
     const folder = mkdtempSync(join(os.tmpdir(), 'sec-agents-bindvol-'))
+    cleanups.push(() => rmSync(folder, { recursive: true, force: true }))
     const volume = `sec-agents-bindvol-${randomBytes(4).toString('hex')}`
     docker('volume', 'create', '--opt', 'type=none', '--opt', 'o=bind', '--opt', `device=${folder}`, volume)
     const name = `sec-agents-writer-${randomBytes(4).toString('hex')}`
