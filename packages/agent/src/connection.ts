@@ -18,6 +18,7 @@ import { toAgentError } from './errors.ts'
 import { ContainerWatch } from './inventory.ts'
 import { type Log, messageOf } from './log.ts'
 import { type AgentRuntime, isStreamOpName, newRuntime, runOp, runStreamOp, type StreamName } from './ops.ts'
+import { findAgentSelf } from './self.ts'
 import { DEFAULT_STATS_INTERVAL_MS, StatsSampler } from './stats.ts'
 import { type StreamControl, StreamControls } from './stream-controls.ts'
 
@@ -44,6 +45,8 @@ export interface ConnectionOptions {
   drainMs: number
   /** Where deploys clone, build and keep uploads. */
   workDir: string
+  /** The state file, which holds the agent token. */
+  statePath: string
   /** The server this agent is enrolled as, once known. */
   serverId(): string | null
   onWelcome(serverId: string): void
@@ -413,6 +416,9 @@ export class Connection {
     } catch (err) {
       log(`Docker is not reachable at ${docker.address}: ${messageOf(err)}`)
     }
+    const self = dockerVersion
+      ? await findAgentSelf(docker, this.options.statePath, AbortSignal.timeout(DOCKER_VERSION_TIMEOUT_MS))
+      : null
     return {
       type: 'hello',
       agentVersion: BERTH_VERSION,
@@ -422,6 +428,8 @@ export class Connection {
       dockerVersion: dockerVersion?.slice(0, 64) ?? null,
       cpus: os.cpus().length,
       memoryBytes: os.totalmem(),
+      ...(self ? { agentContainer: self.container } : {}),
+      ...(self?.stateVolume ? { stateVolume: self.stateVolume } : {}),
     }
   }
 }

@@ -41,7 +41,33 @@ export function summaryOf(c: ContainerInspect): ContainerSummary {
     finished_at: unixMs(c.State.FinishedAt),
     ports: portsOf(c),
     labels: c.Config.Labels ?? {},
+    ...hostAccessOf(c),
   }
+}
+
+/** Namespaces a container may share with its host, by their HostConfig field. */
+const HOST_MODES = {
+  PidMode: 'pid',
+  NetworkMode: 'network',
+  IpcMode: 'ipc',
+  UTSMode: 'uts',
+  UsernsMode: 'userns',
+}
+
+/** What of its host a container reaches: root on the host for whoever runs a program in it. */
+function hostAccessOf(c: ContainerInspect): Pick<ContainerSummary, 'host_access'> {
+  const host = c.HostConfig
+  const access: string[] = []
+  if (host.Privileged === true) access.push('privileged')
+  for (const [field, name] of Object.entries(HOST_MODES))
+    if (host[field] === 'host') access.push(`${name}=host`)
+  if (Array.isArray(host.CapAdd) && host.CapAdd.length > 0) access.push('cap_add')
+  if (Array.isArray(host.Devices) && host.Devices.length > 0) access.push('devices')
+  if (Array.isArray(host.SecurityOpt) && host.SecurityOpt.some((o) => /unconfined/.test(String(o)))) {
+    access.push('unconfined')
+  }
+  if ((c.Mounts ?? []).some((m) => m.Type === 'bind')) access.push('bind')
+  return access.length > 0 ? { host_access: access } : {}
 }
 
 export function detailOf(c: ContainerInspect): ContainerDetail {
@@ -153,6 +179,7 @@ export async function createContainer(
   args: CreateArgs,
   { docker, signal, agent }: OpContext,
 ): Promise<ContainerDetail> {
+  if (args.contained) await refuseHostReach(docker, args, signal)
   await requireImage(docker, args.image, signal)
   const id = await agent.portLock.run(async () => {
     const ports = await planPorts(docker, args.ports, args.port_range, { signal })
@@ -190,6 +217,33 @@ export async function createContainer(
     await docker.removeContainer(id, { force: true, volumes: false }).catch(() => {})
     throw portConflictOf(err) ?? err
   }
+}
+
+/** What a caller who may not reach the host may not give a new container; refused before anything is made. */
+async function refuseHostReach(docker: Docker, args: CreateArgs, signal: AbortSignal): Promise<void> {
+  const refuse = (message: string, details: Record<string, unknown>) =>
+    new OpError('forbidden', message, details, 'host_access_forbidden')
+  const { network } = args
+  if (network === 'host' || network?.startsWith('container:')) {
+    throw refuse(`network ${network} shares the namespace of the host or another container`, { network })
+  }
+  // Host paths themselves the API refuses before calling.
+  const named = new Set(args.volumes.map((v) => v.source))
+  if (named.size === 0) return
+  const bound = (await docker.listVolumes(signal)).filter((v) => named.has(v.Name) && bindsHostPath(v))
+  if (bound.length > 0) {
+    throw refuse('these volumes are bound to paths of the host', { volumes: bound.map((v) => v.Name) })
+  }
+}
+
+/** A local volume made with `o=bind` or a `device` path mounts a path of the host. */
+function bindsHostPath(volume: { Driver: string; Options?: Record<string, string> | null }): boolean {
+  const options = volume.Options ?? {}
+  return (
+    volume.Driver === 'local' &&
+    ((options.o ?? '').split(',').some((o) => o === 'bind' || o === 'rbind') ||
+      (options.device ?? '').startsWith('/'))
+  )
 }
 
 /** Docker's update body for the limits given; memory without extra swap. */

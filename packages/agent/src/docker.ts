@@ -366,6 +366,7 @@ const volumeListing = z.object({
   Mountpoint: z.string(),
   CreatedAt: z.string().nullish(),
   Labels: z.record(z.string(), z.string()).nullish(),
+  Options: z.record(z.string(), z.string()).nullish(),
 })
 export type VolumeListing = z.infer<typeof volumeListing>
 const volumePrune = z.object({ VolumesDeleted: z.array(z.string()).nullish(), SpaceReclaimed: z.number() })

@@ -88,6 +88,7 @@ export function startAgent(options: AgentOptions): Agent {
     backoff,
     drainMs: options.drainMs ?? 5_000,
     workDir: options.workDir ?? join(dirname(statePath), 'work'),
+    statePath,
     serverId: () => serverId,
     onWelcome: (id) => {
       serverId = id

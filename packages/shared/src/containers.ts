@@ -198,6 +198,11 @@ export const containerSummary = z.object({
   finished_at: z.number().nullable(),
   ports: z.array(publishedPort),
   labels: z.record(z.string(), z.string()),
+  /**
+   * What of its host the container reaches past its own namespaces (`privileged`, `bind`,
+   * `pid=host`, `network=host`, …); left out when nothing.
+   */
+  host_access: z.array(z.string().max(64)).max(32).optional(),
 })
 export type ContainerSummary = z.infer<typeof containerSummary>
 

@@ -31,6 +31,8 @@ export interface ErrorBody {
 /** An error an agent reports for a call; `kind` maps onto the HTTP error it becomes. */
 export const AGENT_ERROR_KINDS = [
   'agent_error',
+  /** Only sent for calls that ask the agent to hold a caller to less than an admin may do. */
+  'forbidden',
   'not_found',
   'conflict',
   'state_error',

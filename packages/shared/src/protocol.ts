@@ -122,6 +122,11 @@ export const ops = {
         network: z.string().optional(),
         restart: restartPolicy,
         start: z.boolean(),
+        /**
+         * The caller may not reach the host: no host network or other container's namespaces, no
+         * volume whose options bind a host path. Sent only when true.
+         */
+        contained: z.literal(true).optional(),
       })
       .strict(),
     result: containerDetail,
@@ -357,6 +362,8 @@ export const OP_NAMES = Object.keys(ops) as [OpName, ...OpName[]]
 export const agentError = z.object({
   kind: z.enum(AGENT_ERROR_KINDS),
   message: z.string(),
+  /** A finer, stable reason, as the API's error `code`. */
+  code: z.string().max(64).optional(),
   details: z.unknown().optional(),
 })
 export type AgentError = z.infer<typeof agentError>
@@ -373,6 +380,13 @@ export const hello = z.object({
   dockerVersion: z.string().max(64).nullable(),
   cpus: z.number().int().nonnegative(),
   memoryBytes: z.number().nonnegative(),
+  /** The Docker id of the container the agent runs in, when it runs in one on its own host. */
+  agentContainer: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
+  /** The Docker volume that holds the agent's state file (its token), when one does. */
+  stateVolume: z.string().max(255).optional(),
 })
 
 export const heartbeat = z.object({ v, type: z.literal('heartbeat'), seq: z.number().int().nonnegative() })

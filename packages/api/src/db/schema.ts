@@ -61,6 +61,9 @@ export const servers = sqliteTable('servers', {
   dockerVersion: text('docker_version'),
   cpus: integer('cpus'),
   memoryBytes: integer('memory_bytes'),
+  /** The container the agent runs in and the volume of its state file, as its hello said. */
+  agentContainer: text('agent_container'),
+  agentStateVolume: text('agent_state_volume'),
   /** Host ports handed out to containers that do not ask for one. */
   portRangeStart: integer('port_range_start').notNull().default(20000),
   portRangeEnd: integer('port_range_end').notNull().default(29999),
@@ -137,6 +140,8 @@ export const containers = sqliteTable(
     labels: text('labels', { mode: 'json' }).$type<Record<string, string>>().notNull(),
     tags: text('tags', { mode: 'json' }).$type<string[]>().notNull(),
     managed: integer('managed', { mode: 'boolean' }).notNull(),
+    /** What of its host the container reaches, as its agent reported; empty for nothing. */
+    hostAccess: text('host_access', { mode: 'json' }).$type<string[]>().notNull().default([]),
     dockerCreatedAt: integer('docker_created_at').notNull(),
     startedAt: integer('started_at'),
     finishedAt: integer('finished_at'),

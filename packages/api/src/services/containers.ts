@@ -22,7 +22,7 @@ import { decodeCursor, toPage } from '../lib/pagination.ts'
 import { iso, isoOrNull } from '../lib/time.ts'
 import { actorLevel, levelAtLeast } from './auth.ts'
 import { type ContainerRow, removeContainerRow, upsertContainers } from './inventory.ts'
-import { findServer } from './servers.ts'
+import { findServer, refuseAgentOwn } from './servers.ts'
 import { statsHistory } from './stats.ts'
 
 /** Creating and recreating containers waits on Docker; more than a plain call. */
@@ -42,6 +42,8 @@ export interface ContainerView {
   labels: Record<string, string>
   /** False for containers that were not created through Berth. */
   managed: boolean
+  /** What of its host the container reaches (admins only may act on it then). */
+  host_access: string[]
   created_at: string
   started_at: string | null
   finished_at: string | null
@@ -66,6 +68,7 @@ export function toContainerView(row: ContainerRow): ContainerView {
     tags: row.tags,
     labels: userLabels(row.labels),
     managed: row.managed,
+    host_access: row.hostAccess,
     created_at: iso(row.dockerCreatedAt),
     started_at: isoOrNull(row.startedAt),
     finished_at: isoOrNull(row.finishedAt),
@@ -122,8 +125,23 @@ const lookups = perDatabase((db) => {
   return { exact: lookup(false), byPrefix: lookup(true) }
 })
 
-/** Finds a container of a server by Berth id, Docker id (or a prefix of at least 4), or name. */
+/**
+ * Finds a container of a server by Berth id, Docker id (or a prefix of at least 4), or name, for a
+ * route that acts on it or reads it: the agent's own container only for admins.
+ */
 export async function findContainer(ctx: ActorContext, serverId: string, ref: string): Promise<ContainerRow> {
+  const row = await lookupContainer(ctx, serverId, ref)
+  await refuseAgentOwn(ctx, serverId, { container: row.dockerId })
+  if (row.hostAccess.length > 0 && !levelAtLeast(actorLevel(ctx.actor), 'admin')) {
+    throw new ApiError('forbidden', 'only admins may reach a container that reaches its host', {
+      code: 'host_container_forbidden',
+      details: { host_access: row.hostAccess },
+    })
+  }
+  return row
+}
+
+async function lookupContainer(ctx: ActorContext, serverId: string, ref: string): Promise<ContainerRow> {
   const prepared = lookups(ctx.db)
   const values = { serverId, ref, name: ref.replace(/^\//, '') }
   const rows = /^[0-9a-f]{4,63}$/.test(ref)
@@ -185,6 +203,9 @@ export async function createContainer(ctx: ActorContext, serverId: string, input
       details: { sources: hostPaths.map((v) => v.source) },
     })
   }
+  await refuseAgentOwn(ctx, serverId, {
+    volumes: input.volumes.filter((v) => !v.source.startsWith('/')).map((v) => v.source),
+  })
   const reserved = Object.keys(input.labels).filter((k) => k.startsWith('berth.'))
   if (reserved.length > 0) {
     throw new ApiError('validation_error', 'labels starting with berth. are Berth’s own', {
@@ -211,6 +232,7 @@ export async function createContainer(ctx: ActorContext, serverId: string, input
       network: input.network,
       restart: input.restart,
       start: input.start,
+      ...(levelAtLeast(actorLevel(ctx.actor), 'admin') ? {} : { contained: true as const }),
     },
     { timeoutMs: CONTAINER_WRITE_TIMEOUT_MS },
   )

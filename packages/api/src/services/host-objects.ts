@@ -2,7 +2,7 @@ import type { createNetworkBody, createVolumeBody, OpArgs, OpName, OpResult } fr
 import type { z } from 'zod'
 import type { ActorContext } from '../context.ts'
 import type { CallOptions } from '../hub/hub.ts'
-import { findServer } from './servers.ts'
+import { findServer, refuseAgentOwn } from './servers.ts'
 
 // Images, volumes and networks live only on the host: each of these is one call to its agent.
 
@@ -39,6 +39,7 @@ export const createVolume = (ctx: ActorContext, serverId: string, input: z.infer
   onServer(ctx, serverId, 'volume.create', input)
 
 export async function removeVolume(ctx: ActorContext, serverId: string, name: string, force: boolean) {
+  await refuseAgentOwn(ctx, serverId, { volumes: [name] })
   await onServer(ctx, serverId, 'volume.remove', { name, force })
 }
 

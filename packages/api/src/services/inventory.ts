@@ -1,5 +1,5 @@
 import { type ContainerSummary, containerEvent, inventoryEvent, LABELS, newId } from '@berth/shared'
-import { and, eq, inArray, or } from 'drizzle-orm'
+import { and, eq, inArray, ne, or } from 'drizzle-orm'
 import type { ServiceContext } from '../context.ts'
 import { BOUND_VALUES, boundSlices } from '../db/index.ts'
 import { containers } from '../db/schema.ts'
@@ -33,9 +33,17 @@ export async function upsertContainers(
   observedAt: number,
 ): Promise<ContainerRow[]> {
   if (reported.length === 0) return []
-  const berthIds = reported
+  const labelled = reported
     .map((c) => c.labels[LABELS.id])
     .filter((id): id is string => !!id && BERTH_ID.test(id))
+  // A label naming another server's container claims nothing: an agent speaks for its own server.
+  const foreign = await foreignContainerIds(ctx, serverId, labelled)
+  if (foreign.size > 0) {
+    log.warn(
+      `server ${serverId} reported containers labelled with ids of other servers: ${[...foreign].join(', ')}`,
+    )
+  }
+  const berthIds = labelled.filter((id) => !foreign.has(id))
   const dockerIds = reported.map((c) => c.docker_id)
   // D1 binds at most 100 values a statement: a large report reads the server's whole copy instead.
   const few = dockerIds.length + berthIds.length <= BOUND_VALUES
@@ -57,7 +65,7 @@ export async function upsertContainers(
   const rows: ContainerRow[] = []
   for (const c of reported) {
     const labelId = c.labels[LABELS.id]
-    const berthId = labelId && BERTH_ID.test(labelId) ? labelId : null
+    const berthId = labelId && BERTH_ID.test(labelId) && !foreign.has(labelId) ? labelId : null
     const current = (berthId ? byId.get(berthId) : undefined) ?? byDockerId.get(c.docker_id)
     if (current && current.dockerId !== c.docker_id && current.dockerCreatedAt > c.created_at) continue
     const row: ContainerRow = {
@@ -73,6 +81,7 @@ export async function upsertContainers(
       labels: c.labels,
       tags: current?.tags ?? tagsFromLabels(c.labels),
       managed: c.labels[LABELS.managed] === 'true',
+      hostAccess: c.host_access ?? [],
       dockerCreatedAt: c.created_at,
       startedAt: c.started_at,
       finishedAt: c.finished_at,
@@ -87,7 +96,12 @@ export async function upsertContainers(
     // one racing each other (an event and a lookup) make one row, not a conflict.
     const target =
       row.labels[LABELS.id] === row.id ? containers.id : [containers.serverId, containers.dockerId]
-    return ctx.db.insert(containers).values(row).onConflictDoUpdate({ target, set: changes }).returning()
+    // The server condition holds a row another server wrote between the check above and this write.
+    return ctx.db
+      .insert(containers)
+      .values(row)
+      .onConflictDoUpdate({ target, set: changes, setWhere: eq(containers.serverId, serverId) })
+      .returning()
   })
   // A row under another id that holds one of these Docker ids is an old copy of the same container.
   const superseded = existing.filter((r) =>
@@ -103,6 +117,23 @@ export async function upsertContainers(
   }
   const written = await ctx.db.batch(writes as [(typeof writes)[number], ...(typeof writes)[number][]])
   return written.flat()
+}
+
+/** The Berth ids among `ids` that are rows of a server other than `serverId`. */
+async function foreignContainerIds(
+  ctx: ServiceContext,
+  serverId: string,
+  ids: string[],
+): Promise<Set<string>> {
+  const foreign = new Set<string>()
+  for (const slice of boundSlices([...new Set(ids)])) {
+    const rows = await ctx.db
+      .select({ id: containers.id })
+      .from(containers)
+      .where(and(inArray(containers.id, slice), ne(containers.serverId, serverId)))
+    for (const r of rows) foreign.add(r.id)
+  }
+  return foreign
 }
 
 export async function removeContainerRow(

@@ -11,6 +11,7 @@ import type { Hello } from '../hub/hub.ts'
 import { newSecretToken, sha256Hex } from '../lib/crypto.ts'
 import { decodeCursor, toPage } from '../lib/pagination.ts'
 import { iso, isoOrNull } from '../lib/time.ts'
+import { actorLevel, levelAtLeast } from './auth.ts'
 
 type ServerRow = typeof servers.$inferSelect
 
@@ -139,6 +140,31 @@ export async function findServer(ctx: ServiceContext, id: string): Promise<Serve
   const [row] = await serverById(ctx.db).all({ id })
   if (!row) throw notFound('server', id)
   return row
+}
+
+/**
+ * The agent's own container and the volume of its state file hold its token and its host's Docker
+ * socket: below admin, nobody reaches them through Berth. Refuses when `target` names either.
+ */
+export async function refuseAgentOwn(
+  ctx: ActorContext,
+  serverId: string,
+  target: { container?: string; volumes?: string[] },
+): Promise<void> {
+  if (levelAtLeast(actorLevel(ctx.actor), 'admin')) return
+  const server = await findServer(ctx, serverId)
+  if (target.container && target.container === server.agentContainer) {
+    throw new ApiError('forbidden', 'only admins may reach the agent’s own container', {
+      code: 'agent_container_forbidden',
+    })
+  }
+  const volume = target.volumes?.find((v) => v === server.agentStateVolume)
+  if (volume) {
+    throw new ApiError('forbidden', 'only admins may reach the volume that holds the agent’s state', {
+      code: 'agent_volume_forbidden',
+      details: { volume },
+    })
+  }
 }
 
 export async function getServer(ctx: ServiceContext, id: string): Promise<Server> {
@@ -284,6 +310,8 @@ export async function recordAgentOnline(
       dockerVersion: hello.dockerVersion,
       cpus: hello.cpus,
       memoryBytes: hello.memoryBytes,
+      agentContainer: hello.agentContainer ?? null,
+      agentStateVolume: hello.stateVolume ?? null,
     })
     .where(eq(servers.id, serverId))
 }
