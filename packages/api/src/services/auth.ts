@@ -92,6 +92,7 @@ export async function authenticateBearer(ctx: ServiceContext, bearer: string): P
       role: row.role,
       tokenId: row.token.id,
       scopes: row.token.scopes,
+      expiresAt: row.token.expiresAt,
     }
     return remember(bearer, actor, now, row.token.expiresAt)
   }
@@ -142,6 +143,18 @@ export function assertLevel(actor: Actor, needed: Level, opts: { selfService?: b
   throw new ApiError('forbidden', `${by} does not allow this (needs ${needed} access)`, {
     code: 'insufficient_permissions',
   })
+}
+
+/** A token that expires may not hand out what never does (a password, a role): that would outlive it. */
+export function assertNoLastingGrant(actor: Actor, what: string): void {
+  if (actor.type !== 'token' || actor.expiresAt === null) return
+  throw new ApiError(
+    'forbidden',
+    `a token that expires cannot ${what}; use a session or a token without expiry`,
+    {
+      code: 'expiry_exceeds_token',
+    },
+  )
 }
 
 export function maxScope(scopes: Scope[]): Level {

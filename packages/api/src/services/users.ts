@@ -9,7 +9,7 @@ import { ApiError, notFound } from '../errors.ts'
 import { decoyPasswordHash, hashPassword, verifyPassword } from '../lib/crypto.ts'
 import { decodeCursor, toPage } from '../lib/pagination.ts'
 import { iso } from '../lib/time.ts'
-import { forgetCachedActors, issueSessionToken } from './auth.ts'
+import { assertNoLastingGrant, forgetCachedActors, issueSessionToken } from './auth.ts'
 
 export const LOGIN_WINDOW_MS = 60_000
 export const LOGIN_MAX_FAILURES = 10
@@ -115,6 +115,7 @@ export async function listUsers(ctx: ActorContext, page: { cursor?: string; limi
 }
 
 export async function createUser(ctx: ActorContext, input: z.infer<typeof createUserBody>): Promise<User> {
+  assertNoLastingGrant(ctx.actor, 'create users')
   const now = ctx.clock.now()
   const id = newId('user', now)
   const passwordHash = await hashPassword(input.password)
@@ -153,6 +154,8 @@ export async function updateUser(
   id: string,
   input: z.infer<typeof updateUserBody>,
 ): Promise<User> {
+  if (input.role !== undefined || input.password !== undefined)
+    assertNoLastingGrant(ctx.actor, "set a user's role or password")
   const [row] = await ctx.db.select().from(users).where(eq(users.id, id)).limit(1)
   if (!row) throw notFound('user', id)
   const losesAdmin =

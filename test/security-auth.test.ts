@@ -1,0 +1,95 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { createUser, login, registerAdmin } from './support/flows.ts'
+import type { Client } from './support/http.ts'
+import { type ApiTarget, startApi } from './support/target.ts'
+
+// Credentials end to end: what a token may grant and see, when a session ends, and the login
+// limit under concurrency. A real API on Node or under workerd, a real agent and Docker for reveals.
+
+let api: ApiTarget
+let admin: string
+const run = Math.random().toString(36).slice(2, 7)
+
+beforeAll(async () => {
+  api = await startApi()
+  admin = await registerAdmin(api.http)
+})
+afterAll(() => api?.stop())
+
+/** The documented error body, with its status, error kind and code. */
+function expectError(res: { status: number; body: any }, status: number, error: string, code: string) {
+  expect(res.status, JSON.stringify(res.body)).toBe(status)
+  expect(res.body).toMatchObject({ error, code, status, request_id: expect.stringMatching(/^req_/) })
+  expect(res.body.timestamp).toEqual(expect.any(String))
+  expect(res.body.message).toEqual(expect.any(String))
+}
+
+async function newToken(http: Client, bearer: string, body: Record<string, unknown>): Promise<string> {
+  const res = await http.post('/tokens', { token: bearer, body: { name: 'test', ...body } })
+  expect(res.status, res.text).toBe(201)
+  return res.body.token.value
+}
+
+describe('what a token may grant', () => {
+  test("an admin's write token cannot mint an admin token", async () => {
+    const writer = await newToken(api.http, admin, { scopes: ['write'] })
+    const res = await api.http.post('/tokens', { token: writer, body: { name: 'up', scopes: ['admin'] } })
+    expectError(res, 403, 'forbidden', 'scope_exceeds_token')
+    expect(res.body.details).toEqual({ scopes: ['admin'] })
+    expect(res.text).not.toContain('berth_pat_')
+    // At its own level it still may.
+    expect(
+      (await api.http.post('/tokens', { token: writer, body: { name: 'same', scopes: ['read', 'write'] } }))
+        .status,
+    ).toBe(201)
+  })
+
+  test("a member's token cannot mint a token above the member role", async () => {
+    const member = await createUser(api.http, admin, 'member')
+    const writer = await newToken(api.http, member.token, { scopes: ['write'] })
+    const res = await api.http.post('/tokens', { token: writer, body: { name: 'up', scopes: ['admin'] } })
+    expectError(res, 403, 'forbidden', 'scope_exceeds_role')
+  })
+
+  test('a token that expires cannot mint a token that outlives it', async () => {
+    const shortLived = await newToken(api.http, admin, { scopes: ['admin'], expires_in_days: 2 })
+    for (const body of [{}, { expires_in_days: 3 }]) {
+      const res = await api.http.post('/tokens', { token: shortLived, body: { name: 'longer', ...body } })
+      expectError(res, 403, 'forbidden', 'expiry_exceeds_token')
+      expect(Date.parse(res.body.details.expires_at)).toBeGreaterThan(Date.now())
+    }
+    const shorter = await api.http.post('/tokens', {
+      token: shortLived,
+      body: { name: 'shorter', expires_in_days: 1 },
+    })
+    expect(shorter.status, shorter.text).toBe(201)
+  })
+
+  test('a token that expires cannot create users nor set a role or password that never expire', async () => {
+    const shortLived = await newToken(api.http, admin, { scopes: ['admin'], expires_in_days: 2 })
+    const member = await createUser(api.http, admin, 'member')
+    const created = await api.http.post('/users', {
+      token: shortLived,
+      body: { email: `lasting-${run}@example.com`, password: 'password 123', role: 'admin' },
+    })
+    expectError(created, 403, 'forbidden', 'expiry_exceeds_token')
+    const promoted = await api.http.patch(`/users/${member.id}`, {
+      token: shortLived,
+      body: { role: 'admin' },
+    })
+    expectError(promoted, 403, 'forbidden', 'expiry_exceeds_token')
+    const reset = await api.http.patch(`/users/${member.id}`, {
+      token: shortLived,
+      body: { password: 'taken over 123' },
+    })
+    expectError(reset, 403, 'forbidden', 'expiry_exceeds_token')
+    // Nothing changed: the member keeps its role and password.
+    expect((await api.http.get(`/users/${member.id}`, { token: admin })).body.user.role).toBe('member')
+    expect(await login(api.http, member.email, member.password)).toBeTruthy()
+    // A token without expiry may.
+    const lasting = await newToken(api.http, admin, { scopes: ['admin'] })
+    expect(
+      (await api.http.patch(`/users/${member.id}`, { token: lasting, body: { role: 'viewer' } })).status,
+    ).toBe(200)
+  })
+})
