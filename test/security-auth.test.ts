@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { createUser, login, registerAdmin } from './support/flows.ts'
+import { TEST_IMAGE } from './support/docker.ts'
+import { type ContainerHost, createUser, login, registerAdmin, startContainerHost } from './support/flows.ts'
 import type { Client } from './support/http.ts'
 import { type ApiTarget, startApi } from './support/target.ts'
 
@@ -91,5 +92,68 @@ describe('what a token may grant', () => {
     expect(
       (await api.http.patch(`/users/${member.id}`, { token: lasting, body: { role: 'viewer' } })).status,
     ).toBe(200)
+  })
+})
+
+describe('who may see secret values', () => {
+  let host: ContainerHost
+  const SECRET = `tok-${run}-secret`
+
+  beforeAll(async () => {
+    host = await startContainerHost(`t${run}-reveal`, [
+      '--name',
+      `t${run}-reveal`,
+      '-e',
+      `API_TOKEN=${SECRET}`,
+      TEST_IMAGE,
+      'sh',
+      '-c',
+      "trap 'exit 0' TERM; sleep 3600 & wait",
+    ])
+  })
+  afterAll(() => host?.stop())
+
+  test("an admin's read token cannot reveal a container's secret env", async () => {
+    const { api, admin, serverId, containerId } = host
+    const reader = await newToken(api.http, admin, { scopes: ['read'] })
+    const path = `/servers/${serverId}/containers/${containerId}`
+    const masked = await api.http.get(path, { token: reader })
+    expect(masked.status).toBe(200)
+    expect(masked.body.container.env.API_TOKEN).toBe('********')
+    const res = await api.http.get(`${path}?reveal=true`, { token: reader })
+    expectError(res, 403, 'forbidden', 'reveal_forbidden')
+    expect(res.text).not.toContain(SECRET)
+  })
+
+  test('a viewer cannot reveal a container or an app env; a write token can', async () => {
+    const { api, admin, serverId, containerId } = host
+    const viewer = await createUser(api.http, admin, 'viewer')
+    const path = `/servers/${serverId}/containers/${containerId}?reveal=true`
+    const container = await api.http.get(path, { token: viewer.token })
+    expectError(container, 403, 'forbidden', 'reveal_forbidden')
+    expect(container.text).not.toContain(SECRET)
+
+    const app = await api.http.post('/apps', {
+      token: admin,
+      body: {
+        name: `t${run}-env`,
+        server_id: serverId,
+        port: 3000,
+        source: { type: 'upload' },
+        env: { API_TOKEN: SECRET },
+      },
+    })
+    expect(app.status, app.text).toBe(201)
+    const env = `/apps/${app.body.app.id}/env?reveal=true`
+    const reader = await newToken(api.http, admin, { scopes: ['read'] })
+    for (const token of [viewer.token, reader]) {
+      const res = await api.http.get(env, { token })
+      expectError(res, 403, 'forbidden', 'reveal_forbidden')
+      expect(res.text).not.toContain(SECRET)
+    }
+
+    const writer = await newToken(api.http, admin, { scopes: ['write'] })
+    expect((await api.http.get(path, { token: writer })).body.container.env.API_TOKEN).toBe(SECRET)
+    expect((await api.http.get(env, { token: writer })).body.env[0].value).toBe(SECRET)
   })
 })

@@ -145,6 +145,17 @@ export function assertLevel(actor: Actor, needed: Level, opts: { selfService?: b
   })
 }
 
+/** Who may see secret values (app env, container env): whoever may exec into the container could read them there. */
+const REVEAL_LEVEL: Level = 'write'
+
+/** The one check before any secret value is shown in the clear. */
+export function assertMayReveal(actor: Actor): void {
+  if (levelAtLeast(actorLevel(actor), REVEAL_LEVEL)) return
+  throw new ApiError('forbidden', `revealing secret values needs ${REVEAL_LEVEL} access`, {
+    code: 'reveal_forbidden',
+  })
+}
+
 /** A token that expires may not hand out what never does (a password, a role): that would outlive it. */
 export function assertNoLastingGrant(actor: Actor, what: string): void {
   if (actor.type !== 'token' || actor.expiresAt === null) return
