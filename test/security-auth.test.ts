@@ -157,3 +157,29 @@ describe('who may see secret values', () => {
     expect((await api.http.get(env, { token: writer })).body.env[0].value).toBe(SECRET)
   })
 })
+
+describe('the login limit', () => {
+  test('200 concurrent wrong passwords get at most 10 answers of 401, the rest 429', async () => {
+    const member = await createUser(api.http, admin, 'viewer')
+    const answers = await Promise.all(
+      Array.from({ length: 200 }, () =>
+        api.http.post('/auth/login', { body: { email: member.email, password: 'wrong password' } }),
+      ),
+    )
+    const statuses = answers.map((a) => a.status)
+    expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(10)
+    expect(statuses.filter((s) => s !== 401 && s !== 429)).toEqual([])
+    const limited = answers.find((a) => a.status === 429)
+    expectError(limited as { status: number; body: any }, 429, 'rate_limited', 'too_many_login_failures')
+    expect(limited?.headers.get('retry-after')).toBe('60')
+    const right = await api.http.post('/auth/login', {
+      body: { email: member.email, password: member.password },
+    })
+    expectError(right, 429, 'rate_limited', 'too_many_login_failures')
+  })
+
+  test('right passwords do not use up the limit', async () => {
+    const member = await createUser(api.http, admin, 'viewer')
+    for (let i = 0; i < 15; i++) expect(await login(api.http, member.email, member.password)).toBeTruthy()
+  })
+})

@@ -69,29 +69,45 @@ export async function registerUser(ctx: ServiceContext, input: z.infer<typeof re
   return getUser(ctx, id)
 }
 
-export async function loginUser(
-  ctx: ServiceContext,
-  input: z.infer<typeof loginBody>,
-  clientAddress: string | null,
-): Promise<{ token: string; expires_at: string; user: User }> {
+/**
+ * Counts a password attempt against `key` before the password is checked, in one statement, so
+ * concurrent attempts cannot all pass the count. A right password gives its attempt back.
+ */
+async function reservePasswordAttempt(ctx: ServiceContext, key: string): Promise<number> {
   const now = ctx.clock.now()
-  const key = `${input.email}|${clientAddress ?? 'unknown'}`
-  const [recent] = await ctx.db
-    .select({ n: count() })
-    .from(loginFailures)
-    .where(and(eq(loginFailures.key, key), gt(loginFailures.at, now - LOGIN_WINDOW_MS)))
-  if ((recent?.n ?? 0) >= LOGIN_MAX_FAILURES) {
+  const [reserved] = await ctx.db.all<{ id: number }>(sql`
+    insert into ${loginFailures} ("key", "at")
+    select ${key}, ${now}
+    where (select count(*) from ${loginFailures} where "key" = ${key} and "at" > ${now - LOGIN_WINDOW_MS})
+      < ${LOGIN_MAX_FAILURES}
+    returning id`)
+  if (!reserved) {
     throw new ApiError('rate_limited', 'too many failed logins; try again in a minute', {
       code: 'too_many_login_failures',
       headers: { 'Retry-After': String(LOGIN_WINDOW_MS / 1000) },
     })
   }
+  return reserved.id
+}
+
+async function releasePasswordAttempt(ctx: ServiceContext, id: number): Promise<void> {
+  await ctx.db.delete(loginFailures).where(eq(loginFailures.id, id))
+}
+
+const attemptKey = (email: string, clientAddress: string | null) => `${email}|${clientAddress ?? 'unknown'}`
+
+export async function loginUser(
+  ctx: ServiceContext,
+  input: z.infer<typeof loginBody>,
+  clientAddress: string | null,
+): Promise<{ token: string; expires_at: string; user: User }> {
+  const attempt = await reservePasswordAttempt(ctx, attemptKey(input.email, clientAddress))
   const [row] = await ctx.db.select().from(users).where(eq(users.email, input.email)).limit(1)
   const ok = await verifyPassword(input.password, row?.passwordHash ?? (await decoyPasswordHash()))
   if (!row || !ok || row.disabled) {
-    await ctx.db.insert(loginFailures).values({ key, at: now })
     throw new ApiError('auth_error', 'email or password is wrong', { code: 'invalid_credentials' })
   }
+  await releasePasswordAttempt(ctx, attempt)
   const session = await issueSessionToken(ctx, row.id)
   return { token: session.token, expires_at: iso(session.expiresAt), user: toUserView(row) }
 }
