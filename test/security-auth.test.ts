@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { TEST_IMAGE } from './support/docker.ts'
-import { type ContainerHost, createUser, login, registerAdmin, startContainerHost } from './support/flows.ts'
+import {
+  ADMIN,
+  type ContainerHost,
+  createUser,
+  login,
+  registerAdmin,
+  startContainerHost,
+} from './support/flows.ts'
 import type { Client } from './support/http.ts'
 import { type ApiTarget, startApi } from './support/target.ts'
 
@@ -158,6 +165,130 @@ describe('who may see secret values', () => {
   })
 })
 
+describe('sessions end with the password, the account or the role', () => {
+  test('changing your own password ends every session and gives a fresh one back', async () => {
+    const member = await createUser(api.http, admin, 'member')
+    const other = await login(api.http, member.email, member.password)
+    const pat = await newToken(api.http, member.token, { scopes: ['write'] })
+    const res = await api.http.post('/auth/password', {
+      token: member.token,
+      body: { current_password: member.password, password: 'a new password 123' },
+    })
+    expect(res.status, res.text).toBe(200)
+    expect(res.body.user).toMatchObject({ id: member.id, email: member.email })
+    expect(res.text).not.toContain('a new password 123')
+    for (const ended of [member.token, other]) {
+      const me = await api.http.get('/auth/me', { token: ended })
+      expect(me.status).toBe(401)
+      expect(me.body).toMatchObject({ error: 'auth_error', status: 401 })
+    }
+    expect((await api.http.get('/auth/me', { token: res.body.token })).status).toBe(200)
+    // API tokens are kept, as documented.
+    expect((await api.http.get('/auth/me', { token: pat })).status).toBe(200)
+    const old = await api.http.post('/auth/login', {
+      body: { email: member.email, password: member.password },
+    })
+    expectError(old, 401, 'auth_error', 'invalid_credentials')
+    expect(await login(api.http, member.email, 'a new password 123')).toBeTruthy()
+
+    const audit = JSON.stringify(await api.sql('select * from audit_log'))
+    expect(audit).not.toContain('a new password 123')
+    expect(audit).not.toContain(member.password)
+  })
+
+  test('a wrong current password is refused and nothing changes', async () => {
+    const member = await createUser(api.http, admin, 'member')
+    const res = await api.http.post('/auth/password', {
+      token: member.token,
+      body: { current_password: 'not my password', password: 'a new password 123' },
+    })
+    expectError(res, 403, 'forbidden', 'wrong_password')
+    expect((await api.http.get('/auth/me', { token: member.token })).status).toBe(200)
+    expect(await login(api.http, member.email, member.password)).toBeTruthy()
+  })
+
+  test("an admin's password reset ends the user's sessions", async () => {
+    const member = await createUser(api.http, admin, 'member')
+    const reset = await api.http.patch(`/users/${member.id}`, {
+      token: admin,
+      body: { password: 'reset by admin 1' },
+    })
+    expect(reset.status, reset.text).toBe(200)
+    const me = await api.http.get('/auth/me', { token: member.token })
+    expect(me.status).toBe(401)
+    expect(me.body).toMatchObject({ error: 'auth_error', status: 401 })
+    expect(await login(api.http, member.email, 'reset by admin 1')).toBeTruthy()
+  })
+
+  test('a disabled user stays logged out when enabled again', async () => {
+    const member = await createUser(api.http, admin, 'member')
+    const pat = await newToken(api.http, member.token, { scopes: ['read'] })
+    await api.http.patch(`/users/${member.id}`, { token: admin, body: { disabled: true } })
+    for (const bearer of [member.token, pat]) {
+      expect((await api.http.get('/auth/me', { token: bearer })).status).toBe(401)
+    }
+    await api.http.patch(`/users/${member.id}`, { token: admin, body: { disabled: false } })
+    const me = await api.http.get('/auth/me', { token: member.token })
+    expect(me.status).toBe(401)
+    expect(me.body).toMatchObject({ error: 'auth_error', status: 401 })
+    expect(await login(api.http, member.email, member.password)).toBeTruthy()
+  })
+
+  test("a demoted admin's sessions and tokens lose admin access on their next request", async () => {
+    const other = await createUser(api.http, admin, 'admin')
+    const pat = await newToken(api.http, other.token, { scopes: ['admin'] })
+    expect((await api.http.get('/users', { token: pat })).status).toBe(200)
+    await api.http.patch(`/users/${other.id}`, { token: admin, body: { role: 'viewer' } })
+    for (const bearer of [other.token, pat]) {
+      expectError(
+        await api.http.get('/users', { token: bearer }),
+        403,
+        'forbidden',
+        'insufficient_permissions',
+      )
+    }
+  })
+
+  test("a deleted user's sessions and tokens stop working", async () => {
+    const member = await createUser(api.http, admin, 'member')
+    const pat = await newToken(api.http, member.token, { scopes: ['read'] })
+    expect((await api.http.delete(`/users/${member.id}`, { token: admin })).status).toBe(204)
+    for (const bearer of [member.token, pat]) {
+      const me = await api.http.get('/auth/me', { token: bearer })
+      expect(me.status).toBe(401)
+      expect(me.body).toMatchObject({ error: 'auth_error', status: 401 })
+    }
+  })
+
+  test('a password change on one API instance ends the session on another sharing the database', async () => {
+    // Two Node processes on one database file: the only runtime that runs two instances here.
+    const first = await startApi({ target: 'node' })
+    let second: ApiTarget | undefined
+    try {
+      const token = await registerAdmin(first.http)
+      second = await startApi({
+        target: 'node',
+        env: { DATABASE_URL: `file:${first.dataDir}/berth.db`, BERTH_DATA_DIR: first.dataDir },
+      })
+      const other = second
+      // Seen, and so cached, by the second instance.
+      expect((await other.http.get('/auth/me', { token })).status).toBe(200)
+      const changed = await first.http.post('/auth/password', {
+        token,
+        body: { current_password: ADMIN.password, password: 'changed elsewhere 1' },
+      })
+      expect(changed.status, changed.text).toBe(200)
+      await expect
+        .poll(async () => (await other.http.get('/auth/me', { token })).status, { timeout: 5_000 })
+        .toBe(401)
+      expect((await other.http.get('/auth/me', { token: changed.body.token })).status).toBe(200)
+    } finally {
+      await second?.stop()
+      await first.stop()
+    }
+  })
+})
+
 describe('the login limit', () => {
   test('200 concurrent wrong passwords get at most 10 answers of 401, the rest 429', async () => {
     const member = await createUser(api.http, admin, 'viewer')
@@ -176,6 +307,29 @@ describe('the login limit', () => {
       body: { email: member.email, password: member.password },
     })
     expectError(right, 429, 'rate_limited', 'too_many_login_failures')
+  })
+
+  test('wrong current passwords on a password change count toward the same limit', async () => {
+    const member = await createUser(api.http, admin, 'member')
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, () =>
+        api.http.post('/auth/password', {
+          token: member.token,
+          body: { current_password: 'guessing 123', password: 'a new password 123' },
+        }),
+      ),
+    )
+    expect(answers.filter((a) => a.status === 403).length).toBeLessThanOrEqual(10)
+    expect(answers.filter((a) => a.status !== 403 && a.status !== 429)).toEqual([])
+    const right = await api.http.post('/auth/password', {
+      token: member.token,
+      body: { current_password: member.password, password: 'a new password 123' },
+    })
+    expectError(right, 429, 'rate_limited', 'too_many_login_failures')
+    const login = await api.http.post('/auth/login', {
+      body: { email: member.email, password: member.password },
+    })
+    expectError(login, 429, 'rate_limited', 'too_many_login_failures')
   })
 
   test('right passwords do not use up the limit', async () => {

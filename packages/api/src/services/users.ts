@@ -1,6 +1,14 @@
-import type { createUserBody, loginBody, Role, registerBody, User, updateUserBody } from '@berth/shared'
+import type {
+  changePasswordBody,
+  createUserBody,
+  loginBody,
+  Role,
+  registerBody,
+  User,
+  updateUserBody,
+} from '@berth/shared'
 import { newId } from '@berth/shared'
-import { and, count, eq, gt, lt, ne, sql } from 'drizzle-orm'
+import { and, count, eq, gt, lt, ne, type SQL, sql } from 'drizzle-orm'
 import type { z } from 'zod'
 import type { ActorContext, ServiceContext } from '../context.ts'
 import { isUniqueViolation } from '../db/errors.ts'
@@ -108,8 +116,39 @@ export async function loginUser(
     throw new ApiError('auth_error', 'email or password is wrong', { code: 'invalid_credentials' })
   }
   await releasePasswordAttempt(ctx, attempt)
-  const session = await issueSessionToken(ctx, row.id)
+  const session = await issueSessionToken(ctx, row)
   return { token: session.token, expires_at: iso(session.expiresAt), user: toUserView(row) }
+}
+
+/**
+ * Changes the acting user's own password, given the current one (counted like a login). Every
+ * session of the user ends; the caller gets a fresh one back. API tokens keep working.
+ */
+export async function changePassword(
+  ctx: ActorContext,
+  input: z.infer<typeof changePasswordBody>,
+  clientAddress: string | null,
+): Promise<{ token: string; expires_at: string; user: User }> {
+  const [row] = await ctx.db.select().from(users).where(eq(users.id, ctx.actor.userId)).limit(1)
+  if (!row) throw notFound('user', ctx.actor.userId)
+  const attempt = await reservePasswordAttempt(ctx, attemptKey(row.email, clientAddress))
+  if (!(await verifyPassword(input.current_password, row.passwordHash))) {
+    throw new ApiError('forbidden', 'the current password is wrong', { code: 'wrong_password' })
+  }
+  await releasePasswordAttempt(ctx, attempt)
+  const [changed] = await ctx.db
+    .update(users)
+    .set({
+      passwordHash: await hashPassword(input.password),
+      sessionEpoch: sql`${users.sessionEpoch} + 1`,
+      updatedAt: ctx.clock.now(),
+    })
+    .where(eq(users.id, row.id))
+    .returning()
+  if (!changed) throw notFound('user', row.id)
+  forgetCachedActors()
+  const session = await issueSessionToken(ctx, changed)
+  return { token: session.token, expires_at: iso(session.expiresAt), user: toUserView(changed) }
 }
 
 export async function getUser(ctx: ServiceContext, id: string): Promise<User> {
@@ -177,11 +216,16 @@ export async function updateUser(
   const losesAdmin =
     row.role === 'admin' && ((input.role && input.role !== 'admin') || input.disabled === true)
   if (losesAdmin) await assertAnotherAdmin(ctx, id)
-  const changes: Partial<typeof users.$inferInsert> = { updatedAt: ctx.clock.now() }
+  const changes: Partial<Omit<typeof users.$inferInsert, 'sessionEpoch'>> & { sessionEpoch?: SQL } = {
+    updatedAt: ctx.clock.now(),
+  }
   if (input.name !== undefined) changes.name = input.name
   if (input.role !== undefined) changes.role = input.role as Role
   if (input.disabled !== undefined) changes.disabled = input.disabled
   if (input.password !== undefined) changes.passwordHash = await hashPassword(input.password)
+  // A new password or a disable ends every session; a role is read afresh on each request anyway.
+  if (input.password !== undefined || input.disabled === true)
+    changes.sessionEpoch = sql`${users.sessionEpoch} + 1`
   await ctx.db.update(users).set(changes).where(eq(users.id, id))
   forgetCachedActors()
   return getUser(ctx, id)
