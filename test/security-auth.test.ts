@@ -8,7 +8,7 @@ import {
   registerAdmin,
   startContainerHost,
 } from './support/flows.ts'
-import type { Client } from './support/http.ts'
+import type { Client, Reply } from './support/http.ts'
 import { type ApiTarget, startApi } from './support/target.ts'
 
 // Credentials end to end: what a token may grant and see, when a session ends, and the login
@@ -30,6 +30,19 @@ function expectError(res: { status: number; body: any }, status: number, error: 
   expect(res.body).toMatchObject({ error, code, status, request_id: expect.stringMatching(/^req_/) })
   expect(res.body.timestamp).toEqual(expect.any(String))
   expect(res.body.message).toEqual(expect.any(String))
+}
+
+/**
+ * Sends `n` requests at once. Under this load wrangler dev's own proxy now and then drops one
+ * before the worker answers (503 "Your worker restarted mid-request"); such a one is sent again.
+ */
+async function concurrently(n: number, send: () => Promise<Reply>): Promise<Reply[]> {
+  const answers = await Promise.all(Array.from({ length: n }, send))
+  for (const [i, answer] of answers.entries()) {
+    if (answer.status === 503 && answer.text.startsWith('Your worker restarted mid-request'))
+      answers[i] = await send()
+  }
+  return answers
 }
 
 async function newToken(http: Client, bearer: string, body: Record<string, unknown>): Promise<string> {
@@ -292,17 +305,15 @@ describe('sessions end with the password, the account or the role', () => {
 describe('the login limit', () => {
   test('200 concurrent wrong passwords get at most 10 answers of 401, the rest 429', async () => {
     const member = await createUser(api.http, admin, 'viewer')
-    const answers = await Promise.all(
-      Array.from({ length: 200 }, () =>
-        api.http.post('/auth/login', { body: { email: member.email, password: 'wrong password' } }),
-      ),
+    const answers = await concurrently(200, () =>
+      api.http.post('/auth/login', { body: { email: member.email, password: 'wrong password' } }),
     )
     const statuses = answers.map((a) => a.status)
     expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(10)
-    expect(statuses.filter((s) => s !== 401 && s !== 429)).toEqual([])
-    const limited = answers.find((a) => a.status === 429)
-    expectError(limited as { status: number; body: any }, 429, 'rate_limited', 'too_many_login_failures')
-    expect(limited?.headers.get('retry-after')).toBe('60')
+    expect(answers.filter((a) => a.status !== 401 && a.status !== 429).map((a) => a.text)).toEqual([])
+    const limited = answers.find((a) => a.status === 429) as Reply
+    expectError(limited, 429, 'rate_limited', 'too_many_login_failures')
+    expect(limited.headers.get('retry-after')).toBe('60')
     const right = await api.http.post('/auth/login', {
       body: { email: member.email, password: member.password },
     })
@@ -311,16 +322,14 @@ describe('the login limit', () => {
 
   test('wrong current passwords on a password change count toward the same limit', async () => {
     const member = await createUser(api.http, admin, 'member')
-    const answers = await Promise.all(
-      Array.from({ length: 30 }, () =>
-        api.http.post('/auth/password', {
-          token: member.token,
-          body: { current_password: 'guessing 123', password: 'a new password 123' },
-        }),
-      ),
+    const answers = await concurrently(30, () =>
+      api.http.post('/auth/password', {
+        token: member.token,
+        body: { current_password: 'guessing 123', password: 'a new password 123' },
+      }),
     )
     expect(answers.filter((a) => a.status === 403).length).toBeLessThanOrEqual(10)
-    expect(answers.filter((a) => a.status !== 403 && a.status !== 429)).toEqual([])
+    expect(answers.filter((a) => a.status !== 403 && a.status !== 429).map((a) => a.text)).toEqual([])
     const right = await api.http.post('/auth/password', {
       token: member.token,
       body: { current_password: member.password, password: 'a new password 123' },
