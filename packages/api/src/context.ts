@@ -90,7 +90,15 @@ export type Level = 'read' | 'write' | 'admin'
 /** Who is making a request. */
 export type Actor =
   | { type: 'user'; userId: string; role: Role }
-  | { type: 'token'; userId: string; role: Role; tokenId: string; scopes: Scope[] }
+  | {
+      type: 'token'
+      userId: string
+      role: Role
+      tokenId: string
+      scopes: Scope[]
+      /** Unix ms, or null for a token that does not expire. */
+      expiresAt: number | null
+    }
 
 /** What a service gets: its dependencies and, for user requests, who is acting. */
 export interface ServiceContext {

@@ -22,6 +22,10 @@ const name = z
 export const registerBody = z.object({ email, password, name: displayName.optional() }).strict()
 export const loginBody = z.object({ email, password: z.string().min(1).max(256) }).strict()
 
+export const changePasswordBody = z
+  .object({ current_password: z.string().min(1).max(256), password })
+  .strict()
+
 export const createUserBody = z
   .object({ email, password, name: displayName.optional(), role: z.enum(ROLES).default('member') })
   .strict()

@@ -23,6 +23,8 @@ export const users = sqliteTable('users', {
   passwordHash: text('password_hash').notNull(),
   role: text('role', { enum: ['admin', 'member', 'viewer'] }).notNull(),
   disabled: integer('disabled', { mode: 'boolean' }).notNull().default(false),
+  /** Carried in each session token; raising it ends every session issued before (password change, disable). */
+  sessionEpoch: integer('session_epoch').notNull().default(0),
   createdAt: integer('created_at').notNull(),
   updatedAt: integer('updated_at').notNull(),
 })

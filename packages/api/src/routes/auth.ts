@@ -1,8 +1,8 @@
-import { loginBody, registerBody } from '@berth/shared'
+import { changePasswordBody, loginBody, registerBody } from '@berth/shared'
 import { Hono } from 'hono'
 import type { AppEnv } from '../context.ts'
 import { actorContext, jsonBody, requireAuth, serviceContext } from '../middleware.ts'
-import { getUser, loginUser, registerUser } from '../services/users.ts'
+import { changePassword, getUser, loginUser, registerUser } from '../services/users.ts'
 
 export const authRoutes = new Hono<AppEnv>()
   .post('/register', jsonBody(registerBody), async (c) => {
@@ -14,6 +14,11 @@ export const authRoutes = new Hono<AppEnv>()
     const session = await loginUser(serviceContext(c), c.req.valid('json'), c.get('deps').clientAddress(c))
     c.set('auditTarget', session.user.id)
     return c.json(session, 200)
+  })
+  .post('/password', requireAuth('write', { selfService: true }), jsonBody(changePasswordBody), async (c) => {
+    const ctx = actorContext(c)
+    c.set('auditTarget', ctx.actor.userId)
+    return c.json(await changePassword(ctx, c.req.valid('json'), c.get('deps').clientAddress(c)), 200)
   })
   .get('/me', requireAuth('read'), async (c) => {
     const ctx = actorContext(c)

@@ -16,7 +16,7 @@ import { ApiError, notFound } from '../errors.ts'
 import { generateSshKey, seal, unseal } from '../lib/crypto.ts'
 import { decodeCursor, toPage } from '../lib/pagination.ts'
 import { iso, isoOrNull } from '../lib/time.ts'
-import { actorLevel, levelAtLeast } from './auth.ts'
+import { actorLevel, assertMayReveal } from './auth.ts'
 import { findServer } from './servers.ts'
 
 export type AppRow = typeof apps.$inferSelect
@@ -251,12 +251,10 @@ export function appVolumeName(appName: string, volume: string): string {
 
 // ---------------------------------------------------------------- env
 
-/** An app's env: names always; values only to callers with write access who ask for them. */
+/** An app's env: names always; values only to callers who may reveal them and ask. */
 export async function listEnv(ctx: ActorContext, id: string, reveal: boolean) {
   await findApp(ctx, id)
-  if (reveal && !levelAtLeast(actorLevel(ctx.actor), 'write')) {
-    throw new ApiError('forbidden', 'reading env values needs write access', { code: 'reveal_forbidden' })
-  }
+  if (reveal) assertMayReveal(ctx.actor)
   const rows = await ctx.db.select().from(appEnv).where(eq(appEnv.appId, id)).orderBy(appEnv.key)
   return {
     env: await Promise.all(

@@ -51,22 +51,28 @@ function remember(bearer: string, actor: Actor, now: number, expiresAt: number |
   return actor
 }
 
+/** A session token for a user at its current session epoch (see users.sessionEpoch). */
 export async function issueSessionToken(
   ctx: ServiceContext,
-  userId: string,
+  user: { id: string; sessionEpoch: number },
 ): Promise<{ token: string; expiresAt: number }> {
   const now = ctx.clock.now()
   const expiresAt = now + ctx.config.jwtTtlSeconds * 1000
-  const token = await new SignJWT({ typ: 'session' })
+  const token = await new SignJWT({ typ: 'session', epoch: user.sessionEpoch })
     .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(userId)
+    .setSubject(user.id)
     .setIssuedAt(Math.floor(now / 1000))
     .setExpirationTime(Math.floor(expiresAt / 1000))
     .sign(await jwtKey(ctx.config.jwtSecret))
   return { token, expiresAt }
 }
 
-/** Resolves a bearer credential (session JWT or `berth_pat_` API token) to the actor behind it. */
+/**
+ * Resolves a bearer credential (session JWT or `berth_pat_` API token) to the actor behind it,
+ * as the user's row says now: a session issued before the user's last password change or
+ * disable, a disabled or deleted user, a revoked or expired token is refused. Anything holding
+ * a credential open (a socket, a stream) calls this again to re-check it.
+ */
 export async function authenticateBearer(ctx: ServiceContext, bearer: string): Promise<Actor> {
   const now = ctx.clock.now()
   const cached = actors.get(bearer)
@@ -92,10 +98,12 @@ export async function authenticateBearer(ctx: ServiceContext, bearer: string): P
       role: row.role,
       tokenId: row.token.id,
       scopes: row.token.scopes,
+      expiresAt: row.token.expiresAt,
     }
     return remember(bearer, actor, now, row.token.expiresAt)
   }
   let subject: string | undefined
+  let epoch = 0
   let expiresAt: number | null = null
   try {
     const { payload } = await jwtVerify(bearer, await jwtKey(ctx.config.jwtSecret), {
@@ -103,17 +111,20 @@ export async function authenticateBearer(ctx: ServiceContext, bearer: string): P
       currentDate: new Date(now),
     })
     if (payload.typ === 'session') subject = payload.sub
+    if (typeof payload.epoch === 'number') epoch = payload.epoch
     if (payload.exp) expiresAt = payload.exp * 1000
   } catch {
     throw unauthorized('the session token is not valid or has expired')
   }
   if (!subject) throw unauthorized('the session token is not valid or has expired')
   const [user] = await ctx.db
-    .select({ id: users.id, role: users.role, disabled: users.disabled })
+    .select({ id: users.id, role: users.role, disabled: users.disabled, sessionEpoch: users.sessionEpoch })
     .from(users)
     .where(eq(users.id, subject))
     .limit(1)
   if (!user || user.disabled) throw unauthorized('the account no longer exists or is disabled')
+  if (epoch !== user.sessionEpoch)
+    throw unauthorized('the session has ended (password changed or account disabled); log in again')
   return remember(bearer, { type: 'user', userId: user.id, role: user.role }, now, expiresAt)
 }
 
@@ -142,6 +153,29 @@ export function assertLevel(actor: Actor, needed: Level, opts: { selfService?: b
   throw new ApiError('forbidden', `${by} does not allow this (needs ${needed} access)`, {
     code: 'insufficient_permissions',
   })
+}
+
+/** Who may see secret values (app env, container env): whoever may exec into the container could read them there. */
+const REVEAL_LEVEL: Level = 'write'
+
+/** The one check before any secret value is shown in the clear. */
+export function assertMayReveal(actor: Actor): void {
+  if (levelAtLeast(actorLevel(actor), REVEAL_LEVEL)) return
+  throw new ApiError('forbidden', `revealing secret values needs ${REVEAL_LEVEL} access`, {
+    code: 'reveal_forbidden',
+  })
+}
+
+/** A token that expires may not hand out what never does (a password, a role): that would outlive it. */
+export function assertNoLastingGrant(actor: Actor, what: string): void {
+  if (actor.type !== 'token' || actor.expiresAt === null) return
+  throw new ApiError(
+    'forbidden',
+    `a token that expires cannot ${what}; use a session or a token without expiry`,
+    {
+      code: 'expiry_exceeds_token',
+    },
+  )
 }
 
 export function maxScope(scopes: Scope[]): Level {

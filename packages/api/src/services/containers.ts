@@ -20,7 +20,7 @@ import { ApiError, notFound } from '../errors.ts'
 import type { StreamChunk } from '../hub/hub.ts'
 import { decodeCursor, toPage } from '../lib/pagination.ts'
 import { iso, isoOrNull } from '../lib/time.ts'
-import { actorLevel, levelAtLeast } from './auth.ts'
+import { actorLevel, assertMayReveal, levelAtLeast } from './auth.ts'
 import { type ContainerRow, removeContainerRow, upsertContainers } from './inventory.ts'
 import { findServer, refuseAgentOwn } from './servers.ts'
 import { statsHistory } from './stats.ts'
@@ -267,6 +267,7 @@ export async function listContainers(ctx: ActorContext, serverId: string, query:
 }
 
 export async function getContainer(ctx: ActorContext, serverId: string, ref: string, reveal: boolean) {
+  if (reveal) assertMayReveal(ctx.actor)
   const inspect = (dockerRef: string) =>
     ctx.hub.call(serverId, 'container.inspect', { ref: dockerRef }).then(
       (detail) => ({ detail }),
@@ -276,9 +277,6 @@ export async function getContainer(ctx: ActorContext, serverId: string, ref: str
   // copy's row still decides which container it is, and a host that answered for another is asked again.
   const early = ref.startsWith('ctr_') ? null : inspect(ref)
   const row = await findContainer(ctx, serverId, ref)
-  if (reveal && ctx.actor.role !== 'admin') {
-    throw new ApiError('forbidden', 'only admins may reveal secret values', { code: 'reveal_forbidden' })
-  }
   const first = early && (await early)
   // Asked (again) by the row's Docker id unless the first answer was for this container, or said the agent is away.
   const settled =

@@ -8,7 +8,7 @@ import { ApiError, notFound } from '../errors.ts'
 import { newSecretToken, sha256Hex } from '../lib/crypto.ts'
 import { decodeCursor, toPage } from '../lib/pagination.ts'
 import { DAY_MS, iso, isoOrNull } from '../lib/time.ts'
-import { forgetCachedActors, levelAtLeast, roleLevel } from './auth.ts'
+import { actorLevel, forgetCachedActors, levelAtLeast, maxScope, roleLevel } from './auth.ts'
 
 type TokenRow = typeof apiTokens.$inferSelect
 
@@ -24,21 +24,43 @@ function toTokenView(row: TokenRow): ApiToken {
   }
 }
 
-/** Creates an API token for the acting user; its value is returned here once and only its hash is kept. */
+/**
+ * Creates an API token for the acting user; its value is returned here once and only its hash
+ * is kept. A token never grants more than its creator may do, nor outlives a token that made it.
+ */
 export async function createToken(
   ctx: ActorContext,
   input: z.infer<typeof createTokenBody>,
 ): Promise<{ token: ApiToken; value: string }> {
+  const { actor } = ctx
   const scopes = [...new Set(input.scopes)]
-  const allowed = roleLevel(ctx.actor.role)
-  const over = scopes.filter((s) => !levelAtLeast(allowed, s))
+  const over = scopes.filter((s) => !levelAtLeast(actorLevel(actor), s))
   if (over.length > 0) {
-    throw new ApiError('forbidden', `the ${ctx.actor.role} role cannot grant ${over.join(', ')}`, {
-      code: 'scope_exceeds_role',
-      details: { scopes: over },
-    })
+    const byRole = !levelAtLeast(roleLevel(actor.role), maxScope(over))
+    throw new ApiError(
+      'forbidden',
+      byRole
+        ? `the ${actor.role} role cannot grant ${over.join(', ')}`
+        : `this token cannot grant ${over.join(', ')}`,
+      { code: byRole ? 'scope_exceeds_role' : 'scope_exceeds_token', details: { scopes: over } },
+    )
   }
   const now = ctx.clock.now()
+  const expiresAt = input.expires_in_days ? now + input.expires_in_days * DAY_MS : null
+  if (
+    actor.type === 'token' &&
+    actor.expiresAt !== null &&
+    (expiresAt === null || expiresAt > actor.expiresAt)
+  ) {
+    throw new ApiError(
+      'forbidden',
+      `this token expires at ${iso(actor.expiresAt)}; a token it makes must expire by then`,
+      {
+        code: 'expiry_exceeds_token',
+        details: { expires_at: iso(actor.expiresAt) },
+      },
+    )
+  }
   const value = newSecretToken('berth_pat')
   const row: TokenRow = {
     id: newId('token', now),
@@ -47,7 +69,7 @@ export async function createToken(
     tokenHash: await sha256Hex(value),
     prefix: value.slice(0, 14),
     scopes,
-    expiresAt: input.expires_in_days ? now + input.expires_in_days * DAY_MS : null,
+    expiresAt,
     lastUsedAt: null,
     createdAt: now,
   }

@@ -1,6 +1,14 @@
-import type { createUserBody, loginBody, Role, registerBody, User, updateUserBody } from '@berth/shared'
+import type {
+  changePasswordBody,
+  createUserBody,
+  loginBody,
+  Role,
+  registerBody,
+  User,
+  updateUserBody,
+} from '@berth/shared'
 import { newId } from '@berth/shared'
-import { and, count, eq, gt, lt, ne, sql } from 'drizzle-orm'
+import { and, count, eq, gt, lt, ne, type SQL, sql } from 'drizzle-orm'
 import type { z } from 'zod'
 import type { ActorContext, ServiceContext } from '../context.ts'
 import { isUniqueViolation } from '../db/errors.ts'
@@ -9,7 +17,7 @@ import { ApiError, notFound } from '../errors.ts'
 import { decoyPasswordHash, hashPassword, verifyPassword } from '../lib/crypto.ts'
 import { decodeCursor, toPage } from '../lib/pagination.ts'
 import { iso } from '../lib/time.ts'
-import { forgetCachedActors, issueSessionToken } from './auth.ts'
+import { assertNoLastingGrant, forgetCachedActors, issueSessionToken } from './auth.ts'
 
 export const LOGIN_WINDOW_MS = 60_000
 export const LOGIN_MAX_FAILURES = 10
@@ -69,31 +77,78 @@ export async function registerUser(ctx: ServiceContext, input: z.infer<typeof re
   return getUser(ctx, id)
 }
 
-export async function loginUser(
-  ctx: ServiceContext,
-  input: z.infer<typeof loginBody>,
-  clientAddress: string | null,
-): Promise<{ token: string; expires_at: string; user: User }> {
+/**
+ * Counts a password attempt against `key` before the password is checked, in one statement, so
+ * concurrent attempts cannot all pass the count. A right password gives its attempt back.
+ */
+async function reservePasswordAttempt(ctx: ServiceContext, key: string): Promise<number> {
   const now = ctx.clock.now()
-  const key = `${input.email}|${clientAddress ?? 'unknown'}`
-  const [recent] = await ctx.db
-    .select({ n: count() })
-    .from(loginFailures)
-    .where(and(eq(loginFailures.key, key), gt(loginFailures.at, now - LOGIN_WINDOW_MS)))
-  if ((recent?.n ?? 0) >= LOGIN_MAX_FAILURES) {
+  const [reserved] = await ctx.db.all<{ id: number }>(sql`
+    insert into ${loginFailures} ("key", "at")
+    select ${key}, ${now}
+    where (select count(*) from ${loginFailures} where "key" = ${key} and "at" > ${now - LOGIN_WINDOW_MS})
+      < ${LOGIN_MAX_FAILURES}
+    returning id`)
+  if (!reserved) {
     throw new ApiError('rate_limited', 'too many failed logins; try again in a minute', {
       code: 'too_many_login_failures',
       headers: { 'Retry-After': String(LOGIN_WINDOW_MS / 1000) },
     })
   }
+  return reserved.id
+}
+
+async function releasePasswordAttempt(ctx: ServiceContext, id: number): Promise<void> {
+  await ctx.db.delete(loginFailures).where(eq(loginFailures.id, id))
+}
+
+const attemptKey = (email: string, clientAddress: string | null) => `${email}|${clientAddress ?? 'unknown'}`
+
+export async function loginUser(
+  ctx: ServiceContext,
+  input: z.infer<typeof loginBody>,
+  clientAddress: string | null,
+): Promise<{ token: string; expires_at: string; user: User }> {
+  const attempt = await reservePasswordAttempt(ctx, attemptKey(input.email, clientAddress))
   const [row] = await ctx.db.select().from(users).where(eq(users.email, input.email)).limit(1)
   const ok = await verifyPassword(input.password, row?.passwordHash ?? (await decoyPasswordHash()))
   if (!row || !ok || row.disabled) {
-    await ctx.db.insert(loginFailures).values({ key, at: now })
     throw new ApiError('auth_error', 'email or password is wrong', { code: 'invalid_credentials' })
   }
-  const session = await issueSessionToken(ctx, row.id)
+  await releasePasswordAttempt(ctx, attempt)
+  const session = await issueSessionToken(ctx, row)
   return { token: session.token, expires_at: iso(session.expiresAt), user: toUserView(row) }
+}
+
+/**
+ * Changes the acting user's own password, given the current one (counted like a login). Every
+ * session of the user ends; the caller gets a fresh one back. API tokens keep working.
+ */
+export async function changePassword(
+  ctx: ActorContext,
+  input: z.infer<typeof changePasswordBody>,
+  clientAddress: string | null,
+): Promise<{ token: string; expires_at: string; user: User }> {
+  const [row] = await ctx.db.select().from(users).where(eq(users.id, ctx.actor.userId)).limit(1)
+  if (!row) throw notFound('user', ctx.actor.userId)
+  const attempt = await reservePasswordAttempt(ctx, attemptKey(row.email, clientAddress))
+  if (!(await verifyPassword(input.current_password, row.passwordHash))) {
+    throw new ApiError('forbidden', 'the current password is wrong', { code: 'wrong_password' })
+  }
+  await releasePasswordAttempt(ctx, attempt)
+  const [changed] = await ctx.db
+    .update(users)
+    .set({
+      passwordHash: await hashPassword(input.password),
+      sessionEpoch: sql`${users.sessionEpoch} + 1`,
+      updatedAt: ctx.clock.now(),
+    })
+    .where(eq(users.id, row.id))
+    .returning()
+  if (!changed) throw notFound('user', row.id)
+  forgetCachedActors()
+  const session = await issueSessionToken(ctx, changed)
+  return { token: session.token, expires_at: iso(session.expiresAt), user: toUserView(changed) }
 }
 
 export async function getUser(ctx: ServiceContext, id: string): Promise<User> {
@@ -115,6 +170,7 @@ export async function listUsers(ctx: ActorContext, page: { cursor?: string; limi
 }
 
 export async function createUser(ctx: ActorContext, input: z.infer<typeof createUserBody>): Promise<User> {
+  assertNoLastingGrant(ctx.actor, 'create users')
   const now = ctx.clock.now()
   const id = newId('user', now)
   const passwordHash = await hashPassword(input.password)
@@ -153,16 +209,23 @@ export async function updateUser(
   id: string,
   input: z.infer<typeof updateUserBody>,
 ): Promise<User> {
+  if (input.role !== undefined || input.password !== undefined)
+    assertNoLastingGrant(ctx.actor, "set a user's role or password")
   const [row] = await ctx.db.select().from(users).where(eq(users.id, id)).limit(1)
   if (!row) throw notFound('user', id)
   const losesAdmin =
     row.role === 'admin' && ((input.role && input.role !== 'admin') || input.disabled === true)
   if (losesAdmin) await assertAnotherAdmin(ctx, id)
-  const changes: Partial<typeof users.$inferInsert> = { updatedAt: ctx.clock.now() }
+  const changes: Partial<Omit<typeof users.$inferInsert, 'sessionEpoch'>> & { sessionEpoch?: SQL } = {
+    updatedAt: ctx.clock.now(),
+  }
   if (input.name !== undefined) changes.name = input.name
   if (input.role !== undefined) changes.role = input.role as Role
   if (input.disabled !== undefined) changes.disabled = input.disabled
   if (input.password !== undefined) changes.passwordHash = await hashPassword(input.password)
+  // A new password or a disable ends every session; a role is read afresh on each request anyway.
+  if (input.password !== undefined || input.disabled === true)
+    changes.sessionEpoch = sql`${users.sessionEpoch} + 1`
   await ctx.db.update(users).set(changes).where(eq(users.id, id))
   forgetCachedActors()
   return getUser(ctx, id)
