@@ -8,6 +8,8 @@ export class OpError extends Error {
     readonly kind: AgentErrorKind,
     message: string,
     readonly details?: unknown,
+    /** A finer, stable reason the API answers as the error body's `code`. */
+    readonly code?: string,
   ) {
     super(message)
     this.name = 'OpError'
@@ -26,9 +28,12 @@ const DOCKER_STATUS_KINDS: Record<number, AgentErrorKind> = {
 /** How a failure is reported to the API. */
 export function toAgentError(err: unknown): AgentError {
   if (err instanceof OpError) {
-    return err.details === undefined
-      ? { kind: err.kind, message: err.message }
-      : { kind: err.kind, message: err.message, details: err.details }
+    return {
+      kind: err.kind,
+      message: err.message,
+      ...(err.details === undefined ? {} : { details: err.details }),
+      ...(err.code === undefined ? {} : { code: err.code }),
+    }
   }
   if (err instanceof DockerError) {
     return {

@@ -358,6 +358,8 @@ export const agentError = z.object({
   kind: z.enum(AGENT_ERROR_KINDS),
   message: z.string(),
   details: z.unknown().optional(),
+  /** A finer reason, answered as the error body's `code`. */
+  code: z.string().optional(),
 })
 export type AgentError = z.infer<typeof agentError>
 

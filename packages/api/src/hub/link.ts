@@ -180,14 +180,7 @@ export class AgentLink {
     this.pending.delete(frame.id)
     clearTimeout(p.timer)
     if (!frame.ok) {
-      const { kind, message, details } = frame.error
-      if (kind === 'agent_error' || kind === 'timeout') {
-        p.reject(
-          new ApiError(kind, `the agent could not ${p.op}`, { details: { message, ...asObject(details) } }),
-        )
-      } else {
-        p.reject(new ApiError(kind, message, { details }))
-      }
+      p.reject(toApiError(p.op, frame.error))
       return
     }
     const parsed = ops[p.op].result.safeParse(frame.data)
@@ -198,11 +191,14 @@ export class AgentLink {
 
 /** An agent's error as the API answers it: Docker's or the agent's message goes into details. */
 function toApiError(op: string, error: AgentError): ApiError {
-  const { kind, message, details } = error
+  const { kind, message, details, code } = error
   if (kind === 'agent_error' || kind === 'timeout') {
     return new ApiError(kind, `the agent could not ${op}`, { details: { message, ...asObject(details) } })
   }
-  return new ApiError(kind, message, details === undefined ? {} : { details })
+  return new ApiError(kind, message, {
+    ...(details === undefined ? {} : { details }),
+    ...(code === undefined ? {} : { code }),
+  })
 }
 
 function asObject(value: unknown): Record<string, unknown> {
