@@ -1,37 +1,21 @@
-import { createReadStream } from 'node:fs'
-import { open, rm, stat } from 'node:fs/promises'
+import { rm, stat } from 'node:fs/promises'
 import { posix } from 'node:path'
 import { Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
-import { createGunzip } from 'node:zlib'
 import type { OpArgs } from '@berth/shared'
 import tar from 'tar-stream'
+import { type ArchivePolicy, ArchiveRefused, type Destination, relativeName } from './archive/policy.ts'
+import { readArchive, readTar } from './archive/read.ts'
+import { checkArchive } from './archive/unpack.ts'
 import { uploadsDir } from './deploy/run.ts'
-import { DEFAULT_UNPACK_LIMITS, type UnpackLimits, uploadPath } from './deploy/upload.ts'
+import { uploadPath } from './deploy/upload.ts'
 import type { Docker } from './docker.ts'
 import { OpError } from './errors.ts'
 import { messageOf } from './log.ts'
 import type { OpHandlers, StreamContext } from './ops.ts'
-import { ZipReader, ZipWriter } from './zip.ts'
+import { ZipWriter } from './zip.ts'
 
 // Files in containers: stat, download (a file as is, a directory as tar or zip), and unpacking
 // an uploaded tar or zip, confined to the directory it is unpacked into.
-
-/** One entry of an archive, tar or zip alike. */
-export interface ArchiveEntry {
-  name: string
-  type: 'file' | 'directory' | 'symlink' | 'link' | 'other'
-  mode: number
-  mtime: Date
-  /** A file's bytes; 0 for anything else. */
-  size: number
-  /** A symlink's target, or the archive path a hard link names. */
-  linkname?: string
-  uid?: number
-  gid?: number
-}
-
-type EntryHandler = (entry: ArchiveEntry, body: Readable) => Promise<void>
 
 /** What is at a path in a container, symlinks followed. */
 interface Target {
@@ -229,181 +213,21 @@ function tarName(name: string): string {
     .join('/')
 }
 
-// ---------------------------------------------------------------- reading archives
-
-/** Calls `onEntry` for each entry of a tar stream, in order; the body is drained after it. */
-export async function readTar(source: Readable, onEntry: EntryHandler, signal: AbortSignal): Promise<void> {
-  const extract = tar.extract()
-  extract.on('entry', (header, body, next) => {
-    onEntry(entryOf(header), body).then(
-      () => {
-        body.resume()
-        next()
-      },
-      (err: unknown) => extract.destroy(err instanceof Error ? err : new Error(String(err))),
-    )
-  })
-  await pipeline(source, extract, { signal })
-}
-
-function entryOf(header: tar.Headers): ArchiveEntry {
-  const type =
-    header.type === 'file' || header.type === 'contiguous-file'
-      ? 'file'
-      : header.type === 'directory' || header.type === 'symlink' || header.type === 'link'
-        ? header.type
-        : 'other'
-  return {
-    name: header.name,
-    type,
-    mode: (header.mode ?? (type === 'directory' ? 0o755 : 0o644)) & 0o7777,
-    mtime: header.mtime ?? new Date(),
-    size: type === 'file' ? (header.size ?? 0) : 0,
-    ...(header.linkname ? { linkname: header.linkname } : {}),
-    ...(header.uid !== undefined ? { uid: header.uid } : {}),
-    ...(header.gid !== undefined ? { gid: header.gid } : {}),
-  }
-}
-
-/** Reads an uploaded tar (gzipped or not) or zip file, entry by entry. */
-async function readUpload(
-  format: 'tar' | 'zip',
-  file: string,
-  onEntry: EntryHandler,
-  signal: AbortSignal,
-): Promise<void> {
-  if (format === 'tar') {
-    const source = createReadStream(file)
-    if (await isGzip(file)) await readTar(source.pipe(createGunzip()), onEntry, signal)
-    else await readTar(source, onEntry, signal)
-    return
-  }
-  const zip = await ZipReader.open(file)
-  try {
-    for (const entry of zip.entries) {
-      signal.throwIfAborted()
-      await onEntry(entry, entry.type === 'file' ? await zip.body(entry) : Readable.from([]))
-    }
-  } finally {
-    await zip.close()
-  }
-}
-
-async function isGzip(file: string): Promise<boolean> {
-  const handle = await open(file, 'r')
-  try {
-    const head = Buffer.alloc(2)
-    await handle.read(head, 0, 2, 0)
-    return head[0] === 0x1f && head[1] === 0x8b
-  } finally {
-    await handle.close()
-  }
-}
-
-// ---------------------------------------------------------------- the path checks
-
-function refused(why: string): OpError {
-  return new OpError('validation_error', `the upload was refused: ${why}`)
-}
-
-/**
- * Checks an archive's entries, in their order, against the directory `root` (absolute and
- * normal) they unpack into: an absolute name, a `..` component, an entry under a symlink of the
- * archive, or a symlink or hard link leading outside `root` refuses the whole archive.
- */
-export class EntryGuard {
-  /** Entries counted so far, the root itself left out. */
-  entries = 0
-  /** Bytes of the files so far. */
-  bytes = 0
-  private readonly symlinks = new Set<string>()
-
-  constructor(
-    private readonly root: string,
-    private readonly limits: UnpackLimits = DEFAULT_UNPACK_LIMITS,
-  ) {}
-
-  /** The entry's path relative to the root, `''` for the root itself; an OpError when it is refused. */
-  check(entry: ArchiveEntry): string {
-    const name = relativeName(entry.name, `the entry "${entry.name}"`)
-    const through = this.throughSymlink(name)
-    if (through !== undefined) throw refused(`the entry "${entry.name}" lies under the symlink "${through}"`)
-    if (name === '') {
-      if (entry.type !== 'directory')
-        throw refused(`the entry "${entry.name}" names the root as a non-directory`)
-      return name
-    }
-    if (++this.entries > this.limits.maxEntries)
-      throw refused(`it has more than ${this.limits.maxEntries} entries`)
-    switch (entry.type) {
-      case 'directory':
-        break
-      case 'file':
-        this.bytes += entry.size
-        if (this.bytes > this.limits.maxBytes)
-          throw refused(`it unpacks to more than ${this.limits.maxBytes} bytes`)
-        break
-      case 'symlink': {
-        const target = entry.linkname ?? ''
-        if (!symlinkStaysInside(this.root, name, target)) {
-          throw refused(`the symlink "${entry.name}" points outside ${this.root}, to "${target}"`)
-        }
-        this.symlinks.add(name)
-        break
-      }
-      case 'link': {
-        const what = `the hard link "${entry.name}" to "${entry.linkname ?? ''}"`
-        const linked = relativeName(entry.linkname ?? '', what)
-        if (linked === '' || this.throughSymlink(linked) !== undefined || this.symlinks.has(linked)) {
-          throw refused(`${what} does not name a file inside ${this.root}`)
-        }
-        break
-      }
-      default:
-        throw refused(`the entry "${entry.name}" is a device or FIFO`)
-    }
-    return name
-  }
-
-  private throughSymlink(name: string): string | undefined {
-    const parts = name.split('/')
-    for (let i = 1; i < parts.length; i++) {
-      const parent = parts.slice(0, i).join('/')
-      if (this.symlinks.has(parent)) return parent
-    }
-    return undefined
-  }
-}
-
-/** A name relative to the archive's root, `./` and empty parts dropped; absolute and `..` are refused. */
-export function relativeName(name: string, what: string): string {
-  if (name.includes('\0')) throw refused(`${what} holds a NUL byte`)
-  if (name.startsWith('/')) throw refused(`${what} is an absolute path`)
-  const parts = name.split('/').filter((part) => part !== '' && part !== '.')
-  if (parts.includes('..')) throw refused(`${what} has a ".." component`)
-  return parts.join('/')
-}
-
-/**
- * Whether a symlink at `name` (relative to `root`) pointing to `target` leads inside `root`. A
- * relative target may climb with leading `..` only as far as the link's own depth and never
- * after a name (a name may be a symlink itself); an absolute one must lie under `root`.
- */
-export function symlinkStaysInside(root: string, name: string, target: string): boolean {
-  if (target === '' || target.includes('\0')) return false
-  const parts = target.split('/').filter((part) => part !== '' && part !== '.')
-  if (target.startsWith('/')) {
-    if (parts.includes('..')) return false
-    const absolute = `/${parts.join('/')}`
-    return root === '/' || absolute === root || absolute.startsWith(`${root}/`)
-  }
-  let climbs = 0
-  while (parts[climbs] === '..') climbs++
-  if (parts.slice(climbs).includes('..')) return false
-  return climbs <= name.split('/').length - 1
-}
-
 // ---------------------------------------------------------------- upload
+
+/** A container's folder as the archive policy sees it, through Docker's stat of each path. */
+function containerDestination(docker: Docker, id: string, root: string, signal: AbortSignal): Destination {
+  return {
+    root,
+    label: root,
+    existing: async (path) => {
+      const found = await docker.statPath(id, posix.join(root, path), signal)
+      if (!found) return null
+      const type = typeOfMode(found.mode)
+      return type === 'file' ? 'other' : type
+    },
+  }
+}
 
 async function unpackUpload(
   docker: Docker,
@@ -423,18 +247,12 @@ async function unpackUpload(
   const root = containerPath(args.path)
 
   // Every entry is checked, and a zip's data with it, before anything is written.
-  const guard = new EntryGuard(root)
+  let policy: ArchivePolicy
   try {
-    await readUpload(
-      args.format,
-      file,
-      async (entry, body) => {
-        guard.check(entry)
-        for await (const _ of body);
-      },
-      signal,
-    )
+    policy = await checkArchive(args.format, file, containerDestination(docker, Id, root, signal), signal)
   } catch (err) {
+    if (err instanceof ArchiveRefused)
+      throw new OpError('validation_error', err.message, undefined, 'archive_refused')
     if (err instanceof OpError || signal.aborted) throw err
     throw new OpError('validation_error', `the upload is not a readable ${args.format}: ${messageOf(err)}`)
   }
@@ -447,7 +265,7 @@ async function unpackUpload(
     for (const [index] of missing.entries()) {
       await packEntry(pack, { name: missing.slice(0, index + 1).join('/'), type: 'directory', mode: 0o755 })
     }
-    await readUpload(
+    await readArchive(
       args.format,
       file,
       async (entry, body) => {
@@ -455,7 +273,7 @@ async function unpackUpload(
         if (name === '') return
         const header: tar.Headers = {
           name: prefix + name,
-          type: entry.type === 'other' ? 'file' : entry.type,
+          type: entry.type as 'file' | 'directory' | 'symlink',
           mode: entry.mode,
           mtime: entry.mtime,
           size: entry.size,
@@ -463,7 +281,6 @@ async function unpackUpload(
           gid: entry.gid ?? 0,
         }
         if (entry.type === 'symlink') header.linkname = entry.linkname ?? ''
-        if (entry.type === 'link') header.linkname = prefix + relativeName(entry.linkname ?? '', 'a link')
         await packEntry(pack, header, entry.type === 'file' ? body : undefined)
       },
       signal,
@@ -474,7 +291,7 @@ async function unpackUpload(
   fill.catch((err: unknown) => pack.destroy(err instanceof Error ? err : new Error(String(err))))
   put.catch(() => pack.destroy())
   await Promise.all([put, fill])
-  return { entries: guard.entries, bytes: guard.bytes }
+  return { entries: policy.entries, bytes: policy.bytes }
 }
 
 /** The deepest directory of `root` that exists, and the folders under it still to make. */

@@ -53,7 +53,8 @@ const MAX_LINK_BYTES = 4096
 export interface ZipEntry {
   /** As stored, with `\` read as `/`; a directory's ends with `/`. */
   name: string
-  type: 'file' | 'directory' | 'symlink'
+  /** `other`: a device, FIFO or socket by its Unix mode. */
+  type: 'file' | 'directory' | 'symlink' | 'other'
   /** Permission bits; a default when the zip was not made on Unix. */
   mode: number
   mtime: Date
@@ -179,12 +180,15 @@ async function centralDirectory(file: FileHandle): Promise<Located[]> {
       )
     }
     const unixMode = madeBy >> 8 === HOST_UNIX ? cd.readUInt32LE(at + 38) >>> 16 : 0
+    const format = unixMode & S_IFMT
     const type =
-      name.endsWith('/') || (unixMode & S_IFMT) === S_IFDIR
+      name.endsWith('/') || format === S_IFDIR
         ? 'directory'
-        : (unixMode & S_IFMT) === S_IFLNK
+        : format === S_IFLNK
           ? 'symlink'
-          : 'file'
+          : format === 0 || format === S_IFREG
+            ? 'file'
+            : 'other'
     const permissions = unixMode & 0o7777
     entries.push({
       name,

@@ -78,7 +78,7 @@ describe('an uploaded tarball', { timeout: 60_000 }, () => {
     )
     expect(status).toMatchObject({
       state: 'failed',
-      reason: 'the upload was refused: the symlink "etc" points outside it, to "/etc"',
+      reason: 'the upload was refused: the symlink "etc" points outside the upload, to "/etc"',
     })
   })
 

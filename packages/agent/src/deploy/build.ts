@@ -98,7 +98,11 @@ export async function buildImage(
  * goes) and without `leaveOut`.
  */
 async function packContext(dir: string, dockerfile: string, leaveOut: Set<string>) {
-  const ignoreFile = await readFile(join(dir, '.dockerignore'), 'utf8').catch(() => null)
+  // Read as root: a .dockerignore linked to a host file is not read. tar-fs packs links as links.
+  const ignorePath = await realpath(join(dir, '.dockerignore')).catch(() => null)
+  const ignoreFile = ignorePath?.startsWith(`${dir}${sep}`)
+    ? await readFile(ignorePath, 'utf8').catch(() => null)
+    : null
   if (ignoreFile === null) return pack(dir, { ignore: (path) => leaveOut.has(path) })
   const rules = dockerignore().add(ignoreFile)
   // A rule starting with "!" may bring back a file inside an ignored folder, so folders are kept then.

@@ -1,26 +1,17 @@
-import { constants, createReadStream, createWriteStream } from 'node:fs'
-import { link, lstat, mkdir, open, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
-import { dirname, join, posix } from 'node:path'
-import type { Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
-import { createGunzip } from 'node:zlib'
-import tar from 'tar-stream'
+import { constants } from 'node:fs'
+import { lstat, mkdir, open, readdir, rm, stat } from 'node:fs/promises'
+import { join, posix } from 'node:path'
 import { z } from 'zod'
+import { ArchiveRefused, DEFAULT_UNPACK_LIMITS, type UnpackLimits } from '../archive/policy.ts'
+import { openNoFollow, unpackArchive } from '../archive/unpack.ts'
 import { OpError } from '../errors.ts'
+import { messageOf } from '../log.ts'
 import { DeployFailure } from './stage.ts'
 
 /** The largest tarball the agent takes, compressed. */
 export const MAX_UPLOAD_BYTES = 2 * 1024 ** 3
 /** Uploads never deployed are removed after this long. */
 const UPLOAD_TTL_MS = 24 * 3600_000
-
-export interface UnpackLimits {
-  /** Bytes of all files together, unpacked. */
-  maxBytes: number
-  maxEntries: number
-}
-
-export const DEFAULT_UNPACK_LIMITS: UnpackLimits = { maxBytes: 2 * 1024 ** 3, maxEntries: 100_000 }
 
 export function uploadPath(uploadsDir: string, uploadId: string): string {
   return join(uploadsDir, `${uploadId}.tar.gz`)
@@ -63,12 +54,9 @@ async function removeStaleUploads(uploadsDir: string): Promise<void> {
   }
 }
 
-type EntryHeader = tar.Headers
-
 /**
- * Unpacks a gzipped tarball into `dest` (made here), refusing the whole tarball when any entry
- * would land outside it: an absolute name, a `..` component, a symlink or hard link pointing out,
- * or an entry written through a symlink. Nothing is left in `dest` when it is refused.
+ * Unpacks an uploaded tarball into `dest` (made here) under the archive policy: a refused or
+ * unreadable tarball fails the deploy, and nothing of it is left in `dest`.
  */
 export async function unpackTarball(
   file: string,
@@ -76,120 +64,19 @@ export async function unpackTarball(
   signal: AbortSignal,
   limits: UnpackLimits = DEFAULT_UNPACK_LIMITS,
 ): Promise<void> {
-  await mkdir(dest, { recursive: true, mode: 0o700 })
-  const symlinks = new Set<string>()
-  const files = new Set<string>()
-  let bytes = 0
-  let entries = 0
-
-  const unpackEntry = async (header: EntryHeader, body: Readable): Promise<void> => {
-    if (++entries > limits.maxEntries) throw refused(`it has more than ${limits.maxEntries} entries`)
-    const name = entryPath(header.name)
-    if (name === null) {
-      body.resume()
-      return
-    }
-    const through = parentsOf(name).find((parent) => symlinks.has(parent))
-    if (through !== undefined) throw refused(`the entry "${header.name}" lies under the symlink "${through}"`)
-    const target = join(dest, name)
-    const mode = (header.mode ?? 0o644) & 0o777
-    switch (header.type) {
-      case 'directory':
-        body.resume()
-        await mkdir(target, { recursive: true, mode: mode | 0o700 })
-        return
-      case 'file':
-      case 'contiguous-file': {
-        bytes += header.size ?? 0
-        if (bytes > limits.maxBytes) throw refused(`it unpacks to more than ${limits.maxBytes} bytes`)
-        await mkdir(dirname(target), { recursive: true, mode: 0o755 })
-        // "wx" never writes through whatever already has this name.
-        await pipeline(body, createWriteStream(target, { flags: 'wx', mode: mode | 0o600 })).catch((err) => {
-          throw isExisting(err) ? refused(`the entry "${header.name}" appears twice`) : err
-        })
-        files.add(name)
-        return
-      }
-      case 'symlink': {
-        body.resume()
-        const linkname = header.linkname ?? ''
-        if (!staysInside(posix.join(posix.dirname(name), linkname)) || linkname.startsWith('/')) {
-          throw refused(`the symlink "${header.name}" points outside it, to "${linkname}"`)
-        }
-        await mkdir(dirname(target), { recursive: true, mode: 0o755 })
-        await symlink(linkname, target).catch((err) => {
-          throw isExisting(err) ? refused(`the entry "${header.name}" appears twice`) : err
-        })
-        symlinks.add(name)
-        return
-      }
-      case 'link': {
-        body.resume()
-        const linked = entryPath(header.linkname ?? '')
-        if (linked === null || !files.has(linked)) {
-          throw refused(`the hard link "${header.name}" points to "${header.linkname}", not a file before it`)
-        }
-        await mkdir(dirname(target), { recursive: true, mode: 0o755 })
-        await link(join(dest, linked), target).catch((err) => {
-          throw isExisting(err) ? refused(`the entry "${header.name}" appears twice`) : err
-        })
-        files.add(name)
-        return
-      }
-      default:
-        // Devices and FIFOs have no place in a build context.
-        body.resume()
-    }
-  }
-
-  const extract = tar.extract()
-  extract.on('entry', (header, body, next) => {
-    unpackEntry(header, body).then(
-      () => next(),
-      (err: unknown) => extract.destroy(err instanceof Error ? err : new Error(String(err))),
-    )
-  })
   try {
-    await pipeline(createReadStream(file), createGunzip(), extract, { signal })
+    await unpackArchive('tar', file, dest, signal, limits)
   } catch (err) {
-    await rm(dest, { recursive: true, force: true })
     if (signal.aborted) throw signal.reason
-    if (err instanceof DeployFailure) throw err
-    throw new DeployFailure(
-      `the upload is not a readable .tar.gz: ${err instanceof Error ? err.message : err}`,
-    )
+    if (err instanceof ArchiveRefused) throw new DeployFailure(err.message)
+    throw new DeployFailure(`the upload is not a readable .tar.gz: ${messageOf(err)}`)
   }
-}
-
-function refused(why: string): DeployFailure {
-  return new DeployFailure(`the upload was refused: ${why}`)
-}
-
-/**
- * An entry's path relative to the root, `./` and empty components dropped; null for the root
- * itself. Absolute names and `..` components are refused.
- */
-function entryPath(name: string): string | null {
-  if (name.includes('\0')) throw refused(`an entry name holds a NUL byte`)
-  if (name.startsWith('/')) throw refused(`the entry "${name}" has an absolute name`)
-  const parts = name.split('/').filter((part) => part !== '' && part !== '.')
-  if (parts.includes('..')) throw refused(`the entry "${name}" has a ".." component`)
-  return parts.length === 0 ? null : parts.join('/')
-}
-
-function parentsOf(path: string): string[] {
-  const parts = path.split('/')
-  return parts.slice(0, -1).map((_, index) => parts.slice(0, index + 1).join('/'))
 }
 
 /** Whether a root-relative path, once normalised, stays inside the root. */
 function staysInside(path: string): boolean {
   const normal = posix.normalize(path)
   return normal !== '..' && !normal.startsWith('../') && !posix.isAbsolute(normal)
-}
-
-function isExisting(err: unknown): boolean {
-  return err instanceof Error && 'code' in err && err.code === 'EEXIST'
 }
 
 // ---------------------------------------------------------------- what an upload holds
@@ -221,7 +108,7 @@ export async function readAppDefinition(root: string): Promise<AppDefinition> {
   if (definition === 'other') throw new DeployFailure('the captain-definition of the upload is not a file')
   let raw: unknown
   try {
-    raw = JSON.parse(await readFile(join(root, CAPTAIN_DEFINITION), 'utf8'))
+    raw = JSON.parse(await readNoFollow(join(root, CAPTAIN_DEFINITION)))
   } catch {
     throw new DeployFailure('the captain-definition of the upload is not JSON')
   }
@@ -234,7 +121,17 @@ export async function readAppDefinition(root: string): Promise<AppDefinition> {
   const { dockerfilePath, dockerfileLines, imageName } = parsed.data
   if (imageName !== undefined) return { kind: 'image', image: imageName }
   if (dockerfileLines !== undefined) {
-    await writeFile(join(root, CAPTAIN_DOCKERFILE), `${dockerfileLines.join('\n')}\n`, { mode: 0o644 })
+    // Written over the upload's own file of that name, never through a link of the upload.
+    const file = await openNoFollow(
+      join(root, CAPTAIN_DOCKERFILE),
+      constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC,
+    )
+    if (file === null) throw new DeployFailure(`the upload's ${CAPTAIN_DOCKERFILE} is a symlink`)
+    try {
+      await file.writeFile(`${dockerfileLines.join('\n')}\n`)
+    } finally {
+      await file.close()
+    }
     return { kind: 'build', dockerfile: CAPTAIN_DOCKERFILE }
   }
   if (dockerfilePath !== undefined) {
@@ -250,6 +147,17 @@ export async function readAppDefinition(root: string): Promise<AppDefinition> {
     return { kind: 'build', dockerfile: path }
   }
   throw new DeployFailure('the captain-definition names no dockerfilePath, dockerfileLines or imageName')
+}
+
+/** The text of a file, read only when the name itself is no link. */
+async function readNoFollow(path: string): Promise<string> {
+  const file = await openNoFollow(path, constants.O_RDONLY)
+  if (file === null) throw new Error(`${path} is missing or a symlink`)
+  try {
+    return await file.readFile('utf8')
+  } finally {
+    await file.close()
+  }
 }
 
 /** Whether `path` under `root` is a regular file (not a symlink), something else, or missing. */
