@@ -131,12 +131,13 @@ async function start(ctx: ActorContext, channel: Channel, emit: Emit): Promise<(
     }
     case 'container-logs': {
       const row = await findContainer(ctx, channel.serverId, channel.container)
-      const stream = await ctx.hub.open(channel.serverId, 'container.logs', {
-        ref: row.dockerId,
-        tail: 0,
-        timestamps: false,
-        follow: true,
-      })
+      // By whatever alias, one stream on the host per container, however many subscribe.
+      const stream = await ctx.hub.open(
+        channel.serverId,
+        'container.logs',
+        { ref: row.dockerId, tail: 0, timestamps: false, follow: true },
+        { shared: true },
+      )
       void (async () => {
         const splitter = lineSplitter()
         try {
