@@ -7,7 +7,7 @@ import { auditAfter, latestAuditId } from './audit.ts'
 import { assertLevel } from './auth.ts'
 import { readClientFrame } from './client-frames.ts'
 import { findContainer, lineSplitter } from './containers.ts'
-import { deploymentLines, findDeployment } from './deployments.ts'
+import { findDeployment, followDeploymentLogs } from './deployments.ts'
 import { findServer } from './servers.ts'
 import { statsHistory } from './stats.ts'
 
@@ -166,19 +166,14 @@ async function start(ctx: ActorContext, channel: Channel, emit: Emit): Promise<(
     case 'deployment': {
       const { deploymentId } = channel
       await findDeployment(ctx, deploymentId)
-      let state = ''
-      let after = -1
-      return every(REALTIME_POLL_MS, async () => {
-        const row = await findDeployment(ctx, deploymentId)
-        for (const line of await deploymentLines(ctx, deploymentId, after)) {
-          emit('log', line)
-          after = line.seq
+      const follow = followDeploymentLogs(ctx, { id: deploymentId, after: -1 })
+      void (async () => {
+        for await (const event of follow) {
+          if (event.type === 'log') emit('log', event.line)
+          else if (event.type === 'state') emit('state', { state: event.state, reason: event.reason })
         }
-        if (row.state !== state) {
-          state = row.state
-          emit('state', { state, reason: row.reason })
-        }
-      })
+      })().catch(() => {})
+      return () => follow.stop()
     }
     case 'audit': {
       assertLevel(ctx.actor, 'admin')
