@@ -8,7 +8,8 @@ import { ApiError, notFound } from '../errors.ts'
 import { newSecretToken, sha256Hex } from '../lib/crypto.ts'
 import { decodeCursor, toPage } from '../lib/pagination.ts'
 import { iso, isoOrNull } from '../lib/time.ts'
-import { forgetCachedActors, levelAtLeast, roleLevel } from './auth.ts'
+import { levelAtLeast, roleLevel } from './auth.ts'
+import { recheckClients } from './clients.ts'
 
 type TokenRow = typeof apiTokens.$inferSelect
 
@@ -73,5 +74,5 @@ export async function revokeToken(ctx: ActorContext, id: string): Promise<void> 
     .where(and(eq(apiTokens.id, id), eq(apiTokens.userId, ctx.actor.userId)))
     .returning({ id: apiTokens.id })
   if (removed.length === 0) throw notFound('token', id)
-  forgetCachedActors()
+  await recheckClients(ctx, { tokenId: id })
 }

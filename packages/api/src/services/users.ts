@@ -9,7 +9,8 @@ import { ApiError, notFound } from '../errors.ts'
 import { decoyPasswordHash, hashPassword, verifyPassword } from '../lib/crypto.ts'
 import { decodeCursor, toPage } from '../lib/pagination.ts'
 import { iso } from '../lib/time.ts'
-import { forgetCachedActors, issueSessionToken } from './auth.ts'
+import { issueSessionToken } from './auth.ts'
+import { recheckClients } from './clients.ts'
 
 export const LOGIN_WINDOW_MS = 60_000
 export const LOGIN_MAX_FAILURES = 10
@@ -164,7 +165,7 @@ export async function updateUser(
   if (input.disabled !== undefined) changes.disabled = input.disabled
   if (input.password !== undefined) changes.passwordHash = await hashPassword(input.password)
   await ctx.db.update(users).set(changes).where(eq(users.id, id))
-  forgetCachedActors()
+  await recheckClients(ctx, { userId: id })
   return getUser(ctx, id)
 }
 
@@ -176,7 +177,7 @@ export async function deleteUser(ctx: ActorContext, id: string): Promise<void> {
   }
   if (row.role === 'admin') await assertAnotherAdmin(ctx, id)
   await ctx.db.delete(users).where(eq(users.id, id))
-  forgetCachedActors()
+  await recheckClients(ctx, { userId: id })
 }
 
 export async function pruneLoginFailures(ctx: ServiceContext): Promise<void> {
