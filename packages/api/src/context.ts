@@ -30,6 +30,10 @@ export interface Config {
   buildCpus: number | null
   /** A stream whose reader takes nothing for this long while output waits is cut off. */
   streamStallMs: number
+  /** Open WebSockets (terminals, realtime sockets) a user may hold at once on an API instance. */
+  maxSocketsPerUser: number
+  /** Open streams (terminals, log follows, realtime subscriptions) a user may hold at once on an API instance. */
+  maxStreamsPerUser: number
 }
 
 export interface Clock {
@@ -117,6 +121,8 @@ export interface AppEnv {
     requestId: string
     deps: Deps
     actor: Actor | undefined
+    /** The credential the actor was read from, for what re-checks it while open. */
+    bearer: string | undefined
     auditTarget: string | undefined
     agentServerId: string | undefined
   }

@@ -23,6 +23,13 @@ export function actorContext(c: Context<AppEnv>): ActorContext {
   return { ...serviceContext(c), actor }
 }
 
+/** The bearer credential of an authenticated route. */
+export function bearerOf(c: Context<AppEnv>): string {
+  const bearer = c.get('bearer')
+  if (!bearer) throw new ApiError('auth_error', 'a valid bearer token is required')
+  return bearer
+}
+
 /** The URL agents and users reach this API at. */
 export function publicUrl(c: Context<AppEnv>): string {
   return c.get('deps').config.publicUrl ?? new URL(c.req.url).origin
@@ -122,11 +129,11 @@ export const offeredProtocols = (c: Context) =>
 export const bearerFromProtocol: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (!c.req.header('Authorization')) {
     const offered = offeredProtocols(c).find((p) => p.startsWith(BEARER_PROTOCOL_PREFIX))
-    if (offered)
-      c.set(
-        'actor',
-        await authenticateBearer(serviceContext(c), offered.slice(BEARER_PROTOCOL_PREFIX.length)),
-      )
+    if (offered) {
+      const bearer = offered.slice(BEARER_PROTOCOL_PREFIX.length)
+      c.set('actor', await authenticateBearer(serviceContext(c), bearer))
+      c.set('bearer', bearer)
+    }
   }
   await next()
 }
@@ -143,6 +150,7 @@ export function requireAuth(level: Level, opts: { selfService?: boolean } = {}):
         })
       actor = await authenticateBearer(serviceContext(c), token)
       c.set('actor', actor)
+      c.set('bearer', token)
     }
     assertLevel(actor, level, opts)
     await next()

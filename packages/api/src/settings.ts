@@ -33,6 +33,8 @@ export const settingsSchema = z.object({
     .default(2 * 1024 ** 3),
   BERTH_BUILD_CPUS: z.coerce.number().positive().optional(),
   BERTH_STREAM_STALL_S: z.coerce.number().positive().default(60),
+  BERTH_MAX_SOCKETS_PER_USER: envInt(1).default(32),
+  BERTH_MAX_STREAMS_PER_USER: envInt(1).default(128),
 })
 
 /** The app's Config from parsed settings and the JWT secret. */
@@ -54,5 +56,7 @@ export function configFrom(s: z.infer<typeof settingsSchema>, jwtSecret: string)
     buildMemory: s.BERTH_BUILD_MEMORY,
     buildCpus: s.BERTH_BUILD_CPUS ?? null,
     streamStallMs: s.BERTH_STREAM_STALL_S * 1000,
+    maxSocketsPerUser: s.BERTH_MAX_SOCKETS_PER_USER,
+    maxStreamsPerUser: s.BERTH_MAX_STREAMS_PER_USER,
   }
 }

@@ -26,6 +26,14 @@ export interface CallOptions {
   timeoutMs?: number
 }
 
+export interface OpenOptions {
+  /**
+   * Joins the stream already running on the host for the same op and arguments, if any,
+   * instead of starting another; the reader gets what arrives from when it joined.
+   */
+  shared?: boolean
+}
+
 /** One piece of a stream's output; `data` is text, or base64 when `encoding` says so. */
 export interface StreamChunk {
   stream: 'stdout' | 'stderr' | 'data'
@@ -53,7 +61,12 @@ export interface Hub {
   /** Runs an op on a server's agent; rejects with an ApiError (agent_offline, timeout, agent_error, …). */
   call<O extends OpName>(serverId: string, op: O, args: OpArgs<O>, opts?: CallOptions): Promise<OpResult<O>>
   /** Starts a stream op on a server's agent. */
-  open<O extends StreamOpName>(serverId: string, op: O, args: OpArgs<O>): Promise<AgentStream>
+  open<O extends StreamOpName>(
+    serverId: string,
+    op: O,
+    args: OpArgs<O>,
+    opts?: OpenOptions,
+  ): Promise<AgentStream>
   online(serverId: string): Promise<boolean>
   onlineCount(): Promise<number>
   /** Takes over an authenticated agent's WebSocket upgrade request for a server. */

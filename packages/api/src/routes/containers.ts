@@ -13,8 +13,9 @@ import { type Context, Hono } from 'hono'
 import { streamSSE } from 'hono/streaming'
 import { z } from 'zod'
 import type { AppEnv } from '../context.ts'
-import { sseEvent } from '../lib/sse.ts'
-import { actorContext, jsonBody, optionalJsonBody, query, requireAuth } from '../middleware.ts'
+import { ApiError } from '../errors.ts'
+import { errorEvent, sseEvent } from '../lib/sse.ts'
+import { actorContext, bearerOf, jsonBody, optionalJsonBody, query, requireAuth } from '../middleware.ts'
 import {
   type ContainerAction,
   containerAction,
@@ -22,11 +23,9 @@ import {
   containerStatsHistory,
   containerStatsNow,
   createContainer,
+  followContainerLogs,
   getContainer,
-  lineSplitter,
   listContainers,
-  logEntry,
-  openContainerLogs,
   removeContainer,
   replacePorts,
   updateContainer,
@@ -85,27 +84,19 @@ export const containerRoutes = new Hono<AppEnv>()
     const q = c.req.valid('query')
     const ctx = actorContext(c)
     if (!q.follow) return c.json({ logs: await containerLogs(ctx, sid, cid, q) }, 200)
-    // Opened before the response starts, so an offline server or unknown container is a plain error.
-    const logs = await openContainerLogs(ctx, sid, cid, q)
+    const logs = await followContainerLogs(ctx, bearerOf(c), sid, cid, q)
     return streamSSE(c, async (sse) => {
       sse.onAbort(() => logs.cancel())
-      const splitter = lineSplitter()
       let seq = 0
-      // One write per chunk from the agent, whatever the number of lines in it.
-      for await (const chunk of logs) {
-        let events = ''
-        for (const l of splitter.push(chunk)) {
-          const entry = logEntry(l, q.timestamps)
-          events += sseEvent(entry.stream, JSON.stringify(entry), seq++)
+      try {
+        // One write per chunk from the agent, whatever the number of lines in it.
+        for await (const batch of logs) {
+          await sse.write(batch.map((entry) => sseEvent(entry.stream, JSON.stringify(entry), seq++)).join(''))
         }
-        if (events) await sse.write(events)
-      }
-      for (const l of splitter.flush()) {
-        await sse.writeSSE({
-          event: l.stream,
-          data: JSON.stringify(logEntry(l, q.timestamps)),
-          id: String(seq++),
-        })
+      } catch (err) {
+        if (!(err instanceof ApiError)) throw err
+        await sse.writeSSE(errorEvent(err, c.get('requestId'), c.get('deps').clock.now()))
+        return
       }
       await sse.writeSSE({ event: 'end', data: JSON.stringify({ reason: 'container stopped' }) })
     })

@@ -1,18 +1,19 @@
-import { FINAL_STATES, queryFlag } from '@berth/shared'
+import { queryFlag } from '@berth/shared'
 import { type Context, Hono } from 'hono'
 import { streamSSE } from 'hono/streaming'
 import { z } from 'zod'
 import type { AppEnv } from '../context.ts'
-import { actorContext, query, requireAuth } from '../middleware.ts'
+import { ApiError } from '../errors.ts'
+import { errorEvent } from '../lib/sse.ts'
+import { actorContext, bearerOf, query, requireAuth } from '../middleware.ts'
+import { endWhenRefused, holdClient } from '../services/clients.ts'
 import {
   cancelDeployment,
   deploymentLines,
   findDeployment,
+  followDeploymentLogs,
   toDeploymentView,
 } from '../services/deployments.ts'
-
-/** How often a followed log looks for new lines; the same on both runtimes, whichever one got them. */
-const FOLLOW_POLL_MS = 250
 
 const logsQuery = z.object({
   follow: queryFlag.default(false),
@@ -21,7 +22,6 @@ const logsQuery = z.object({
 })
 
 const id = (c: Context<AppEnv>) => c.req.param('id') ?? ''
-const isFinal = (state: string) => (FINAL_STATES as readonly string[]).includes(state)
 
 /** Deployment routes, mounted under /deployments. */
 export const deploymentRoutes = new Hono<AppEnv>()
@@ -42,34 +42,34 @@ export const deploymentRoutes = new Hono<AppEnv>()
     const q = c.req.valid('query')
     const row = await findDeployment(ctx, id(c))
     const lastEventId = Number.parseInt(c.req.header('Last-Event-ID') ?? '', 10)
-    let after = Number.isFinite(lastEventId) ? lastEventId : (q.after ?? -1)
-    const follow = q.follow || (c.req.header('Accept') ?? '').includes('text/event-stream')
-    if (!follow) {
+    const after = Number.isFinite(lastEventId) ? lastEventId : (q.after ?? -1)
+    const wantsFollow = q.follow || (c.req.header('Accept') ?? '').includes('text/event-stream')
+    if (!wantsFollow) {
       return c.json({ lines: await deploymentLines(ctx, row.id, after), state: row.state }, 200)
     }
+    const follow = followDeploymentLogs(ctx, { id: row.id, after })
+    const hold = holdClient(ctx, bearerOf(c), { socket: false, streams: 1 })
+    endWhenRefused(hold, 'read', (why) => follow.stop(why))
     return streamSSE(c, async (sse) => {
-      let open = true
-      sse.onAbort(() => {
-        open = false
-      })
-      let state = ''
-      while (open) {
-        // State first, then lines: lines written before a final state are all read after seeing it.
-        const current = (await findDeployment(ctx, row.id)).state
-        for (const line of await deploymentLines(ctx, row.id, after)) {
-          await sse.writeSSE({ event: 'log', id: String(line.seq), data: JSON.stringify(line) })
-          after = line.seq
+      sse.onAbort(() => follow.stop())
+      try {
+        for await (const event of follow) {
+          if (event.type === 'log') {
+            await sse.writeSSE({ event: 'log', id: String(event.line.seq), data: JSON.stringify(event.line) })
+          } else if (event.type === 'state') {
+            await sse.writeSSE({ event: 'state', data: JSON.stringify({ state: event.state }) })
+          } else {
+            await sse.writeSSE({
+              event: 'end',
+              data: JSON.stringify({ state: event.state, reason: event.reason }),
+            })
+          }
         }
-        if (current !== state) {
-          state = current
-          await sse.writeSSE({ event: 'state', data: JSON.stringify({ state }) })
-        }
-        if (isFinal(current)) break
-        await sse.sleep(FOLLOW_POLL_MS)
-      }
-      if (open) {
-        const done = await findDeployment(ctx, row.id)
-        await sse.writeSSE({ event: 'end', data: JSON.stringify({ state: done.state, reason: done.reason }) })
+      } catch (err) {
+        if (!(err instanceof ApiError)) throw err
+        await sse.writeSSE(errorEvent(err, c.get('requestId'), c.get('deps').clock.now()))
+      } finally {
+        hold.release()
       }
     })
   })

@@ -2,7 +2,14 @@ import { execQuery, TERMINAL_PROTOCOL } from '@berth/shared'
 import { Hono } from 'hono'
 import type { AppEnv } from '../context.ts'
 import { ApiError } from '../errors.ts'
-import { actorContext, bearerFromProtocol, offeredProtocols, query, requireAuth } from '../middleware.ts'
+import {
+  actorContext,
+  bearerFromProtocol,
+  bearerOf,
+  offeredProtocols,
+  query,
+  requireAuth,
+} from '../middleware.ts'
 import { openExec, terminalSession } from '../services/exec.ts'
 
 /** The terminal, mounted under /servers/:sid/containers: `GET /:cid/exec` as a WebSocket. */
@@ -19,8 +26,9 @@ export const execRoutes = new Hono<AppEnv>().get(
     }
     const deps = c.get('deps')
     // Opened before the upgrade, so an unknown container or an offline server is a plain HTTP error.
-    const stream = await openExec(
+    const terminal = await openExec(
       actorContext(c),
+      bearerOf(c),
       c.req.param('sid') ?? '',
       c.req.param('cid'),
       c.req.valid('query'),
@@ -28,7 +36,7 @@ export const execRoutes = new Hono<AppEnv>().get(
     const protocol = offeredProtocols(c).includes(TERMINAL_PROTOCOL) ? TERMINAL_PROTOCOL : null
     try {
       return await deps.upgradeClient(c, protocol, (socket) => {
-        const session = terminalSession(stream, socket, {
+        const session = terminalSession(terminal, socket, {
           requestId: c.get('requestId'),
           now: () => deps.clock.now(),
         })
@@ -36,7 +44,8 @@ export const execRoutes = new Hono<AppEnv>().get(
         return session.handlers
       })
     } catch (err) {
-      stream.cancel()
+      terminal.stream.cancel()
+      terminal.hold.release()
       throw err
     }
   },

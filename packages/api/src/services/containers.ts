@@ -17,10 +17,11 @@ import { perDatabase } from '../db/index.ts'
 import { likeEscaped, likePrefix } from '../db/like.ts'
 import { containers } from '../db/schema.ts'
 import { ApiError, notFound } from '../errors.ts'
-import type { StreamChunk } from '../hub/hub.ts'
+import type { AgentStream, StreamChunk } from '../hub/hub.ts'
 import { decodeCursor, toPage } from '../lib/pagination.ts'
 import { iso, isoOrNull } from '../lib/time.ts'
 import { actorLevel, assertMayReveal, levelAtLeast } from './auth.ts'
+import { endWhenRefused, holdClient } from './clients.ts'
 import { type ContainerRow, removeContainerRow, upsertContainers } from './inventory.ts'
 import { findServer, refuseAgentOwn } from './servers.ts'
 import { statsHistory } from './stats.ts'
@@ -400,6 +401,62 @@ export async function openContainerLogs(ctx: ActorContext, serverId: string, ref
     timestamps: query.timestamps,
     follow: query.follow,
   })
+}
+
+/**
+ * Follows a container's log for the acting user: batches of entries as the host sends them
+ * (one batch per chunk, whatever the number of lines in it), until the container stops. Held
+ * for the user (limits, re-checks): once the credential no longer allows reading, it ends by
+ * throwing why. Opened before it is iterated, so an offline server or unknown container is a
+ * plain error.
+ */
+export async function followContainerLogs(
+  ctx: ActorContext,
+  bearer: string,
+  serverId: string,
+  ref: string,
+  query: LogsQuery,
+): Promise<AsyncIterable<ReturnType<typeof logEntry>[]> & { cancel(): void }> {
+  const hold = holdClient(ctx, bearer, { socket: false, streams: 1 })
+  let logs: AgentStream
+  try {
+    logs = await openContainerLogs(ctx, serverId, ref, query)
+  } catch (err) {
+    hold.release()
+    throw err
+  }
+  let refusal: ApiError | null = null
+  endWhenRefused(hold, 'read', (err) => {
+    refusal = err
+    logs.cancel()
+  })
+  const cancel = () => {
+    hold.release()
+    logs.cancel()
+  }
+  return {
+    cancel,
+    async *[Symbol.asyncIterator]() {
+      try {
+        const splitter = lineSplitter()
+        try {
+          for await (const chunk of logs) {
+            if (refusal) break
+            const batch = splitter.push(chunk).map((l) => logEntry(l, query.timestamps))
+            if (batch.length > 0) yield batch
+          }
+        } catch (err) {
+          // Cancelled underneath by the refusal: that is the reason to give.
+          if (!refusal) throw err
+        }
+        if (refusal) throw refusal
+        const rest = splitter.flush().map((l) => logEntry(l, query.timestamps))
+        if (rest.length > 0) yield rest
+      } finally {
+        cancel()
+      }
+    },
+  }
 }
 
 /** Splits chunks into whole lines per stream, keeping a partial line until its end arrives. */

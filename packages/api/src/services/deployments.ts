@@ -301,6 +301,19 @@ async function applyJob(
   state: DeploymentState,
   data: DeployJobData,
 ): Promise<void> {
+  try {
+    await applyReport(ctx, row, state, data)
+  } finally {
+    wakeFollowers(ctx, row.id)
+  }
+}
+
+async function applyReport(
+  ctx: ServiceContext,
+  row: DeploymentRow,
+  state: DeploymentState,
+  data: DeployJobData,
+): Promise<void> {
   if (data.logs?.length) await storeLogs(ctx, row.id, data.logs)
   if (!(state in STAGE) || isFinal(row.state) || STAGE[state] < STAGE[row.state]) return
   if (isFinal(state)) {
@@ -357,6 +370,7 @@ async function finish(
         .where(eq(apps.id, row.appId)),
     ])
   } else await update
+  wakeFollowers(ctx, row.id)
   await kick(ctx, row.appId)
 }
 
@@ -470,6 +484,7 @@ export async function cancelDeployment(ctx: ActorContext, id: string): Promise<D
     .set({ state: 'cancelled', reason: 'cancelled before it started', finishedAt: now })
     .where(and(eq(deployments.id, id), eq(deployments.state, 'queued'), isNull(deployments.startedAt)))
     .returning({ id: deployments.id })
+  if (waiting.length > 0) wakeFollowers(ctx, id)
   if (waiting.length === 0) {
     const { found } = await ctx.hub.call(row.serverId, 'deploy.cancel', { deployment_id: id })
     if (!found) {
@@ -533,4 +548,143 @@ export async function deploymentLines(ctx: ServiceContext, id: string, after: nu
     .where(and(eq(deploymentLogs.deploymentId, id), gt(deploymentLogs.lastSeq, after)))
     .orderBy(asc(deploymentLogs.firstSeq))
   return chunks.flatMap((c) => c.lines).filter((l) => l.seq > after)
+}
+
+// ---------------------------------------------------------------- following output
+
+/**
+ * How often followed output is read again when no write in this process woke it (the write was
+ * made by another API instance, or on Workers by the server's Durable Object): once per
+ * deployment, however many follow it.
+ */
+export const FOLLOW_FALLBACK_MS = 1_000
+
+export type DeploymentEvent =
+  | { type: 'log'; line: LogLine }
+  | { type: 'state'; state: DeploymentState; reason: string | null }
+  | { type: 'end'; state: DeploymentState; reason: string | null }
+
+interface Follower {
+  after: number
+  state: string
+  events: DeploymentEvent[]
+  failure: ApiError | null
+  wake: (() => void) | null
+}
+
+/** The followers of one deployment in this process, served by one read at a time. */
+interface Feed {
+  followers: Set<Follower>
+  reading: boolean
+  again: boolean
+  readAt: number
+}
+
+const feeds = new Map<string, Feed>()
+
+function wakeFollowers(ctx: ServiceContext, id: string): void {
+  const feed = feeds.get(id)
+  if (feed) void readFeed(ctx, id, feed)
+}
+
+function notify(follower: Follower): void {
+  const wake = follower.wake
+  follower.wake = null
+  wake?.()
+}
+
+/** Reads what changed once for every follower of a deployment; a read asked for meanwhile runs after. */
+async function readFeed(ctx: ServiceContext, id: string, feed: Feed): Promise<void> {
+  if (feed.reading) {
+    feed.again = true
+    return
+  }
+  if (feed.followers.size === 0) return
+  feed.reading = true
+  try {
+    do {
+      feed.again = false
+      feed.readAt = Date.now()
+      const after = Math.min(...[...feed.followers].map((f) => f.after))
+      // State first, then lines: lines written before a final state are all read after seeing it.
+      const row = await findDeployment(ctx, id)
+      const lines = await deploymentLines(ctx, id, after)
+      for (const f of feed.followers) {
+        for (const line of lines) {
+          if (line.seq <= f.after) continue
+          f.events.push({ type: 'log', line })
+          f.after = line.seq
+        }
+        if (row.state !== f.state) {
+          f.state = row.state
+          f.events.push({ type: 'state', state: row.state, reason: row.reason })
+        }
+        if (isFinal(row.state)) f.events.push({ type: 'end', state: row.state, reason: row.reason })
+        notify(f)
+      }
+    } while (feed.again && feed.followers.size > 0)
+  } catch (err) {
+    const failure = err instanceof ApiError ? err : null
+    if (!failure) log.error(`reading the output of deployment ${id} failed`, err)
+    for (const f of feed.followers) {
+      // A deployment gone (its app deleted) ends its follows; anything else is tried again.
+      if (failure?.kind === 'not_found') f.failure = failure
+      notify(f)
+    }
+  } finally {
+    feed.reading = false
+  }
+}
+
+/**
+ * A deployment's output from line `after` on, then its state as it moves, then `end` once it is
+ * over. Woken by the writes of this process that feed it; reads once a second otherwise. Ends
+ * early, throwing `why`, when stopped with one.
+ */
+export function followDeploymentLogs(
+  ctx: ServiceContext,
+  input: { id: string; after: number },
+): AsyncIterable<DeploymentEvent> & { stop(why?: ApiError): void } {
+  const follower: Follower = { after: input.after, state: '', events: [], failure: null, wake: null }
+  let stopped = false
+  return {
+    stop(why) {
+      stopped = true
+      if (why) follower.failure = why
+      notify(follower)
+    },
+    async *[Symbol.asyncIterator]() {
+      let feed = feeds.get(input.id)
+      if (!feed) {
+        feed = { followers: new Set(), reading: false, again: false, readAt: 0 }
+        feeds.set(input.id, feed)
+      }
+      feed.followers.add(follower)
+      try {
+        void readFeed(ctx, input.id, feed)
+        while (!stopped || follower.failure) {
+          const event = follower.events.shift()
+          if (event) {
+            yield event
+            if (event.type === 'end') return
+            continue
+          }
+          if (follower.failure) throw follower.failure
+          let timer: ReturnType<typeof setTimeout> | undefined
+          await new Promise<void>((resolve) => {
+            follower.wake = resolve
+            timer = setTimeout(resolve, FOLLOW_FALLBACK_MS)
+          })
+          clearTimeout(timer)
+          follower.wake = null
+          if (follower.events.length === 0 && Date.now() - feed.readAt >= FOLLOW_FALLBACK_MS) {
+            void readFeed(ctx, input.id, feed)
+          }
+        }
+      } finally {
+        feed.followers.delete(follower)
+        if (feed.followers.size === 0 && feeds.get(input.id) === feed) feeds.delete(input.id)
+      }
+    },
+  }
 }

@@ -5,18 +5,33 @@ import { ApiError, errorBody } from '../errors.ts'
 import type { AgentStream } from '../hub/hub.ts'
 import { log } from '../lib/log.ts'
 import { readClientFrame } from './client-frames.ts'
+import { type ClientHold, closeFor, endWhenRefused, holdClient } from './clients.ts'
 import { findContainer } from './containers.ts'
 
 /** Bytes queued to a terminal's client past which it counts as not reading, and is disconnected. */
 export const TERMINAL_BACKLOG_BYTES = 8 * 1024 * 1024
 
-/** Starts a process in a container on its server (docker exec); its output is the stream. */
+/**
+ * Starts a process in a container on its server (docker exec); its output is the stream. The
+ * terminal is held for the user (limits, re-checks), and released if it cannot start.
+ */
 export async function openExec(
   ctx: ActorContext,
+  bearer: string,
   serverId: string,
   ref: string,
   q: z.output<typeof execQuery>,
-): Promise<AgentStream> {
+): Promise<{ stream: AgentStream; hold: ClientHold }> {
+  const hold = holdClient(ctx, bearer, { socket: true, streams: 1 })
+  try {
+    return { stream: await startExec(ctx, serverId, ref, q), hold }
+  } catch (err) {
+    hold.release()
+    throw err
+  }
+}
+
+async function startExec(ctx: ActorContext, serverId: string, ref: string, q: z.output<typeof execQuery>) {
   const row = await findContainer(ctx, serverId, ref)
   const env = Object.fromEntries(
     (q.env ?? []).map((pair) => {
@@ -43,7 +58,7 @@ export async function openExec(
  * frame and the session goes on. Returns the socket's handlers and the pump's promise.
  */
 export function terminalSession(
-  stream: AgentStream,
+  { stream, hold }: { stream: AgentStream; hold: ClientHold },
   socket: ClientSocket,
   ids: { requestId: string; now: () => number },
 ): { handlers: ClientSocketHandlers; done: Promise<void> } {
@@ -51,10 +66,19 @@ export function terminalSession(
   const end = (code: number, reason: string) => {
     if (!open) return
     open = false
+    hold.release()
     socket.close(code, reason)
   }
   const sendError = (err: ApiError) =>
     socket.send(JSON.stringify({ type: 'error', error: errorBody(err, ids.requestId, ids.now()) }))
+  // A terminal runs commands: it closes once its credential no longer grants write access.
+  endWhenRefused(hold, 'write', (refusal) => {
+    if (!open) return
+    stream.cancel()
+    sendError(refusal)
+    const close = closeFor(refusal)
+    end(close.code, close.reason)
+  })
 
   const done = (async () => {
     try {
@@ -88,6 +112,8 @@ export function terminalSession(
 
   const handlers: ClientSocketHandlers = {
     message(text) {
+      // Frames that arrive after this side closed (a revoked credential) run nothing.
+      if (!open) return
       const read = readClientFrame(terminalClientFrame, text)
       if ('error' in read) {
         sendError(read.error)
@@ -114,6 +140,7 @@ export function terminalSession(
     },
     closed() {
       open = false
+      hold.release()
       stream.cancel()
     },
   }

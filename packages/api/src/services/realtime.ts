@@ -1,13 +1,14 @@
 import { type Channel, parseChannel, realtimeClientFrame } from '@berth/shared'
-import type { ActorContext, ClientSocket, ClientSocketHandlers } from '../context.ts'
+import type { ActorContext, ClientSocket, ClientSocketHandlers, Level } from '../context.ts'
 import { ApiError, errorBody } from '../errors.ts'
 import { log } from '../lib/log.ts'
 import { isoOrNull } from '../lib/time.ts'
 import { auditAfter, latestAuditId } from './audit.ts'
 import { assertLevel } from './auth.ts'
 import { readClientFrame } from './client-frames.ts'
+import { type ClientHold, holdClient, REVOKED_CLOSE } from './clients.ts'
 import { findContainer, lineSplitter } from './containers.ts'
-import { deploymentLines, findDeployment } from './deployments.ts'
+import { findDeployment, followDeploymentLogs } from './deployments.ts'
 import { findServer } from './servers.ts'
 import { statsHistory } from './stats.ts'
 
@@ -19,19 +20,32 @@ const MAX_SUBSCRIPTIONS = 64
 
 type Emit = (event: string, data: unknown) => void
 
+/** The access a channel needs, checked when it is subscribed and again when the credential changes. */
+const channelLevel = (channel: Channel): Level => (channel.kind === 'audit' ? 'admin' : 'read')
+
+/** Holds a realtime socket for the acting user: refused with a rate_limited error beyond the user's limits. */
+export function holdRealtime(ctx: ActorContext, bearer: string): ClientHold {
+  return holdClient(ctx, bearer, { socket: true, streams: 0 })
+}
+
 /**
  * One client's realtime socket: `subscribe` / `unsubscribe` / `ping`, and an `event` frame
  * `{channel, event, data}` for whatever happens on a subscribed channel. Each subscription is
  * checked against the caller's access when it is made; a channel that does not exist, or that
  * the caller may not see, is an `error` frame, and the socket stays open. What a subscription
- * streams from an agent (container logs) runs only while someone is subscribed.
+ * streams from an agent (container logs) runs only while someone is subscribed. When the
+ * credential changes, subscriptions it no longer allows end with an `error` frame for their
+ * channel, and a credential no longer valid closes the socket.
  */
 export function realtimeSession(
-  ctx: ActorContext,
+  opened: ActorContext,
+  hold: ClientHold,
   socket: ClientSocket,
   ids: { requestId: string },
 ): ClientSocketHandlers {
-  const subscriptions = new Map<string, () => void>()
+  // The actor is swapped for the narrower one a re-check finds.
+  const ctx: ActorContext = { ...opened }
+  const subscriptions = new Map<string, { channel: Channel; stop: () => void }>()
   const starting = new Set<string>()
   let open = true
   const send = (frame: object) => {
@@ -62,20 +76,55 @@ export function realtimeSession(
         code: 'too_many_subscriptions',
       })
     }
+    assertLevel(ctx.actor, channelLevel(channel))
+    hold.takeStream()
     starting.add(name)
+    let started = false
     try {
       const stop = await start(ctx, channel, (event, data) =>
         send({ type: 'event', channel: name, event, data }),
       )
+      started = true
       if (!open) stop()
       else {
-        subscriptions.set(name, stop)
+        subscriptions.set(name, { channel, stop })
         send({ type: 'subscribed', channel: name })
       }
     } finally {
       starting.delete(name)
+      if (!started || !open) hold.releaseStream()
     }
   }
+
+  const unsubscribe = (name: string) => {
+    const subscription = subscriptions.get(name)
+    if (!subscription) return
+    subscription.stop()
+    subscriptions.delete(name)
+    hold.releaseStream()
+  }
+
+  hold.watch((result) => {
+    if (!open) return
+    if ('error' in result) {
+      sendError(result.error)
+      open = false
+      for (const { stop } of subscriptions.values()) stop()
+      subscriptions.clear()
+      hold.release()
+      socket.close(REVOKED_CLOSE.code, REVOKED_CLOSE.reason)
+      return
+    }
+    ctx.actor = result.actor
+    for (const [name, { channel }] of subscriptions) {
+      try {
+        assertLevel(ctx.actor, channelLevel(channel))
+      } catch (err) {
+        unsubscribe(name)
+        sendError(err, name)
+      }
+    }
+  })
 
   return {
     message(text) {
@@ -93,8 +142,7 @@ export function realtimeSession(
           subscribe(frame.channel).catch((err) => sendError(err, frame.channel))
           return
         case 'unsubscribe':
-          subscriptions.get(frame.channel)?.()
-          subscriptions.delete(frame.channel)
+          unsubscribe(frame.channel)
           send({ type: 'unsubscribed', channel: frame.channel })
           return
         default:
@@ -103,8 +151,9 @@ export function realtimeSession(
     },
     closed() {
       open = false
-      for (const stop of subscriptions.values()) stop()
+      for (const { stop } of subscriptions.values()) stop()
       subscriptions.clear()
+      hold.release()
     },
   }
 }
@@ -131,12 +180,13 @@ async function start(ctx: ActorContext, channel: Channel, emit: Emit): Promise<(
     }
     case 'container-logs': {
       const row = await findContainer(ctx, channel.serverId, channel.container)
-      const stream = await ctx.hub.open(channel.serverId, 'container.logs', {
-        ref: row.dockerId,
-        tail: 0,
-        timestamps: false,
-        follow: true,
-      })
+      // By whatever alias, one stream on the host per container, however many subscribe.
+      const stream = await ctx.hub.open(
+        channel.serverId,
+        'container.logs',
+        { ref: row.dockerId, tail: 0, timestamps: false, follow: true },
+        { shared: true },
+      )
       void (async () => {
         const splitter = lineSplitter()
         try {
@@ -165,22 +215,16 @@ async function start(ctx: ActorContext, channel: Channel, emit: Emit): Promise<(
     case 'deployment': {
       const { deploymentId } = channel
       await findDeployment(ctx, deploymentId)
-      let state = ''
-      let after = -1
-      return every(REALTIME_POLL_MS, async () => {
-        const row = await findDeployment(ctx, deploymentId)
-        for (const line of await deploymentLines(ctx, deploymentId, after)) {
-          emit('log', line)
-          after = line.seq
+      const follow = followDeploymentLogs(ctx, { id: deploymentId, after: -1 })
+      void (async () => {
+        for await (const event of follow) {
+          if (event.type === 'log') emit('log', event.line)
+          else if (event.type === 'state') emit('state', { state: event.state, reason: event.reason })
         }
-        if (row.state !== state) {
-          state = row.state
-          emit('state', { state, reason: row.reason })
-        }
-      })
+      })().catch(() => {})
+      return () => follow.stop()
     }
     case 'audit': {
-      assertLevel(ctx.actor, 'admin')
       let lastId = await latestAuditId(ctx)
       return every(REALTIME_POLL_MS, async () => {
         for (const entry of await auditAfter(ctx, lastId, 100)) {

@@ -9,6 +9,7 @@ import { newSecretToken, sha256Hex } from '../lib/crypto.ts'
 import { decodeCursor, toPage } from '../lib/pagination.ts'
 import { DAY_MS, iso, isoOrNull } from '../lib/time.ts'
 import { actorLevel, forgetCachedActors, levelAtLeast, maxScope, roleLevel } from './auth.ts'
+import { recheckClients } from './clients.ts'
 
 type TokenRow = typeof apiTokens.$inferSelect
 
@@ -95,5 +96,5 @@ export async function revokeToken(ctx: ActorContext, id: string): Promise<void> 
     .where(and(eq(apiTokens.id, id), eq(apiTokens.userId, ctx.actor.userId)))
     .returning({ id: apiTokens.id })
   if (removed.length === 0) throw notFound('token', id)
-  forgetCachedActors()
+  await recheckClients(ctx, { tokenId: id })
 }

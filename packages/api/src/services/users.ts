@@ -18,6 +18,7 @@ import { decoyPasswordHash, hashPassword, verifyPassword } from '../lib/crypto.t
 import { decodeCursor, toPage } from '../lib/pagination.ts'
 import { iso } from '../lib/time.ts'
 import { assertNoLastingGrant, forgetCachedActors, issueSessionToken } from './auth.ts'
+import { recheckClients } from './clients.ts'
 
 export const LOGIN_WINDOW_MS = 60_000
 export const LOGIN_MAX_FAILURES = 10
@@ -227,7 +228,7 @@ export async function updateUser(
   if (input.password !== undefined || input.disabled === true)
     changes.sessionEpoch = sql`${users.sessionEpoch} + 1`
   await ctx.db.update(users).set(changes).where(eq(users.id, id))
-  forgetCachedActors()
+  await recheckClients(ctx, { userId: id })
   return getUser(ctx, id)
 }
 
@@ -239,7 +240,7 @@ export async function deleteUser(ctx: ActorContext, id: string): Promise<void> {
   }
   if (row.role === 'admin') await assertAnotherAdmin(ctx, id)
   await ctx.db.delete(users).where(eq(users.id, id))
-  forgetCachedActors()
+  await recheckClients(ctx, { userId: id })
 }
 
 export async function pruneLoginFailures(ctx: ServiceContext): Promise<void> {

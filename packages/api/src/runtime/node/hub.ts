@@ -11,8 +11,9 @@ import type { Context } from 'hono'
 import { type WebSocket, WebSocketServer } from 'ws'
 import type { Clock } from '../../context.ts'
 import { ApiError } from '../../errors.ts'
-import type { AgentEvents, AgentStream, CallOptions, Hub } from '../../hub/hub.ts'
+import type { AgentEvents, AgentStream, CallOptions, Hub, OpenOptions } from '../../hub/hub.ts'
 import { AgentLink, CLOSE_CODES, offline } from '../../hub/link.ts'
+import { SharedStreams } from '../../hub/shared.ts'
 import { log } from '../../lib/log.ts'
 import { LAST_SEEN_RESOLUTION_MS } from '../../services/servers.ts'
 
@@ -42,6 +43,7 @@ export class NodeHub implements Hub {
   /** Per server, the tail of its queue of state updates, so they are written in arrival order. */
   private readonly writes = new Map<string, Promise<void>>()
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES })
+  private readonly shared = new SharedStreams()
   private timer: ReturnType<typeof setInterval> | undefined
 
   constructor(private readonly opts: NodeHubOptions) {}
@@ -63,10 +65,21 @@ export class NodeHub implements Hub {
     return link.call(op, args, opts.timeoutMs ?? this.opts.callTimeoutMs)
   }
 
-  async open<O extends StreamOpName>(serverId: string, op: O, args: OpArgs<O>): Promise<AgentStream> {
+  async open<O extends StreamOpName>(
+    serverId: string,
+    op: O,
+    args: OpArgs<O>,
+    opts: OpenOptions = {},
+  ): Promise<AgentStream> {
     const link = this.links.get(serverId)
     if (!link?.hello) throw offline(serverId)
-    return link.open(op, args, { stallMs: this.opts.streamStallMs })
+    const stallMs = this.opts.streamStallMs
+    if (!opts.shared) return link.open(op, args, { stallMs })
+    return this.shared.join(
+      `${serverId} ${op} ${JSON.stringify(args)}`,
+      () => link.open(op, args, { stallMs }),
+      stallMs,
+    )
   }
 
   async online(serverId: string): Promise<boolean> {

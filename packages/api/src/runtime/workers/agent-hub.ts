@@ -3,6 +3,7 @@ import { newId, type OpArgs, type OpName, STREAM_WINDOW_BYTES, type StreamOpName
 import type { ServiceContext } from '../../context.ts'
 import type { AgentStream, Hello, Hub, StreamControl } from '../../hub/hub.ts'
 import { AgentLink, CLOSE_CODES, offline } from '../../hub/link.ts'
+import { SharedStreams } from '../../hub/shared.ts'
 import { log } from '../../lib/log.ts'
 import { recordJob, resumeDeployments } from '../../services/deployments.ts'
 import { recordAgentEvent } from '../../services/inventory.ts'
@@ -46,6 +47,8 @@ export class AgentHub extends DurableObject<Env> {
   private readonly entries = new Map<WebSocket, Entry>()
   /** Streams opened through this object that are still running, by the handle the worker holds. */
   private readonly running = new Map<string, AgentStream>()
+  /** Streams of this server read by more than one worker request (followed container logs). */
+  private readonly shared = new SharedStreams()
   /** State updates of this server, written one after another in the order its agent sent them. */
   private writes: Promise<void> = Promise.resolve()
 
@@ -65,7 +68,7 @@ export class AgentHub extends DurableObject<Env> {
         sid === serverId
           ? this.connected(sid).call(op, args, opts?.timeoutMs ?? base.config.callTimeoutMs)
           : base.hub.call(sid, op, args, opts),
-      open: (sid, op, args) => base.hub.open(sid, op, args),
+      open: (sid, op, args, opts) => base.hub.open(sid, op, args, opts),
       online: async (sid) => (sid === serverId ? this.current()?.link.hello != null : base.hub.online(sid)),
       onlineCount: () => base.hub.onlineCount(),
       acceptAgent: (c, sid) => base.hub.acceptAgent(c, sid),
@@ -161,11 +164,12 @@ export class AgentHub extends DurableObject<Env> {
     serverId: string,
     op: StreamOpName,
     args: unknown,
+    shared = false,
   ): Promise<Outcome<{ handle: string; body: ReadableStream<Uint8Array> }>> {
     return settle(() => {
-      const stream = this.connected(serverId).open(op, args as OpArgs<StreamOpName>, {
-        stallMs: this.services.config.streamStallMs,
-      })
+      const stallMs = this.services.config.streamStallMs
+      const start = () => this.connected(serverId).open(op, args as OpArgs<StreamOpName>, { stallMs })
+      const stream = shared ? this.shared.join(`${op} ${JSON.stringify(args)}`, start, stallMs) : start()
       const handle = newId('call')
       this.running.set(handle, stream)
       return { handle, body: streamToLines(stream, () => this.running.delete(handle)) }

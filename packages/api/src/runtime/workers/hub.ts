@@ -5,7 +5,7 @@ import type { Config } from '../../context.ts'
 import type { Db } from '../../db/index.ts'
 import { servers } from '../../db/schema.ts'
 import { ApiError } from '../../errors.ts'
-import type { AgentStream, CallOptions, Hub } from '../../hub/hub.ts'
+import type { AgentStream, CallOptions, Hub, OpenOptions } from '../../hub/hub.ts'
 import type { AgentHub } from './agent-hub.ts'
 import { fromWire, LineStream, type Outcome } from './rpc.ts'
 
@@ -31,9 +31,14 @@ export class WorkersHub implements Hub {
     return unwrap(outcome) as OpResult<O>
   }
 
-  async open<O extends StreamOpName>(serverId: string, op: O, args: OpArgs<O>): Promise<AgentStream> {
+  async open<O extends StreamOpName>(
+    serverId: string,
+    op: O,
+    args: OpArgs<O>,
+    opts: OpenOptions = {},
+  ): Promise<AgentStream> {
     const stub = this.stub(serverId)
-    const outcome = (await stub.open(serverId, op, args)) as Outcome<{
+    const outcome = (await stub.open(serverId, op, args, opts.shared ?? false)) as Outcome<{
       handle: string
       body: ReadableStream<Uint8Array>
     }>
