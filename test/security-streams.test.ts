@@ -228,6 +228,44 @@ test('disabling a user closes their realtime socket, audit subscription and all'
   expect(rt.frames.filter((f) => f.channel === 'audit' && f.event === 'entry')).toEqual([])
 })
 
+test('changing your own password closes the terminal opened with the old session', async () => {
+  const member = await createUser(api.http, admin, 'member')
+  const t = await shell(member.token)
+  expect(t.refusal).toBeNull()
+  await proveShell(t, `/tmp/before-password-${run}`)
+
+  const changed = await api.http.post('/auth/password', {
+    token: member.token,
+    body: { current_password: member.password, password: 'a brand new password' },
+  })
+  expect(changed.status, changed.text).toBe(200)
+  // Typed as soon as the change is answered: by then the old session's terminal is shut.
+  if (t.ws.readyState === WebSocket.OPEN)
+    t.send({ type: 'stdin', data: `touch /tmp/after-password-${run}\n` })
+
+  expect(await t.closed()).toEqual({ code: 4401, reason: 'credential no longer valid' })
+  // The fresh session opens a new terminal; the old one ran nothing after the change.
+  const fresh = await shell(changed.body.token)
+  await proveShell(fresh, `/tmp/fresh-session-${run}`)
+  fresh.ws.close()
+  expect(exists(`/tmp/after-password-${run}`)).toBe(false)
+})
+
+test('an admin resetting a password closes the realtime socket of every old session', async () => {
+  const viewer = await createUser(api.http, admin, 'viewer')
+  const rt = await realtime(viewer.token)
+  expect((await subscribe(rt, `server:${serverId}`)).type).toBe('subscribed')
+
+  const reset = await api.http.patch(`/users/${viewer.id}`, {
+    token: admin,
+    body: { password: 'reset by the admin 123' },
+  })
+  expect(reset.status, reset.text).toBe(200)
+
+  expect(await rt.closed()).toEqual({ code: 4401, reason: 'credential no longer valid' })
+  expectErrorBody(rt.errors()[0]!.error, 'auth_error', 401)
+})
+
 test('deleting a user ends their followed container log with an error event', async () => {
   const viewer = await createUser(api.http, admin, 'viewer')
   const live = await openSse(

@@ -8,7 +8,7 @@ import { ApiError, notFound } from '../errors.ts'
 import { newSecretToken, sha256Hex } from '../lib/crypto.ts'
 import { decodeCursor, toPage } from '../lib/pagination.ts'
 import { DAY_MS, iso, isoOrNull } from '../lib/time.ts'
-import { actorLevel, forgetCachedActors, levelAtLeast, maxScope, roleLevel } from './auth.ts'
+import { actorLevel, levelAtLeast, maxScope, roleLevel } from './auth.ts'
 import { recheckClients } from './clients.ts'
 
 type TokenRow = typeof apiTokens.$inferSelect

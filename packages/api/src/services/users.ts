@@ -17,7 +17,7 @@ import { ApiError, notFound } from '../errors.ts'
 import { decoyPasswordHash, hashPassword, verifyPassword } from '../lib/crypto.ts'
 import { decodeCursor, toPage } from '../lib/pagination.ts'
 import { iso } from '../lib/time.ts'
-import { assertNoLastingGrant, forgetCachedActors, issueSessionToken } from './auth.ts'
+import { assertNoLastingGrant, issueSessionToken } from './auth.ts'
 import { recheckClients } from './clients.ts'
 
 export const LOGIN_WINDOW_MS = 60_000
@@ -147,7 +147,7 @@ export async function changePassword(
     .where(eq(users.id, row.id))
     .returning()
   if (!changed) throw notFound('user', row.id)
-  forgetCachedActors()
+  await recheckClients(ctx, { userId: row.id })
   const session = await issueSessionToken(ctx, changed)
   return { token: session.token, expires_at: iso(session.expiresAt), user: toUserView(changed) }
 }
