@@ -18,8 +18,11 @@ let agent: Child
 const run = Math.random().toString(36).slice(2, 7)
 const name = (what: string) => `t${run}-${what}`
 const work = mkdtempSync(join(os.tmpdir(), 'berth-git-'))
-/** A bare repository on the host, bind-mounted into the container: the checkout's remote. */
-const remote = join(work, 'remote', 'origin.git')
+/**
+ * A bare repository in a second volume of the container, at /remote: the checkout's remote. A
+ * volume, not a host folder: a container with a host folder bound in is for admins only.
+ */
+let remote: string
 /** A bare repository on no mount of the container. */
 const stray = join(work, 'stray.git')
 
@@ -60,11 +63,12 @@ beforeAll(async () => {
   admin = await registerAdmin(api.http)
   viewer = await createUser(api.http, admin, 'viewer')
   ;({ serverId, agent } = await startServerWithAgent(api, admin, 'git-host'))
+  docker('volume', 'create', name('remote'))
+  remote = join(JSON.parse(docker('volume', 'inspect', name('remote')))[0].Mountpoint, 'origin.git')
   hostGit('init', '--quiet', '--bare', remote)
   hostGit('init', '--quiet', '--bare', stray)
   docker('volume', 'create', name('repo'))
   checkout = JSON.parse(docker('volume', 'inspect', name('repo')))[0].Mountpoint
-  // Mounting a host path takes an admin.
   const created = await api.http.post(`/servers/${serverId}/containers`, {
     token: admin,
     body: {
@@ -74,7 +78,7 @@ beforeAll(async () => {
       working_dir: '/repo',
       volumes: [
         { source: name('repo'), target: '/repo' },
-        { source: join(work, 'remote'), target: '/remote' },
+        { source: name('remote'), target: '/remote' },
       ],
     },
   })
@@ -86,7 +90,7 @@ afterAll(async () => {
   await agent?.stop()
   removeContainers(docker('ps', '-aq', '--filter', `name=t${run}-`).split('\n').filter(Boolean))
   try {
-    docker('volume', 'rm', '-f', name('repo'))
+    docker('volume', 'rm', '-f', name('repo'), name('remote'))
   } catch {
     // already gone
   }
