@@ -20,6 +20,7 @@ const TREE_BYTES = Buffer.byteLength(README) + Buffer.byteLength(UNICODE) + BLOB
 let api: ApiTarget
 let admin: string
 let viewer: string
+let member: string
 let serverId: string
 let agent: Child
 /** The agent's state folder; its uploads are kept under work/uploads until unpacked. */
@@ -35,6 +36,7 @@ beforeAll(async () => {
   api = await startApi({ env: { BERTH_MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES) } })
   admin = await registerAdmin(api.http)
   viewer = (await createUser(api.http, admin, 'viewer')).token
+  member = (await createUser(api.http, admin, 'member')).token
   ;({ serverId, agent, stateDir: agentDir } = await startServerWithAgent(api, admin, 'files-host'))
   running = await create('files')
   stopped = await create('files-stopped')
@@ -187,7 +189,7 @@ describe('uploads and downloads', () => {
 
     const expected = contents(tree)
     for (const path of ['/data/zipped', '/data/tarred']) {
-      const asTar = await download(running, `path=${path}`, viewer)
+      const asTar = await download(running, `path=${path}`, member)
       expect(asTar.res.status).toBe(200)
       expect(asTar.res.headers.get('content-type')).toBe('application/x-tar')
       expect(asTar.res.headers.get('content-disposition')).toContain(
@@ -195,7 +197,7 @@ describe('uploads and downloads', () => {
       )
       expect(contents(unpack(asTar.bytes, 'tar'))).toEqual(expected)
 
-      const asZip = await download(running, `path=${path}&format=zip`, viewer)
+      const asZip = await download(running, `path=${path}&format=zip`, member)
       expect(asZip.res.status).toBe(200)
       expect(asZip.res.headers.get('content-type')).toBe('application/zip')
       expect(contents(unpack(asZip.bytes, 'zip'))).toEqual(expected)

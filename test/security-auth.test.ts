@@ -128,7 +128,8 @@ describe('who may see secret values', () => {
       TEST_IMAGE,
       'sh',
       '-c',
-      "trap 'exit 0' TERM; sleep 3600 & wait",
+      // What an app does with its env: keeps it in a file too.
+      "env > /tmp/app.env; trap 'exit 0' TERM; sleep 3600 & wait",
     ])
   })
   afterAll(() => host?.stop())
@@ -175,6 +176,22 @@ describe('who may see secret values', () => {
     const writer = await newToken(api.http, admin, { scopes: ['write'] })
     expect((await api.http.get(path, { token: writer })).body.container.env.API_TOKEN).toBe(SECRET)
     expect((await api.http.get(env, { token: writer })).body.env[0].value).toBe(SECRET)
+  })
+
+  test("a viewer or a read token cannot read a container's files, where its env may be too", async () => {
+    const { api, admin, serverId, containerId } = host
+    const viewer = await createUser(api.http, admin, 'viewer')
+    const reader = await newToken(api.http, admin, { scopes: ['read'] })
+    const path = `/servers/${serverId}/containers/${containerId}/files?path=/tmp/app.env`
+    for (const token of [viewer.token, reader]) {
+      const res = await api.http.get(path, { token })
+      expectError(res, 403, 'forbidden', 'reveal_forbidden')
+      expect(res.text).not.toContain(SECRET)
+    }
+    const writer = await newToken(api.http, admin, { scopes: ['write'] })
+    const read = await api.http.get(path, { token: writer })
+    expect(read.status).toBe(200)
+    expect(read.text).toContain(`API_TOKEN=${SECRET}`)
   })
 })
 

@@ -158,12 +158,13 @@ export function assertLevel(actor: Actor, needed: Level, opts: { selfService?: b
 /** Who may see secret values (app env, container env): whoever may exec into the container could read them there. */
 const REVEAL_LEVEL: Level = 'write'
 
-/** The one check before any secret value is shown in the clear. */
-export function assertMayReveal(actor: Actor): void {
+/**
+ * The one check before anything that can hold secret values is shown in the clear: revealed env,
+ * and a container's files (an app's env file, its config).
+ */
+export function assertMayReveal(actor: Actor, what = 'revealing secret values'): void {
   if (levelAtLeast(actorLevel(actor), REVEAL_LEVEL)) return
-  throw new ApiError('forbidden', `revealing secret values needs ${REVEAL_LEVEL} access`, {
-    code: 'reveal_forbidden',
-  })
+  throw new ApiError('forbidden', `${what} needs ${REVEAL_LEVEL} access`, { code: 'reveal_forbidden' })
 }
 
 /** A token that expires may not hand out what never does (a password, a role): that would outlive it. */

@@ -1,5 +1,6 @@
 import type { ActorContext } from '../context.ts'
 import type { AgentStream, StreamChunk } from '../hub/hub.ts'
+import { assertMayReveal } from './auth.ts'
 import { findContainer } from './containers.ts'
 import { sendUpload } from './uploads.ts'
 
@@ -56,6 +57,8 @@ export async function openFileDownload(
   query: { path: string; format: ArchiveFormat },
 ): Promise<FileDownload> {
   const row = await findContainer(ctx, serverId, ref)
+  // A container's files hold what its masked env does, and more.
+  assertMayReveal(ctx.actor, "reading a container's files")
   const stat = await ctx.hub.call(serverId, 'files.stat', { ref: row.dockerId, path: query.path })
   const format = stat.type === 'file' ? 'raw' : query.format
   const stream = await ctx.hub.open(serverId, 'files.get', { ref: row.dockerId, path: query.path, format })
