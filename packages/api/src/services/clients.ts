@@ -1,5 +1,6 @@
 import type { Actor, ActorContext, Level, ServiceContext } from '../context.ts'
 import { ApiError } from '../errors.ts'
+import { log } from '../lib/log.ts'
 import { assertLevel, authenticateBearer, forgetCachedActors } from './auth.ts'
 
 /** Close codes of a client socket whose credential changed while it was open (see docs/api.md). */
@@ -108,12 +109,17 @@ export function holdClient(
       if (!released) {
         const result = await authenticateBearer(ctx, bearer).then(
           (actor): Recheck => ({ actor }),
-          (err: unknown): Recheck => ({
-            error:
-              err instanceof ApiError ? err : new ApiError('auth_error', 'the credential is no longer valid'),
-          }),
+          (err: unknown): Recheck | null => {
+            if (err instanceof ApiError) return { error: err }
+            // The database failing for a moment says nothing of the credential: the next check decides.
+            // Its message can carry the query's parameters (a token's hash): only its name is logged.
+            log.warn(
+              `re-checking an open socket or stream failed (${err instanceof Error ? err.name : 'error'}); it stays open until the next check`,
+            )
+            return null
+          },
         )
-        if (!released) checked(result)
+        if (result && !released) checked(result)
       }
       for (const resolve of answered) resolve()
     }
