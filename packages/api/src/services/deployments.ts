@@ -552,13 +552,6 @@ export async function deploymentLines(ctx: ServiceContext, id: string, after: nu
 
 // ---------------------------------------------------------------- following output
 
-/**
- * How often followed output is read again when no write in this process woke it (the write was
- * made by another API instance, or on Workers by the server's Durable Object): once per
- * deployment, however many follow it.
- */
-export const FOLLOW_FALLBACK_MS = 1_000
-
 export type DeploymentEvent =
   | { type: 'log'; line: LogLine }
   | { type: 'state'; state: DeploymentState; reason: string | null }
@@ -638,7 +631,7 @@ async function readFeed(ctx: ServiceContext, id: string, feed: Feed): Promise<vo
 
 /**
  * A deployment's output from line `after` on, then its state as it moves, then `end` once it is
- * over. Woken by the writes of this process that feed it; reads once a second otherwise. Ends
+ * over. Woken by the writes of this process that feed it; read every `followFallbackMs` otherwise. Ends
  * early, throwing `why`, when stopped with one.
  */
 export function followDeploymentLogs(
@@ -673,11 +666,11 @@ export function followDeploymentLogs(
           let timer: ReturnType<typeof setTimeout> | undefined
           await new Promise<void>((resolve) => {
             follower.wake = resolve
-            timer = setTimeout(resolve, FOLLOW_FALLBACK_MS)
+            timer = setTimeout(resolve, ctx.config.followFallbackMs)
           })
           clearTimeout(timer)
           follower.wake = null
-          if (follower.events.length === 0 && Date.now() - feed.readAt >= FOLLOW_FALLBACK_MS) {
+          if (follower.events.length === 0 && Date.now() - feed.readAt >= ctx.config.followFallbackMs) {
             void readFeed(ctx, input.id, feed)
           }
         }
