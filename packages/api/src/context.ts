@@ -34,6 +34,8 @@ export interface Config {
   maxSocketsPerUser: number
   /** Open streams (terminals, log follows, realtime subscriptions) a user may hold at once on an API instance. */
   maxStreamsPerUser: number
+  /** How often a followed deployment is read again when nothing woke its follows (their wake source is lost). */
+  followFallbackMs: number
 }
 
 export interface Clock {

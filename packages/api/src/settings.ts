@@ -35,6 +35,7 @@ export const settingsSchema = z.object({
   BERTH_STREAM_STALL_S: z.coerce.number().positive().default(60),
   BERTH_MAX_SOCKETS_PER_USER: envInt(1).default(32),
   BERTH_MAX_STREAMS_PER_USER: envInt(1).default(128),
+  BERTH_FOLLOW_FALLBACK_MS: envInt(100).default(1_000),
 })
 
 /** The app's Config from parsed settings and the JWT secret. */
@@ -58,5 +59,6 @@ export function configFrom(s: z.infer<typeof settingsSchema>, jwtSecret: string)
     streamStallMs: s.BERTH_STREAM_STALL_S * 1000,
     maxSocketsPerUser: s.BERTH_MAX_SOCKETS_PER_USER,
     maxStreamsPerUser: s.BERTH_MAX_STREAMS_PER_USER,
+    followFallbackMs: s.BERTH_FOLLOW_FALLBACK_MS,
   }
 }

@@ -56,6 +56,20 @@ export interface AgentStream extends AsyncIterable<StreamChunk> {
   readonly exitCode: number | undefined
 }
 
+/** What a watch of a deployment's writes hears from the runtime. */
+export interface DeploymentWatch {
+  /** The deployment's lines or state were written. */
+  written(): void
+  /**
+   * The watch hears every write of the deployment from now on, so its reader needs no other read;
+   * what was written before may not have been heard. Not called where other processes may write
+   * (several Node instances sharing one database).
+   */
+  inPlace(): void
+  /** The watch stopped hearing writes (its connection was lost); it calls nothing more. */
+  lost(): void
+}
+
 /** The one way services reach agents, whatever the runtime. */
 export interface Hub {
   /** Runs an op on a server's agent; rejects with an ApiError (agent_offline, timeout, agent_error, …). */
@@ -73,4 +87,8 @@ export interface Hub {
   acceptAgent(c: Context, serverId: string): Promise<Response>
   /** Closes a server's agent connection; `revoked` tells the agent not to come back. */
   disconnect(serverId: string, why: 'revoked' | 'replaced'): Promise<void>
+  /** Tells every watch of a deployment, in whatever process it runs, that its lines or state were written. */
+  deploymentWritten(serverId: string, deploymentId: string): void
+  /** Watches the writes of a deployment of a server, where they are made; returns what ends the watch. */
+  watchDeployment(serverId: string, deploymentId: string, watch: DeploymentWatch): () => void
 }

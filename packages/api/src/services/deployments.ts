@@ -304,7 +304,7 @@ async function applyJob(
   try {
     await applyReport(ctx, row, state, data)
   } finally {
-    wakeFollowers(ctx, row.id)
+    wakeFollowers(ctx, row)
   }
 }
 
@@ -370,7 +370,7 @@ async function finish(
         .where(eq(apps.id, row.appId)),
     ])
   } else await update
-  wakeFollowers(ctx, row.id)
+  wakeFollowers(ctx, row)
   await kick(ctx, row.appId)
 }
 
@@ -484,7 +484,7 @@ export async function cancelDeployment(ctx: ActorContext, id: string): Promise<D
     .set({ state: 'cancelled', reason: 'cancelled before it started', finishedAt: now })
     .where(and(eq(deployments.id, id), eq(deployments.state, 'queued'), isNull(deployments.startedAt)))
     .returning({ id: deployments.id })
-  if (waiting.length > 0) wakeFollowers(ctx, id)
+  if (waiting.length > 0) wakeFollowers(ctx, row)
   if (waiting.length === 0) {
     const { found } = await ctx.hub.call(row.serverId, 'deploy.cancel', { deployment_id: id })
     if (!found) {
@@ -552,13 +552,6 @@ export async function deploymentLines(ctx: ServiceContext, id: string, after: nu
 
 // ---------------------------------------------------------------- following output
 
-/**
- * How often followed output is read again when no write in this process woke it (the write was
- * made by another API instance, or on Workers by the server's Durable Object): once per
- * deployment, however many follow it.
- */
-export const FOLLOW_FALLBACK_MS = 1_000
-
 export type DeploymentEvent =
   | { type: 'log'; line: LogLine }
   | { type: 'state'; state: DeploymentState; reason: string | null }
@@ -572,25 +565,66 @@ interface Follower {
   wake: (() => void) | null
 }
 
-/** The followers of one deployment in this process, served by one read at a time. */
+/**
+ * The followers of one deployment in this process, served by one read at a time, woken through
+ * one watch of the deployment's writes (`Hub.watchDeployment`), held on behalf of one of them.
+ */
 interface Feed {
   followers: Set<Follower>
   reading: boolean
   again: boolean
   readAt: number
+  /** Known from the first read: whose agent reports the deployment, where its writes are watched. */
+  serverId: string | null
+  watch: { by: Follower; end: () => void } | null
+  /** The watch hears every write: followers wait for it alone, with no fallback read. */
+  live: boolean
 }
 
 const feeds = new Map<string, Feed>()
 
-function wakeFollowers(ctx: ServiceContext, id: string): void {
-  const feed = feeds.get(id)
-  if (feed) void readFeed(ctx, id, feed)
+/** Called by each write of a deployment's lines or state, so its followers, wherever they are, read it. */
+function wakeFollowers(ctx: ServiceContext, row: { id: string; serverId: string }): void {
+  ctx.hub.deploymentWritten(row.serverId, row.id)
 }
 
 function notify(follower: Follower): void {
   const wake = follower.wake
   follower.wake = null
   wake?.()
+}
+
+/**
+ * Watches the deployment's writes for the feed, from a follower's own task (on Workers a stream
+ * belongs to the request that opened it). A lost watch leaves the followers on the fallback read,
+ * which watches again.
+ */
+function watchFeed(ctx: ServiceContext, id: string, feed: Feed, by: Follower): void {
+  if (feed.watch || !feed.serverId) return
+  const watch: Feed['watch'] = {
+    by,
+    end: ctx.hub.watchDeployment(feed.serverId, id, {
+      written: () => {
+        if (feed.watch === watch) void readFeed(ctx, id, feed)
+      },
+      // What was written before the watch was in place is read now.
+      inPlace: () => {
+        if (feed.watch !== watch) return
+        feed.live = true
+        void readFeed(ctx, id, feed)
+      },
+      lost: () => unwatchFeed(feed, watch),
+    }),
+  }
+  feed.watch = watch
+}
+
+function unwatchFeed(feed: Feed, watch: Feed['watch']): void {
+  if (!watch || feed.watch !== watch) return
+  watch.end()
+  feed.watch = null
+  feed.live = false
+  for (const f of feed.followers) notify(f)
 }
 
 /** Reads what changed once for every follower of a deployment; a read asked for meanwhile runs after. */
@@ -608,6 +642,7 @@ async function readFeed(ctx: ServiceContext, id: string, feed: Feed): Promise<vo
       const after = Math.min(...[...feed.followers].map((f) => f.after))
       // State first, then lines: lines written before a final state are all read after seeing it.
       const row = await findDeployment(ctx, id)
+      feed.serverId = row.serverId
       const lines = await deploymentLines(ctx, id, after)
       for (const f of feed.followers) {
         for (const line of lines) {
@@ -638,8 +673,8 @@ async function readFeed(ctx: ServiceContext, id: string, feed: Feed): Promise<vo
 
 /**
  * A deployment's output from line `after` on, then its state as it moves, then `end` once it is
- * over. Woken by the writes of this process that feed it; reads once a second otherwise. Ends
- * early, throwing `why`, when stopped with one.
+ * over. Woken by the writes that feed it, wherever they are made; read every `followFallbackMs`
+ * only while that watch is not in place. Ends early, throwing `why`, when stopped with one.
  */
 export function followDeploymentLogs(
   ctx: ServiceContext,
@@ -656,7 +691,15 @@ export function followDeploymentLogs(
     async *[Symbol.asyncIterator]() {
       let feed = feeds.get(input.id)
       if (!feed) {
-        feed = { followers: new Set(), reading: false, again: false, readAt: 0 }
+        feed = {
+          followers: new Set(),
+          reading: false,
+          again: false,
+          readAt: 0,
+          serverId: null,
+          watch: null,
+          live: false,
+        }
         feeds.set(input.id, feed)
       }
       feed.followers.add(follower)
@@ -670,19 +713,26 @@ export function followDeploymentLogs(
             continue
           }
           if (follower.failure) throw follower.failure
+          watchFeed(ctx, input.id, feed, follower)
           let timer: ReturnType<typeof setTimeout> | undefined
           await new Promise<void>((resolve) => {
             follower.wake = resolve
-            timer = setTimeout(resolve, FOLLOW_FALLBACK_MS)
+            if (!feed.live) timer = setTimeout(resolve, ctx.config.followFallbackMs)
           })
           clearTimeout(timer)
           follower.wake = null
-          if (follower.events.length === 0 && Date.now() - feed.readAt >= FOLLOW_FALLBACK_MS) {
+          if (
+            !feed.live &&
+            follower.events.length === 0 &&
+            Date.now() - feed.readAt >= ctx.config.followFallbackMs
+          ) {
             void readFeed(ctx, input.id, feed)
           }
         }
       } finally {
         feed.followers.delete(follower)
+        // The watch was held for this follower: another one still here watches again.
+        if (feed.watch?.by === follower) unwatchFeed(feed, feed.watch)
         if (feed.followers.size === 0 && feeds.get(input.id) === feed) feeds.delete(input.id)
       }
     },

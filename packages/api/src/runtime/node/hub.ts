@@ -11,9 +11,17 @@ import type { Context } from 'hono'
 import { type WebSocket, WebSocketServer } from 'ws'
 import type { Clock } from '../../context.ts'
 import { ApiError } from '../../errors.ts'
-import type { AgentEvents, AgentStream, CallOptions, Hub, OpenOptions } from '../../hub/hub.ts'
+import type {
+  AgentEvents,
+  AgentStream,
+  CallOptions,
+  DeploymentWatch,
+  Hub,
+  OpenOptions,
+} from '../../hub/hub.ts'
 import { AgentLink, CLOSE_CODES, offline } from '../../hub/link.ts'
 import { SharedStreams } from '../../hub/shared.ts'
+import { DeploymentWatches } from '../../hub/watches.ts'
 import { log } from '../../lib/log.ts'
 import { LAST_SEEN_RESOLUTION_MS } from '../../services/servers.ts'
 
@@ -31,6 +39,8 @@ export interface NodeHubOptions {
   statsIntervalMs: number
   callTimeoutMs: number
   streamStallMs: number
+  /** Only this process writes the database (a local file), so its writes are all there are to watch. */
+  soleWriter: boolean
   clock: Clock
   events: AgentEvents
 }
@@ -44,6 +54,8 @@ export class NodeHub implements Hub {
   private readonly writes = new Map<string, Promise<void>>()
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES })
   private readonly shared = new SharedStreams()
+  /** Deployments are written in this process (the agents' reports arrive here), so they are watched here. */
+  private readonly watches = new DeploymentWatches()
   private timer: ReturnType<typeof setInterval> | undefined
 
   constructor(private readonly opts: NodeHubOptions) {}
@@ -102,6 +114,14 @@ export class NodeHub implements Hub {
     env.upgraded = true
     this.wss.handleUpgrade(env.incoming, env.socket, env.head, (ws) => this.attach(serverId, ws))
     return new Response(null, { status: 200 })
+  }
+
+  deploymentWritten(_serverId: string, deploymentId: string): void {
+    this.watches.written(deploymentId)
+  }
+
+  watchDeployment(_serverId: string, deploymentId: string, watch: DeploymentWatch): () => void {
+    return this.watches.add(deploymentId, watch, this.opts.soleWriter)
   }
 
   async disconnect(serverId: string, why: 'revoked' | 'replaced'): Promise<void> {

@@ -46,6 +46,7 @@ export async function startNodeApi(config: NodeConfig): Promise<RunningApi> {
     statsIntervalMs: config.statsIntervalMs,
     callTimeoutMs: config.callTimeoutMs,
     streamStallMs: config.streamStallMs,
+    soleWriter: config.databaseUrl.startsWith('file:'),
     clock,
     events: {
       online: async (serverId, hello, at) => {

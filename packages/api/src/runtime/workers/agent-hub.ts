@@ -4,6 +4,7 @@ import type { ServiceContext } from '../../context.ts'
 import type { AgentStream, Hello, Hub, StreamControl } from '../../hub/hub.ts'
 import { AgentLink, CLOSE_CODES, offline } from '../../hub/link.ts'
 import { SharedStreams } from '../../hub/shared.ts'
+import { DeploymentWatches } from '../../hub/watches.ts'
 import { log } from '../../lib/log.ts'
 import { recordJob, resumeDeployments } from '../../services/deployments.ts'
 import { recordAgentEvent } from '../../services/inventory.ts'
@@ -49,6 +50,9 @@ export class AgentHub extends DurableObject<Env> {
   private readonly running = new Map<string, AgentStream>()
   /** Streams of this server read by more than one worker request (followed container logs). */
   private readonly shared = new SharedStreams()
+  /** The worker's watches of this server's deployments, by deployment; and what ends each, by handle. */
+  private readonly watches = new DeploymentWatches()
+  private readonly watching = new Map<string, () => void>()
   /** State updates of this server, written one after another in the order its agent sent them. */
   private writes: Promise<void> = Promise.resolve()
 
@@ -73,6 +77,9 @@ export class AgentHub extends DurableObject<Env> {
       onlineCount: () => base.hub.onlineCount(),
       acceptAgent: (c, sid) => base.hub.acceptAgent(c, sid),
       disconnect: (sid, why) => base.hub.disconnect(sid, why),
+      deploymentWritten: (sid, id) =>
+        sid === serverId ? this.watches.written(id) : base.hub.deploymentWritten(sid, id),
+      watchDeployment: (sid, id, watch) => base.hub.watchDeployment(sid, id, watch),
     }
     return { ...base, hub }
   }
@@ -189,6 +196,47 @@ export class AgentHub extends DurableObject<Env> {
 
   async online(): Promise<boolean> {
     return this.current()?.link.hello != null
+  }
+
+  /**
+   * A watch of one of this server's deployments, for the worker's followers of it: a newline when
+   * the watch is in place, then one each time the deployment's lines or state are written (here,
+   * or in the worker, which tells this object). A newline still unread stands for the writes after
+   * it, so a slow reader holds one, not a backlog.
+   */
+  async watchDeployment(deploymentId: string): Promise<{ handle: string; body: ReadableStream<Uint8Array> }> {
+    const handle = newId('call')
+    const { readable, writable } = new IdentityTransformStream()
+    const writer = writable.getWriter()
+    const newline = new Uint8Array([10])
+    let unread = false
+    const send = () => {
+      if (unread) return
+      unread = true
+      writer.write(newline).then(
+        () => {
+          unread = false
+        },
+        () => this.unwatchDeployment(handle),
+      )
+    }
+    const stop = this.watches.add(deploymentId, { written: send, inPlace: send, lost: () => {} }, true)
+    this.watching.set(handle, () => {
+      stop()
+      writer.close().catch(() => {})
+    })
+    return { handle, body: readable }
+  }
+
+  /** Ends a watch opened with watchDeployment. */
+  async unwatchDeployment(handle: string): Promise<void> {
+    this.watching.get(handle)?.()
+    this.watching.delete(handle)
+  }
+
+  /** A write of one of this server's deployments made elsewhere (a cancel in the worker). */
+  async deploymentWritten(deploymentId: string): Promise<void> {
+    this.watches.written(deploymentId)
   }
 
   async disconnect(why: 'revoked' | 'replaced'): Promise<void> {

@@ -5,7 +5,8 @@ import type { Config } from '../../context.ts'
 import type { Db } from '../../db/index.ts'
 import { servers } from '../../db/schema.ts'
 import { ApiError } from '../../errors.ts'
-import type { AgentStream, CallOptions, Hub, OpenOptions } from '../../hub/hub.ts'
+import type { AgentStream, CallOptions, DeploymentWatch, Hub, OpenOptions } from '../../hub/hub.ts'
+import { log } from '../../lib/log.ts'
 import type { AgentHub } from './agent-hub.ts'
 import { fromWire, LineStream, type Outcome } from './rpc.ts'
 
@@ -80,6 +81,49 @@ export class WorkersHub implements Hub {
 
   async disconnect(serverId: string, why: 'revoked' | 'replaced'): Promise<void> {
     await this.stub(serverId).disconnect(why)
+  }
+
+  /** Writes made in the worker (a cancel, maintenance) reach the watches through the server's object. */
+  deploymentWritten(serverId: string, deploymentId: string): void {
+    this.stub(serverId)
+      .deploymentWritten(deploymentId)
+      .catch((err) => log.warn(`telling the watches of ${deploymentId} of a write failed: ${String(err)}`))
+  }
+
+  /**
+   * The server's object records its deployments and hears the worker's writes: one stream from it
+   * carries a newline once the watch is in place, then one per write.
+   */
+  watchDeployment(serverId: string, deploymentId: string, watch: DeploymentWatch): () => void {
+    const stub = this.stub(serverId)
+    let stopped = false
+    let end = () => {}
+    void (async () => {
+      try {
+        const { handle, body } = await stub.watchDeployment(deploymentId)
+        const reader = body.getReader()
+        end = () => {
+          reader.cancel().catch(() => {})
+          stub.unwatchDeployment(handle).catch(() => {})
+        }
+        if (stopped) return end()
+        let first = true
+        while (!stopped) {
+          const { done } = await reader.read()
+          if (done || stopped) break
+          if (first) watch.inPlace()
+          else watch.written()
+          first = false
+        }
+      } catch {
+        // the object went away (a restart, a deploy of new code): the watch is lost
+      }
+      if (!stopped) watch.lost()
+    })()
+    return () => {
+      stopped = true
+      end()
+    }
   }
 
   private stub(serverId: string) {
