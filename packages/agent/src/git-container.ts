@@ -12,8 +12,9 @@ import { OpError } from './errors.ts'
 // path or link in it resolves in that container's filesystem, never on the host.
 
 export interface ContainedGit {
-  /** git's arguments. */
-  args: string[]
+  /** git's arguments; or `script`, a shell script of git commands (one container start for several). */
+  args?: string[]
+  script?: string
   /** Environment added to the image's own. */
   env?: string[]
   /** A container whose mounts the git container gets, at the same places (`--volumes-from`). */
@@ -45,8 +46,8 @@ export async function runContainedGit(docker: Docker, run: ContainedGit): Promis
   const id = await docker.createContainer(
     {
       Image: image,
-      Entrypoint: ['/usr/bin/git'],
-      Cmd: run.args,
+      Entrypoint: run.script === undefined ? ['/usr/bin/git'] : ['/bin/sh', '-c'],
+      Cmd: run.script === undefined ? (run.args ?? []) : [run.script],
       WorkingDir: '/',
       User: run.user ?? '0:0',
       Env: ['PATH=/usr/bin:/bin', 'HOME=/root', 'LC_ALL=C', ...(run.env ?? [])],

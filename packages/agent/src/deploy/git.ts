@@ -1,9 +1,10 @@
-import { rm, writeFile } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { DeploySource } from '@berth/shared'
 import type { Docker } from '../docker.ts'
 import { localPath } from '../git.ts'
-import { agentUser, collector, runContainedGit, type Sink } from '../git-container.ts'
+import { agentUser, runContainedGit } from '../git-container.ts'
 import type { DeployJob } from './job.ts'
 import { DeployFailure } from './stage.ts'
 
@@ -44,55 +45,70 @@ export async function cloneRepository(
   // The job's folder, and a file:// repository (an admin's choice) read-only: all the clone can see.
   const local = localPath(url)
   const mounts = [{ source: jobDir }, ...(local ? [{ source: local, readOnly: true }] : [])]
+  const { ref } = source
   const { uid, gid } = agentUser()
-  const run = (cwd: string, args: string[], stdout: Sink) =>
-    runContainedGit(docker, {
-      args: ['-c', 'credential.helper=', '-C', cwd, ...args],
+  const commitFile = join(jobDir, 'cloned-commit')
+  /**
+   * Runs git commands one after another in one container (each container costs a start) and,
+   * when all succeed, the read of the commit they checked out; null when one fails.
+   */
+  const attempt = async (steps: [cwd: string, ...args: string[]][]): Promise<Commit | null> => {
+    await rm(dir, { recursive: true, force: true })
+    const line = ([cwd, ...args]: [string, ...string[]]) =>
+      ['git', '-c', 'credential.helper=', '-C', cwd, ...args].map(shellQuote).join(' ')
+    const script = [...steps, [dir, ...READ_COMMIT] as [string, ...string[]]].map(line).join(' && ')
+    const code = await runContainedGit(docker, {
+      script: `${script} > ${shellQuote(commitFile)}`,
       env,
       mounts,
       user: `${uid}:${gid}`,
       network: 'host',
-      stdout,
+      stdout: job.lineWriter('stdout'),
       stderr: job.lineWriter('stderr'),
       signal,
     })
-  const git = async (cwd: string, ...args: string[]) => ({
-    ok: (await run(cwd, args, job.lineWriter('stdout'))) === 0,
-  })
-  const clone = async () => {
-    await rm(dir, { recursive: true, force: true })
-    return git(jobDir, 'clone', '--no-checkout', '--', url, dir)
+    if (code !== 0) return null
+    // The job's own folder, beside the clone: no link of the repository's is on the way.
+    const printed = await readFile(commitFile, {
+      encoding: 'utf8',
+      flag: constants.O_RDONLY | constants.O_NOFOLLOW,
+    })
+    const [sha = '', message = ''] = printed.split('\n')
+    if (!sha) throw new DeployFailure(`cannot read the commit of ${url} at ${ref}`)
+    return { sha, message }
   }
-  const checkout = (ref: string) => git(dir, 'checkout', '--quiet', '--detach', ref, '--')
-  const { ref } = source
+  const wholeClone = () =>
+    attempt([
+      [jobDir, 'clone', '--no-checkout', '--', url, dir],
+      [dir, 'checkout', '--quiet', '--detach', ref, '--'],
+    ])
 
   job.log('system', `cloning ${url} at ${ref}`)
-  let cloned: boolean
+  let commit: Commit | null
   if (FULL_SHA.test(ref)) {
-    cloned =
-      (await git(jobDir, 'init', '--quiet', dir)).ok &&
-      (await git(dir, 'remote', 'add', 'origin', url)).ok &&
-      (await git(dir, 'fetch', '--depth', '1', 'origin', ref)).ok &&
-      (await checkout('FETCH_HEAD')).ok
-    if (!cloned) {
+    commit = await attempt([
+      [jobDir, 'init', '--quiet', dir],
+      [dir, 'remote', 'add', 'origin', url],
+      [dir, 'fetch', '--depth', '1', 'origin', ref],
+      [dir, 'checkout', '--quiet', '--detach', 'FETCH_HEAD', '--'],
+    ])
+    if (!commit) {
       job.log('system', 'the server does not serve a single commit; cloning the whole repository')
-      cloned = (await clone()).ok && (await checkout(ref)).ok
+      commit = await wholeClone()
     }
   } else {
-    cloned = (await git(jobDir, 'clone', '--depth', '1', '--branch', ref, '--', url, dir)).ok
-    if (!cloned && SHORT_SHA.test(ref)) {
+    commit = await attempt([[jobDir, 'clone', '--depth', '1', '--branch', ref, '--', url, dir]])
+    if (!commit && SHORT_SHA.test(ref)) {
       job.log('system', `${ref} is not a branch or tag; cloning the whole repository to find the commit`)
-      cloned = (await clone()).ok && (await checkout(ref)).ok
+      commit = await wholeClone()
     }
   }
-  if (!cloned) throw new DeployFailure(`cannot clone ${url} at ${ref}; git's output is in the log`)
-
-  const output = collector()
-  const code = await run(dir, ['log', '-1', '--format=%H%n%s'], output)
-  const [sha = '', message = ''] = output.text().split('\n')
-  if (code !== 0 || !sha) throw new DeployFailure(`cannot read the commit of ${url} at ${ref}`)
-  return { sha, message }
+  if (!commit) throw new DeployFailure(`cannot clone ${url} at ${ref}; git's output is in the log`)
+  return commit
 }
+
+/** git's arguments that print the checked-out commit: its id, then its subject. */
+const READ_COMMIT = ['log', '-1', '--format=%H%n%s']
 
 /** The URL git is given (without a password) and the environment that lets it authenticate. */
 async function gitAccess(source: GitSource, jobDir: string): Promise<{ url: string; env: string[] }> {
