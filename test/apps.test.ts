@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startAgentProcess } from './support/agent.ts'
 import { docker, TEST_IMAGE } from './support/docker.ts'
 import { createUser, registerAdmin, startServerWithAgent, waitForServerStatus } from './support/flows.ts'
+import { git } from './support/git.ts'
 import { type Child, freePort, waitFor } from './support/process.ts'
 import { openSse } from './support/sse.ts'
 import { type ApiTarget, startApi } from './support/target.ts'
@@ -35,20 +36,6 @@ function dockerfile(extra = '') {
   ]
     .filter(Boolean)
     .join('\n')
-}
-
-function git(cwd: string, ...args: string[]): string {
-  return execFileSync('git', args, {
-    cwd,
-    encoding: 'utf8',
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: 'Test',
-      GIT_AUTHOR_EMAIL: 'test@example.com',
-      GIT_COMMITTER_NAME: 'Test',
-      GIT_COMMITTER_EMAIL: 'test@example.com',
-    },
-  }).trim()
 }
 
 /** A bare repository and a checkout to commit into; `commit` pushes and returns the sha. */

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process'
 import { createHmac } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
@@ -7,6 +6,7 @@ import { Webhooks } from '@octokit/webhooks'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { docker, removeContainers, TEST_IMAGE } from './support/docker.ts'
 import { registerAdmin, startServerWithAgent } from './support/flows.ts'
+import { git } from './support/git.ts'
 import type { Reply } from './support/http.ts'
 import { type Child, waitFor } from './support/process.ts'
 import { type ApiTarget, startApi } from './support/target.ts'
@@ -260,20 +260,6 @@ describe('audit log', () => {
 })
 
 // ---------------------------------------------------------------- replayed webhooks
-
-function git(cwd: string, ...args: string[]): string {
-  return execFileSync('git', args, {
-    cwd,
-    encoding: 'utf8',
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: 'Test',
-      GIT_AUTHOR_EMAIL: 'test@example.com',
-      GIT_COMMITTER_NAME: 'Test',
-      GIT_COMMITTER_EMAIL: 'test@example.com',
-    },
-  }).trim()
-}
 
 /** A bare repository with a busybox httpd app; `commit` pushes a new index.html and returns the sha. */
 function repository(repoName: string) {
