@@ -7,6 +7,9 @@ import { build } from 'esbuild'
 const root = dirname(fileURLToPath(import.meta.url))
 const outfile = join(root, 'dist', 'berth-agent.mjs')
 
+/** Sources that only tests may import. */
+const FIXTURE = /(^|\/)src\/(testing\/|.*\.test\.ts$|test-docker\.ts$)/
+
 const SSH_UNAVAILABLE = 'berth-agent does not reach Docker over ssh://; run the agent on the Docker host'
 const BUILDKIT_UNAVAILABLE = 'BuildKit sessions are not available in the bundled berth-agent'
 
@@ -60,7 +63,7 @@ const trim = {
 }
 
 await mkdir(dirname(outfile), { recursive: true })
-await build({
+const { metafile } = await build({
   entryPoints: [join(root, 'src', 'cli.ts')],
   outfile,
   bundle: true,
@@ -83,7 +86,13 @@ await build({
     ].join('\n'),
   },
   logLevel: 'warning',
+  metafile: true,
 })
+
+// Stand-ins and fixtures are for tests: one reached from the CLI is an import to fix, not to ship.
+const fixtures = Object.keys(metafile.inputs).filter((input) => FIXTURE.test(input))
+if (fixtures.length > 0)
+  throw new Error(`the agent bundle would contain test fixtures: ${fixtures.join(', ')}`)
 
 await chmod(outfile, 0o755)
 const { size } = await stat(outfile)

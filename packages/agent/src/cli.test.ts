@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { REVOKED_MESSAGE } from './index.ts'
-import { StandInApi } from './stand-in-api.ts'
+import { StandInApi } from './testing/stand-in-api.ts'
 
 // The CLI as a real process, from source; a real ws server stands in for the API.
 const cli = fileURLToPath(new URL('./cli.ts', import.meta.url))

@@ -3,7 +3,7 @@ import os from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { EnrollmentError, enroll, prepareStateFolder, readState, writeState } from './enroll.ts'
-import { StandInApi } from './stand-in-api.ts'
+import { StandInApi } from './testing/stand-in-api.ts'
 
 let folder: string
 const logLines: string[] = []

@@ -1,8 +1,8 @@
 import { type ContainerSummary, containerEvent, inventoryEvent } from '@berth/shared'
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { StandInLink } from './stand-in-api.ts'
-import { type LinkedAgent, linkedAgent } from './test-agent.ts'
 import { dockerCli, TEST_IMAGE, TestDocker } from './test-docker.ts'
+import type { StandInLink } from './testing/stand-in-api.ts'
+import { type LinkedAgent, linkedAgent } from './testing/test-agent.ts'
 
 // The agent reports containers from real Docker events to a stand-in API.
 const fixtures = new TestDocker()

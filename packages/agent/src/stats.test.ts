@@ -4,8 +4,8 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { connectDocker } from './docker.ts'
 import { newRuntime, runOp } from './ops.ts'
 import { StatsHistory, sampleRound } from './stats.ts'
-import { linkedAgent } from './test-agent.ts'
 import { TEST_IMAGE, TestDocker } from './test-docker.ts'
+import { linkedAgent } from './testing/test-agent.ts'
 
 // Stats of real containers, read from real Docker.
 const docker = connectDocker()

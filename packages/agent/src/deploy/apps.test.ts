@@ -3,8 +3,8 @@ import { APP_LABELS, appHealthEvent, appRestartEvent } from '@berth/shared'
 import tar from 'tar-stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { dockerCli, inspectCli, TEST_IMAGE } from '../test-docker.ts'
+import { AppBench, get, httpApp, QUICK_CHECK } from '../testing/test-apps.ts'
 import { SERVER_LABEL } from './rollout.ts'
-import { AppBench, get, httpApp, QUICK_CHECK } from './test-apps.ts'
 
 // Uploads, images, clean-up, app removal, an agent restart and the health monitor, against real Docker.
 let bench: AppBench

@@ -12,10 +12,10 @@ import {
   ops,
   type ToApiBody,
 } from '@berth/shared'
+import type { DeployStatus, JobFrame } from '../deploy/job.ts'
 import { connectDocker } from '../docker.ts'
 import { type AgentRuntime, newRuntime, runOp } from '../ops.ts'
 import { dockerCli, randomName } from '../test-docker.ts'
-import type { DeployStatus, JobFrame } from './job.ts'
 
 // Fixtures for the deploy tests: real git repositories, real Docker, an AppHost as the agent runs it.
 

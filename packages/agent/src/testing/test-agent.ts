@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import { join } from 'node:path'
-import { type Agent, type AgentOptions, startAgent } from './index.ts'
+import { type Agent, type AgentOptions, startAgent } from '../index.ts'
 import { StandInApi, type StandInLink } from './stand-in-api.ts'
 
 // A real agent linked to a stand-in API, for the agent's unit tests.
