@@ -1,4 +1,4 @@
-import type { StreamName } from './ops.ts'
+import type { StreamName } from './ops/context.ts'
 
 /**
  * Gathers a stream's pieces of output into larger chunks: a log written line by line would

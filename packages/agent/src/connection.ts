@@ -17,7 +17,14 @@ import type { Docker } from './docker.ts'
 import { toAgentError } from './errors.ts'
 import { ContainerWatch } from './inventory.ts'
 import { type Log, messageOf } from './log.ts'
-import { type AgentRuntime, isStreamOpName, newRuntime, runOp, runStreamOp, type StreamName } from './ops.ts'
+import {
+  type AgentRuntime,
+  isStreamOpName,
+  newRuntime,
+  runOp,
+  runStreamOp,
+  type StreamName,
+} from './ops/index.ts'
 import { findAgentSelf } from './self.ts'
 import { DEFAULT_STATS_INTERVAL_MS, StatsSampler } from './stats.ts'
 import { type StreamControl, StreamControls } from './stream-controls.ts'

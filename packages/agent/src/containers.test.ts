@@ -6,7 +6,7 @@ import { type OpArgs, type OpName, type OpResult, ops } from '@berth/shared'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { connectDocker } from './docker.ts'
 import { toAgentError } from './errors.ts'
-import { newRuntime, runOp } from './ops.ts'
+import { newRuntime, runOp } from './ops/index.ts'
 import { dockerCli, inspectCli, randomName, TEST_IMAGE, TestDocker } from './test-docker.ts'
 
 // Against the host's real Docker Engine, as the API would call the agent.

@@ -282,3 +282,14 @@ function packFiles(files: ImageFile[]): Readable {
   pack.finalize()
   return pack
 }
+
+/** The path of a git URL that names a directory on this host (file:// or a plain path); null for a network URL. */
+export function localPath(url: string): string | null {
+  if (url.startsWith('file://')) return decodeURIComponent(url.slice('file://'.length).replace(/^[^/]*/, ''))
+  if (/^[a-z][a-z0-9+.-]*::?\/\//i.test(url) || /^[a-z][a-z0-9+.-]*::/i.test(url)) return null
+  // git reads `host:path` as ssh unless a slash comes before the colon.
+  const colon = url.indexOf(':')
+  const slash = url.indexOf('/')
+  if (colon > 0 && (slash === -1 || colon < slash)) return null
+  return url
+}

@@ -3,7 +3,7 @@ import type { StatsSample } from '@berth/shared'
 import { wait } from './backoff.ts'
 import { CgroupReader, type CgroupReading, systemCpuNs } from './cgroups.ts'
 import { mapBounded } from './concurrency.ts'
-import { cpusOf } from './containers.ts'
+import { cpusOf } from './containers/report.ts'
 import type { Docker, StatsReading } from './docker.ts'
 import { type Log, messageOf } from './log.ts'
 

@@ -1,9 +1,9 @@
 import dgram from 'node:dgram'
 import net from 'node:net'
 import type { OpArgs } from '@berth/shared'
-import { mapBounded } from './concurrency.ts'
-import { type Docker, DockerError } from './docker.ts'
-import { OpError } from './errors.ts'
+import { mapBounded } from '../concurrency.ts'
+import { type Docker, DockerError } from '../docker.ts'
+import { OpError } from '../errors.ts'
 
 export type PortRequest = OpArgs<'container.create'>['ports'][number]
 export type PortRange = OpArgs<'container.create'>['port_range']

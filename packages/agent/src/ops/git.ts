@@ -1,10 +1,10 @@
 import { posix } from 'node:path'
 import type { OpArgs, OpResult } from '@berth/shared'
-import type { ContainerInspect, Docker } from './docker.ts'
-import { OpError } from './errors.ts'
-import { collector, runContainedGit } from './git-container.ts'
-import type { OpHandlers } from './ops.ts'
-import { mountOf } from './volume-paths.ts'
+import type { ContainerInspect, Docker } from '../docker.ts'
+import { OpError } from '../errors.ts'
+import { collector, localPath, runContainedGit } from '../git-container.ts'
+import { mountOf } from '../volume-paths.ts'
+import type { OpHandlers } from './context.ts'
 
 // Git in a container's checkout: the container's own git when it has one, else the host's git in a
 // throwaway container given the container's mounts.
@@ -208,15 +208,4 @@ async function remoteNetwork(
     'state_error',
     `the remote ${args.remote ?? url} is a path outside the container's volumes`,
   )
-}
-
-/** The path of a git URL that names a directory on this host (file:// or a plain path); null for a network URL. */
-export function localPath(url: string): string | null {
-  if (url.startsWith('file://')) return decodeURIComponent(url.slice('file://'.length).replace(/^[^/]*/, ''))
-  if (/^[a-z][a-z0-9+.-]*::?\/\//i.test(url) || /^[a-z][a-z0-9+.-]*::/i.test(url)) return null
-  // git reads `host:path` as ssh unless a slash comes before the colon.
-  const colon = url.indexOf(':')
-  const slash = url.indexOf('/')
-  if (colon > 0 && (slash === -1 || colon < slash)) return null
-  return url
 }

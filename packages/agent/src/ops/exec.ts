@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises'
 import { setTimeout as wait } from 'node:timers/promises'
 import type { OpArgs } from '@berth/shared'
-import { stateRefusal } from './containers.ts'
-import type { Docker, ExecAttachment, ExecInspect, TtySize } from './docker.ts'
-import { type Log, messageOf } from './log.ts'
-import type { OpHandlers, SignalName, StreamContext, StreamEnd } from './ops.ts'
+import { stateRefusal } from '../containers/actions.ts'
+import type { Docker, ExecAttachment, ExecInspect, TtySize } from '../docker.ts'
+import { type Log, messageOf } from '../log.ts'
+import type { OpHandlers, SignalName, StreamContext, StreamEnd } from './context.ts'
 
 /** How long the Docker calls that follow a process to its end may take; the stream's own signal has aborted by then when cancelled. */
 const FOLLOW_UP_MS = 5_000

@@ -1,9 +1,9 @@
 import { type OpName, type OpResult, ops } from '@berth/shared'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { connectDocker } from './docker.ts'
-import { toAgentError } from './errors.ts'
-import { newRuntime, runOp } from './ops.ts'
-import { dockerCli, randomName, TEST_IMAGE, TestDocker } from './test-docker.ts'
+import { connectDocker } from '../docker.ts'
+import { toAgentError } from '../errors.ts'
+import { dockerCli, randomName, TEST_IMAGE, TestDocker } from '../test-docker.ts'
+import { newRuntime, runOp } from './index.ts'
 
 // Images, volumes and networks of the host's real Docker Engine.
 const docker = connectDocker()

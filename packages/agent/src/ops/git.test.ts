@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest'
-import { gitCommand, localPath, refName } from './git.ts'
+import { localPath } from '../git-container.ts'
+import { gitCommand, refName } from './git.ts'
 
 describe('git commands', () => {
   test('each action is one git command with its names after the options', () => {

@@ -1,9 +1,9 @@
 import os from 'node:os'
 import { ops } from '@berth/shared'
 import { describe, expect, it } from 'vitest'
-import { connectDocker, DockerError } from './docker.ts'
-import { OpError, toAgentError } from './errors.ts'
-import { newRuntime, runOp } from './ops.ts'
+import { connectDocker, DockerError } from '../docker.ts'
+import { OpError, toAgentError } from '../errors.ts'
+import { newRuntime, runOp } from './index.ts'
 
 // Against the host's real Docker Engine.
 const docker = connectDocker()
