@@ -1,22 +1,12 @@
-import { type OpName, type OpResult, ops } from '@berth/shared'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { connectDocker } from '../docker.ts'
-import { toAgentError } from '../errors.ts'
 import { dockerCli, randomName, TEST_IMAGE, TestDocker } from '../test-docker.ts'
-import { newRuntime, runOp } from './index.ts'
+import { opCaller } from '../testing/ops.ts'
 
 // Images, volumes and networks of the host's real Docker Engine.
-const docker = connectDocker()
 const fixtures = new TestDocker()
 const tags: string[] = []
 
-async function call<O extends OpName>(op: O, args: unknown, timeoutMs = 30_000): Promise<OpResult<O>> {
-  const data = await runOp(op, args, { docker, signal: AbortSignal.timeout(timeoutMs), agent: newRuntime() })
-  return ops[op].result.parse(data) as OpResult<O>
-}
-
-const failureOf = (op: OpName, args: unknown, timeoutMs?: number) =>
-  call(op, args, timeoutMs).then(() => null, toAgentError)
+const { call, failureOf } = opCaller()
 
 afterEach(() => fixtures.removeContainers())
 afterAll(() => {

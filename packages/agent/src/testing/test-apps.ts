@@ -16,6 +16,7 @@ import type { DeployStatus, JobFrame } from '../deploy/job.ts'
 import { connectDocker } from '../docker.ts'
 import { type AgentRuntime, newRuntime, runOp } from '../ops/index.ts'
 import { dockerCli, randomName } from '../test-docker.ts'
+import { portRange } from './ops.ts'
 
 // Fixtures for the deploy tests: real git repositories, real Docker, an AppHost as the agent runs it.
 
@@ -165,7 +166,7 @@ export class AppBench {
         instances: 1,
         health_check: QUICK_CHECK,
         host_port: null,
-        port_range: portRange(),
+        port_range: portRange(8),
         ...run,
       },
       deadlines: { clone_ms: 30_000, build_ms: 60_000 },
@@ -225,12 +226,6 @@ export class AppBench {
     for (const name of this.volumes) quietly(() => dockerCli('volume', 'rm', '-f', name))
     await rm(this.workDir, { recursive: true, force: true })
   }
-}
-
-/** A port range of its own for each deploy, away from the ones Docker picks (32768+). */
-export function portRange(size = 8): { start: number; end: number } {
-  const start = 20_000 + Math.floor(Math.random() * 10_000)
-  return { start, end: start + size - 1 }
 }
 
 /** GET http://127.0.0.1:port/path, a new connection each time; the status and body. */
