@@ -94,6 +94,7 @@ export class Connection {
   constructor(private readonly options: ConnectionOptions) {
     const { docker, log, backoff } = options
     this.agent = newRuntime({
+      workDir: options.workDir,
       openStreams: () =>
         [...this.streams.values()].map(({ op, credit }) => ({
           op,
@@ -103,7 +104,6 @@ export class Connection {
       apps: {
         docker,
         log,
-        workDir: options.workDir,
         serverId: options.serverId,
         // Deploys report again through deploy.status after a reconnect.
         send: (frame) => {

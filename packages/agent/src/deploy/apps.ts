@@ -6,15 +6,15 @@ import { wait } from '../backoff.ts'
 import { Mutex } from '../concurrency.ts'
 import { type ContainerListing, type Docker, DockerError } from '../docker.ts'
 import { type Log, messageOf } from '../log.ts'
+import type { Uploads } from '../uploads.ts'
 import { DeployJob, type JobFrame } from './job.ts'
 import { masker } from './mask.ts'
 import { HealthMonitor } from './monitor.ts'
 import { AppProxy, type Upstream } from './proxy.ts'
 import { JsonRecord } from './record.ts'
 import { bridgeAddress, SERVER_LABEL } from './rollout.ts'
-import { type DeployHost, runDeploy, uploadsDir } from './run.ts'
+import { type DeployHost, runDeploy } from './run.ts'
 import { DeployCancelled } from './stage.ts'
-import { writeUploadChunk } from './upload.ts'
 
 type EventFrame = Extract<ToApiBody, { type: 'event' }>
 
@@ -27,8 +27,10 @@ const REFRESH_MS = 10_000
 
 export interface AppHostOptions {
   docker: Docker
-  /** The agent's work folder: deploys' clones and builds, uploads. */
+  /** The agent's work folder: deploys' clones and builds. */
   workDir: string
+  /** The agent's uploads, which upload deploys unpack. */
+  uploads: Uploads
   /** The agent's lock for choosing host ports. */
   portLock: Mutex
   log: Log
@@ -77,6 +79,10 @@ export class AppHost implements DeployHost {
 
   get workDir(): string {
     return this.options.workDir
+  }
+
+  get uploads(): Uploads {
+    return this.options.uploads
   }
 
   get portLock(): Mutex {
@@ -174,10 +180,6 @@ export class AppHost implements DeployHost {
       this.locks.delete(app_id)
       return { containers: containers.length }
     })
-  }
-
-  uploadChunk(args: OpArgs<'upload.chunk'>): Promise<OpResult<'upload.chunk'>> {
-    return writeUploadChunk(uploadsDir(this.workDir), args).then((bytes) => ({ bytes }))
   }
 
   /** Remembers which deployment serves an app, so that an agent restarting mid-deploy serves that one again. */

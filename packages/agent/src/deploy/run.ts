@@ -4,24 +4,24 @@ import type { DeployArgs } from '@berth/shared'
 import type { Mutex } from '../concurrency.ts'
 import { DockerError } from '../docker.ts'
 import { messageOf } from '../log.ts'
+import type { Uploads } from '../uploads.ts'
 import { buildImage, buildPaths } from './build.ts'
 import { cloneRepository } from './git.ts'
 import type { DeployJob } from './job.ts'
 import { rollOut, type Serving } from './rollout.ts'
 import { DeployCancelled, DeployFailure, stageWithin } from './stage.ts'
-import { readAppDefinition, unpackTarball, uploadPath } from './upload.ts'
+import { readAppDefinition, unpackTarball } from './upload.ts'
 
 export interface DeployHost extends Serving {
-  /** The folder each deploy works in (jobs/<deployment>) and uploads wait in (uploads/). */
+  /** The folder each deploy works in (jobs/<deployment>). */
   workDir: string
+  /** Where an upload deploy's tarball waits. */
+  uploads: Uploads
   /** Held by one rollout of an app at a time. */
   appLock(appId: string): Mutex
   /** Remembers which deployment serves an app now. */
   recordServing(appId: string, deploymentId: string): Promise<void>
 }
-
-/** The folder of uploaded tarballs under the work folder. */
-export const uploadsDir = (workDir: string) => join(workDir, 'uploads')
 
 /**
  * Runs a deploy to its end: gets the image (pull, clone and build, or unpack and build), rolls it
@@ -63,7 +63,7 @@ export async function runDeploy(host: DeployHost, args: DeployArgs, job: DeployJ
 
   await rm(jobDir, { recursive: true, force: true }).catch(() => {})
   if (args.source.type === 'upload') {
-    await rm(uploadPath(uploadsDir(host.workDir), args.source.upload_id), { force: true }).catch(() => {})
+    await host.uploads.remove(args.source.upload_id).catch(() => {})
   }
   if (outcome.state !== 'running' && tagged) await removeTag(host, args.image_tag)
   switch (outcome.state) {
@@ -132,7 +132,7 @@ async function imageOf(
     }
     case 'upload': {
       job.move('cloning')
-      const file = uploadPath(uploadsDir(host.workDir), source.upload_id)
+      const file = host.uploads.path(source.upload_id)
       const size = await stat(file).then(
         (info) => info.size,
         () => null,

@@ -5,7 +5,7 @@ import { gzipSync } from 'node:zlib'
 import tar from 'tar-stream'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { DeployFailure } from './stage.ts'
-import { readAppDefinition, unpackTarball, uploadPath, writeUploadChunk } from './upload.ts'
+import { readAppDefinition, unpackTarball } from './upload.ts'
 
 let folder: string
 
@@ -137,22 +137,6 @@ describe('unpacking an upload', () => {
     await expect(unpackTarball(file, join(folder, 'src'), new AbortController().signal)).rejects.toThrow(
       /^the upload is not a readable .tar.gz/,
     )
-  })
-})
-
-describe('upload.chunk', () => {
-  it('writes each piece at its offset, in any order and more than once', async () => {
-    const uploads = join(folder, 'uploads')
-    const piece = (offset: number, text: string) => ({
-      upload_id: 'upl_1',
-      offset,
-      data: Buffer.from(text).toString('base64'),
-    })
-    expect(await writeUploadChunk(uploads, piece(5, 'world'))).toBe(10)
-    expect(await writeUploadChunk(uploads, piece(0, 'hello'))).toBe(10)
-    expect(await writeUploadChunk(uploads, piece(0, 'hello'))).toBe(10)
-    expect(await readFile(uploadPath(uploads, 'upl_1'), 'utf8')).toBe('helloworld')
-    expect((await stat(uploadPath(uploads, 'upl_1'))).mode & 0o777).toBe(0o600)
   })
 })
 

@@ -1,58 +1,11 @@
 import { constants } from 'node:fs'
-import { lstat, mkdir, open, readdir, rm, stat } from 'node:fs/promises'
+import { lstat } from 'node:fs/promises'
 import { join, posix } from 'node:path'
 import { z } from 'zod'
 import { ArchiveRefused, DEFAULT_UNPACK_LIMITS, type UnpackLimits } from '../archive/policy.ts'
 import { openNoFollow, unpackArchive } from '../archive/unpack.ts'
-import { OpError } from '../errors.ts'
 import { messageOf } from '../log.ts'
 import { DeployFailure } from './stage.ts'
-
-/** The largest tarball the agent takes, compressed. */
-export const MAX_UPLOAD_BYTES = 2 * 1024 ** 3
-/** Uploads never deployed are removed after this long. */
-const UPLOAD_TTL_MS = 24 * 3600_000
-
-export function uploadPath(uploadsDir: string, uploadId: string): string {
-  return join(uploadsDir, `${uploadId}.tar.gz`)
-}
-
-/**
- * Writes a piece of an uploaded tarball at its offset; sending the same piece again changes
- * nothing. Returns the file's size. Uploads older than a day are removed on the way.
- */
-export async function writeUploadChunk(
-  uploadsDir: string,
-  chunk: { upload_id: string; offset: number; data: string },
-): Promise<number> {
-  const data = Buffer.from(chunk.data, 'base64')
-  if (chunk.offset + data.length > MAX_UPLOAD_BYTES) {
-    throw new OpError('validation_error', `an upload may hold at most ${MAX_UPLOAD_BYTES} bytes`)
-  }
-  await mkdir(uploadsDir, { recursive: true, mode: 0o700 })
-  await removeStaleUploads(uploadsDir)
-  // Created when missing, never truncated: pieces may come in any order, and more than once.
-  const file = await open(
-    uploadPath(uploadsDir, chunk.upload_id),
-    constants.O_RDWR | constants.O_CREAT,
-    0o600,
-  )
-  try {
-    if (data.length > 0) await file.write(data, 0, data.length, chunk.offset)
-    return (await file.stat()).size
-  } finally {
-    await file.close()
-  }
-}
-
-async function removeStaleUploads(uploadsDir: string): Promise<void> {
-  const now = Date.now()
-  for (const name of await readdir(uploadsDir).catch(() => [])) {
-    const path = join(uploadsDir, name)
-    const info = await stat(path).catch(() => null)
-    if (info && now - info.mtimeMs > UPLOAD_TTL_MS) await rm(path, { force: true })
-  }
-}
 
 /**
  * Unpacks an uploaded tarball into `dest` (made here) under the archive policy: a refused or

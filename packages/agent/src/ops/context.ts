@@ -4,6 +4,7 @@ import type { AppHost } from '../deploy/apps.ts'
 import type { Docker, TtySize } from '../docker.ts'
 import type { Log } from '../log.ts'
 import type { StatsHistory } from '../stats.ts'
+import type { Uploads } from '../uploads.ts'
 
 // What every op handler is given and must return; a leaf, so handler files never import the registry.
 
@@ -13,6 +14,8 @@ export interface AgentRuntime {
   readonly portLock: Mutex
   /** The stats sampler's last readings, which `container.stats` measures against too. */
   readonly stats: StatsHistory
+  /** Archives sent for `files.put` and upload deploys, apps or not. */
+  readonly uploads: Uploads
   /** The apps this host serves and their deploys; null for a runtime made without them (tests of other ops). */
   readonly apps: AppHost | null
   /** Streams whose handlers are still running. */

@@ -4,13 +4,12 @@ import type { AgentRuntime, OpHandlers } from './context.ts'
 
 export const deployOps: Pick<
   OpHandlers,
-  'deploy.start' | 'deploy.cancel' | 'deploy.status' | 'deploy.cleanup' | 'upload.chunk' | 'app.remove'
+  'deploy.start' | 'deploy.cancel' | 'deploy.status' | 'deploy.cleanup' | 'app.remove'
 > = {
   'deploy.start': async (args, { agent }) => appsOf(agent).startDeploy(args),
   'deploy.cancel': ({ deployment_id }, { agent }) => appsOf(agent).cancelDeploy(deployment_id),
   'deploy.status': async ({ deployment_ids }, { agent }) => appsOf(agent).deployStatus(deployment_ids),
   'deploy.cleanup': (args, { agent, signal }) => appsOf(agent).cleanUp(args, signal),
-  'upload.chunk': (args, { agent }) => appsOf(agent).uploadChunk(args),
   'app.remove': (args, { agent, signal }) => appsOf(agent).removeApp(args, signal),
 }
 

@@ -1,4 +1,4 @@
-import { rm, stat } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
 import { posix } from 'node:path'
 import { Readable } from 'node:stream'
 import type { OpArgs } from '@berth/shared'
@@ -6,8 +6,6 @@ import tar from 'tar-stream'
 import { type ArchivePolicy, ArchiveRefused, type Destination, relativeName } from '../archive/policy.ts'
 import { readArchive, readTar } from '../archive/read.ts'
 import { checkArchive } from '../archive/unpack.ts'
-import { uploadsDir } from '../deploy/run.ts'
-import { uploadPath } from '../deploy/upload.ts'
 import type { Docker } from '../docker.ts'
 import { OpError } from '../errors.ts'
 import { messageOf } from '../log.ts'
@@ -35,7 +33,7 @@ const MODE_TYPE = MODE_DIR | MODE_SYMLINK | (1 << 26) | (1 << 25) | (1 << 24) | 
 /** Bytes per chunk of a download: fewer, larger frames than Docker's pieces. */
 const OUT_PIECE = 64 * 1024
 
-export const fileOps: Pick<OpHandlers, 'files.stat' | 'files.get' | 'files.put'> = {
+export const fileOps: Pick<OpHandlers, 'files.stat' | 'files.get' | 'files.put' | 'upload.chunk'> = {
   'files.stat': async ({ ref, path }, { docker, signal }) => {
     const { Id } = await docker.inspectContainer(ref, signal)
     const target = await statTarget(docker, Id, containerPath(path), signal)
@@ -43,15 +41,14 @@ export const fileOps: Pick<OpHandlers, 'files.stat' | 'files.get' | 'files.put'>
   },
   'files.get': (args, ctx) => download(args, ctx),
   'files.put': async (args, { docker, signal, agent }) => {
-    if (!agent.apps)
-      throw new OpError('agent_error', 'this agent was started without a work folder for uploads')
-    const file = uploadPath(uploadsDir(agent.apps.workDir), args.upload_id)
     try {
-      return await unpackUpload(docker, file, args, signal)
+      return await unpackUpload(docker, agent.uploads.path(args.upload_id), args, signal)
     } finally {
-      await rm(file, { force: true })
+      await agent.uploads.remove(args.upload_id)
     }
   },
+  // Uploads feed files.put and upload deploys alike.
+  'upload.chunk': async (args, { agent }) => ({ bytes: await agent.uploads.write(args) }),
 }
 
 /** An absolute container path, normalised, without a trailing slash (but `/`). */

@@ -1,20 +1,28 @@
+import os from 'node:os'
+import { join } from 'node:path'
 import { Mutex } from '../concurrency.ts'
 import { AppHost, type AppHostOptions } from '../deploy/apps.ts'
 import { StatsHistory } from '../stats.ts'
+import { Uploads } from '../uploads.ts'
 import type { AgentRuntime, StreamReport } from './context.ts'
 
 export interface RuntimeOptions {
+  /** Where deploys clone and build and uploads wait; a folder of this process under the system's temp folder otherwise. */
+  workDir?: string
   openStreams?: () => StreamReport[]
-  /** What the apps' deploys need; the runtime's port lock is shared with them. */
-  apps?: Omit<AppHostOptions, 'portLock'>
+  /** What the apps' deploys need; the runtime's work folder, uploads and port lock are shared with them. */
+  apps?: Omit<AppHostOptions, 'portLock' | 'workDir' | 'uploads'>
 }
 
 export function newRuntime(options: RuntimeOptions = {}): AgentRuntime {
+  const workDir = options.workDir ?? join(os.tmpdir(), `berth-agent-${process.pid}`)
   const portLock = new Mutex()
+  const uploads = new Uploads(workDir)
   return {
     portLock,
     stats: new StatsHistory(),
-    apps: options.apps ? new AppHost({ ...options.apps, portLock }) : null,
+    uploads,
+    apps: options.apps ? new AppHost({ ...options.apps, workDir, uploads, portLock }) : null,
     openStreams: options.openStreams ?? (() => []),
   }
 }

@@ -116,9 +116,9 @@ export class AppBench {
   /** Another runtime on the same work folder: the agent after a restart. */
   newRuntime(): AgentRuntime {
     return newRuntime({
+      workDir: this.workDir,
       apps: {
         docker,
-        workDir: this.workDir,
         serverId: () => this.serverId,
         log: (line) => this.log.push(line),
         send: (frame) => this.frames.push(frame),
