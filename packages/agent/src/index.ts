@@ -1,8 +1,8 @@
 import os from 'node:os'
 import { dirname, join } from 'node:path'
-import { type Backoff, backoffDelay, DEFAULT_BACKOFF, wait } from './backoff.ts'
-import { Connection } from './connection.ts'
 import { connectDocker } from './docker.ts'
+import { type Backoff, backoffDelay, DEFAULT_BACKOFF, wait } from './link/backoff.ts'
+import { Connection } from './link/connection.ts'
 import {
   defaultStatePath,
   EnrollmentError,
@@ -10,14 +10,14 @@ import {
   prepareStateFolder,
   readState,
   writeState,
-} from './enroll.ts'
+} from './link/enroll.ts'
 import { type Log, logToStderr, messageOf } from './log.ts'
 
-export type { Backoff } from './backoff.ts'
 export type { Docker, DockerInfo } from './docker.ts'
 export { connectDocker, DockerError } from './docker.ts'
-export type { AgentState } from './enroll.ts'
-export { defaultStatePath, EnrollmentError } from './enroll.ts'
+export type { Backoff } from './link/backoff.ts'
+export type { AgentState } from './link/enroll.ts'
+export { defaultStatePath, EnrollmentError } from './link/enroll.ts'
 export type { Log } from './log.ts'
 export type { StatsRound } from './stats.ts'
 export { StatsHistory, sampleRound } from './stats.ts'

@@ -1,8 +1,8 @@
 import type { ContainerSummary, containerEvent, inventoryEvent, ToApiBody } from '@berth/shared'
 import type { z } from 'zod'
-import { type Backoff, backoffDelay, wait } from './backoff.ts'
 import { listSummaries, summaryOf } from './containers/report.ts'
 import { type Docker, DockerError, type DockerEvent } from './docker.ts'
+import { type Backoff, backoffDelay, wait } from './link/backoff.ts'
 import { type Log, messageOf } from './log.ts'
 
 /** Quiet time after a container's last event before it is reported: one `docker run` is several events. */

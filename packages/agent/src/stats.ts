@@ -1,10 +1,10 @@
 import os from 'node:os'
 import type { StatsSample } from '@berth/shared'
-import { wait } from './backoff.ts'
 import { CgroupReader, type CgroupReading, systemCpuNs } from './cgroups.ts'
 import { mapBounded } from './concurrency.ts'
 import { cpusOf } from './containers/report.ts'
 import type { Docker, StatsReading } from './docker.ts'
+import { wait } from './link/backoff.ts'
 import { type Log, messageOf } from './log.ts'
 
 /**

@@ -2,8 +2,8 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import os from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { StandInApi } from '../testing/stand-in-api.ts'
 import { EnrollmentError, enroll, prepareStateFolder, readState, writeState } from './enroll.ts'
-import { StandInApi } from './testing/stand-in-api.ts'
 
 let folder: string
 const logLines: string[] = []

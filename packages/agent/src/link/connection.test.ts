@@ -3,9 +3,9 @@ import os from 'node:os'
 import { join } from 'node:path'
 import { BERTH_VERSION, CLOSE_REVOKED } from '@berth/shared'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { StreamCredit } from './connection.ts'
-import { type Agent, type AgentOptions, REVOKED_MESSAGE, startAgent } from './index.ts'
-import { StandInApi } from './testing/stand-in-api.ts'
+import { type Agent, type AgentOptions, REVOKED_MESSAGE, startAgent } from '../index.ts'
+import { StandInApi } from '../testing/stand-in-api.ts'
+import { StreamCredit } from './credit.ts'
 
 // The agent runs for real against real Docker; a real ws server on 127.0.0.1 stands in for the API.
 

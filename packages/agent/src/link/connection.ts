@@ -1,4 +1,3 @@
-import { isUtf8 } from 'node:buffer'
 import os from 'node:os'
 import {
   AGENT_PATHS,
@@ -11,23 +10,15 @@ import {
   toAgent,
 } from '@berth/shared'
 import WebSocket from 'ws'
+import type { Docker } from '../docker.ts'
+import { ContainerWatch } from '../inventory.ts'
+import { type Log, messageOf } from '../log.ts'
+import { type AgentRuntime, isStreamOpName, newRuntime, runOp } from '../ops/index.ts'
+import { findAgentSelf } from '../self.ts'
+import { DEFAULT_STATS_INTERVAL_MS, StatsSampler } from '../stats.ts'
 import { type Backoff, backoffDelay, wait } from './backoff.ts'
 import { CallBook, type CallOutcome } from './calls.ts'
-import type { Docker } from './docker.ts'
-import { toAgentError } from './errors.ts'
-import { ContainerWatch } from './inventory.ts'
-import { type Log, messageOf } from './log.ts'
-import {
-  type AgentRuntime,
-  isStreamOpName,
-  newRuntime,
-  runOp,
-  runStreamOp,
-  type StreamName,
-} from './ops/index.ts'
-import { findAgentSelf } from './self.ts'
-import { DEFAULT_STATS_INTERVAL_MS, StatsSampler } from './stats.ts'
-import { type StreamControl, StreamControls } from './stream-controls.ts'
+import { LinkStreams } from './streams.ts'
 
 /** Heartbeat interval until the API's `welcome` names its own. */
 const DEFAULT_HEARTBEAT_MS = 10_000
@@ -37,8 +28,6 @@ const HANDSHAKE_TIMEOUT_MS = 15_000
 const CLOSE_TIMEOUT_MS = 2_000
 const DOCKER_VERSION_TIMEOUT_MS = 3_000
 const CLOSE_NORMAL = 1000
-/** Bytes waiting in the link's send buffer above which a stream waits before reading more from Docker. */
-const STREAM_HIGH_WATER_BYTES = 1024 * 1024
 
 export interface ConnectionOptions {
   /** Base URL of the API, without a trailing slash. */
@@ -64,10 +53,7 @@ export type ConnectionEnd = 'stopped' | 'refused' | 'revoked'
 
 type Hello = Extract<ToApiBody, { type: 'hello' }>
 type Call = Extract<ToAgent, { type: 'call' }>
-type Chunk = Extract<ToApiBody, { type: 'chunk' }>
-type End = Extract<ToApiBody, { type: 'end' }>
 type LinkEnd = { end: ConnectionEnd | 'dropped'; welcomed: boolean }
-type OpenStream = { op: string; controller: AbortController; controls: StreamControls; credit: StreamCredit }
 
 /**
  * The agent's long-lived link to the API: says hello, keeps heartbeats going, answers calls, runs
@@ -79,10 +65,7 @@ export class Connection {
   private watchdog: ReturnType<typeof setTimeout> | undefined
   private seq = 0
   private readonly calls = new CallBook()
-  /** Streams whose handlers still run, by call id. */
-  private readonly streams = new Map<string, OpenStream>()
-  /** The API's flow-control window for streams; null when it sends no credits. */
-  private streamWindow: number | null = null
+  private readonly streams: LinkStreams
   private readonly agent: AgentRuntime
   private readonly watch: ContainerWatch
   private readonly sampler: StatsSampler
@@ -93,14 +76,10 @@ export class Connection {
 
   constructor(private readonly options: ConnectionOptions) {
     const { docker, log, backoff } = options
+    this.streams = new LinkStreams({ docker, log })
     this.agent = newRuntime({
       workDir: options.workDir,
-      openStreams: () =>
-        [...this.streams.values()].map(({ op, credit }) => ({
-          op,
-          sent_bytes: credit.sent,
-          in_flight_bytes: credit.inFlight,
-        })),
+      openStreams: () => this.streams.report(),
       apps: {
         docker,
         log,
@@ -170,7 +149,7 @@ export class Connection {
     this.stopping.abort()
     this.sampler.stop()
     // Streams (a followed log) may never finish on their own.
-    this.cancelStreams()
+    this.streams.cancelAll()
     await this.calls.drain(this.options.drainMs, 'the agent is stopping')
     const socket = this.socket
     if (!socket || socket.readyState === WebSocket.CLOSED) return
@@ -233,7 +212,7 @@ export class Connection {
         clearTimeout(this.watchdog)
         this.linkReady = false
         this.sampler.stop()
-        this.cancelStreams()
+        this.streams.cancelAll()
         if (this.socket === socket) this.socket = null
         if (refusedWith === 401) return resolve({ end: 'refused', welcomed })
         if (code === CLOSE_REVOKED) return resolve({ end: 'revoked', welcomed })
@@ -258,7 +237,7 @@ export class Connection {
           this.options.log(`cannot set up the apps' proxies: ${messageOf(err)}`)
         })
         this.sampler.start(frame.statsIntervalMs ?? DEFAULT_STATS_INTERVAL_MS)
-        this.streamWindow = frame.streamWindowBytes ?? null
+        this.streams.window = frame.streamWindowBytes ?? null
         return
       case 'heartbeat_ack':
         return
@@ -266,16 +245,15 @@ export class Connection {
         this.answer(frame)
         return
       case 'cancel':
-        if (!this.cancelStream(frame.id)) this.calls.cancel(frame.id)
+        if (!this.streams.cancel(frame.id)) this.calls.cancel(frame.id)
         return
       case 'input':
       case 'resize':
       case 'signal':
-        // A stream that has ended, or never was, has nobody to hear it.
-        this.streams.get(frame.id)?.controls.deliver(frame)
+        this.streams.deliver(frame)
         return
       case 'credit':
-        this.streams.get(frame.id)?.credit.grant(frame.bytes)
+        this.streams.grant(frame.id, frame.bytes)
         return
       default:
         frame satisfies never
@@ -291,7 +269,7 @@ export class Connection {
       return
     }
     if (stream) {
-      this.openStream(call)
+      this.streams.start(call, this.socket, this.agent)
       return
     }
     const { docker } = this.options
@@ -311,84 +289,6 @@ export class Connection {
       default:
         run satisfies never
     }
-  }
-
-  /**
-   * Runs a stream op: its output goes out as `chunk` frames on the link it was asked on, then one
-   * `end`. Streams are not deduplicated or remembered like calls, and run until they end or are cancelled.
-   */
-  private openStream(call: Call): void {
-    const { id } = call
-    if (this.streams.has(id)) {
-      this.options.log(`ignored a call ${id} for a stream that is already running`)
-      return
-    }
-    const controller = new AbortController()
-    const controls = new StreamControls()
-    const credit = new StreamCredit(this.streamWindow)
-    this.streams.set(id, { op: call.op, controller, controls, credit })
-    const link = this.socket
-    let seq = 0
-    let ended = false
-    const end = (frame: End) => {
-      if (ended) return
-      ended = true
-      if (link?.readyState === WebSocket.OPEN) link.send(encodeFrame(frame))
-    }
-    // A cancelled stream ends at once; its handler has destroyed Docker's stream or soon will.
-    controller.signal.addEventListener('abort', () => end({ type: 'end', id }), { once: true })
-    const emit = async (stream: StreamName, data: Buffer | string, encoding?: 'base64') => {
-      if (ended) return
-      const frame: Chunk = { type: 'chunk', id, seq: seq++, stream, ...encoded(data, encoding) }
-      // Within the stream's window: a reader that does not keep up slows this stream alone.
-      await credit.take(frame.data.length, controller.signal)
-      if (!ended) await this.sendChunk(link, frame, controller.signal)
-    }
-    const { docker, log } = this.options
-    runStreamOp(call.op, call.args, {
-      docker,
-      signal: controller.signal,
-      agent: this.agent,
-      log,
-      emit,
-      onInput: (listener) => controls.listen('input', (frame) => listener(inputBytes(frame))),
-      onResize: (listener) => controls.listen('resize', ({ cols, rows }) => listener({ cols, rows })),
-      onSignal: (listener) => controls.listen('signal', ({ name }) => listener(name)),
-    })
-      .then(
-        ({ exitCode }) => end(exitCode === undefined ? { type: 'end', id } : { type: 'end', id, exitCode }),
-        (err: unknown) => end({ type: 'end', id, error: toAgentError(err) }),
-      )
-      .finally(() => this.streams.delete(id))
-  }
-
-  /** Sends a chunk; resolves at once, or when the link has sent its buffer out if that holds more than STREAM_HIGH_WATER_BYTES. */
-  private sendChunk(link: WebSocket | null, frame: Chunk, signal: AbortSignal): Promise<void> {
-    if (link?.readyState !== WebSocket.OPEN) return Promise.resolve()
-    return new Promise((resolve) => {
-      let waiting = false
-      const done = () => {
-        signal.removeEventListener('abort', done)
-        resolve()
-      }
-      // ws calls this once the frame, and so everything before it, has been written to the socket.
-      link.send(encodeFrame(frame), () => {
-        if (waiting) done()
-      })
-      if (link.bufferedAmount <= STREAM_HIGH_WATER_BYTES) return resolve()
-      waiting = true
-      signal.addEventListener('abort', done, { once: true })
-    })
-  }
-
-  private cancelStream(id: string): boolean {
-    const stream = this.streams.get(id)
-    stream?.controller.abort()
-    return stream !== undefined
-  }
-
-  private cancelStreams(): void {
-    for (const { controller } of this.streams.values()) controller.abort()
   }
 
   /** Sends a heartbeat every `ms`, and drops the link after SILENT_BEATS intervals without a word from the API. */
@@ -441,19 +341,6 @@ export class Connection {
   }
 }
 
-/** Output as frame text: UTF-8 when it is valid UTF-8 and base64 is not asked for, else base64. */
-function encoded(data: Buffer | string, encoding?: 'base64'): Pick<Chunk, 'data' | 'encoding'> {
-  if (encoding === 'base64') return { data: Buffer.from(data).toString('base64'), encoding }
-  if (typeof data === 'string') return { data, encoding: 'utf8' }
-  return isUtf8(data)
-    ? { data: data.toString('utf8'), encoding: 'utf8' }
-    : { data: data.toString('base64'), encoding: 'base64' }
-}
-
-function inputBytes({ data, encoding }: Extract<StreamControl, { type: 'input' }>): Buffer {
-  return Buffer.from(data, encoding === 'base64' ? 'base64' : 'utf8')
-}
-
 /** The WebSocket address of the API's agent endpoint: http→ws, https→wss. */
 function connectUrl(api: string): string {
   return `${api.replace(/^http/, 'ws')}${AGENT_PATHS.connect}`
@@ -476,41 +363,4 @@ function frameType(text: string): string {
     // not JSON at all
   }
   return 'unknown'
-}
-
-/**
- * A stream's flow-control window: data may be sent while what was sent and not yet credited
- * back stays within it (one chunk larger than the window goes alone). Without a window, no wait.
- */
-export class StreamCredit {
-  /** Bytes taken for sending, and of those the ones not credited back yet. */
-  sent = 0
-  inFlight = 0
-  private wake: (() => void) | null = null
-
-  constructor(private readonly window: number | null) {}
-
-  async take(bytes: number, signal: AbortSignal): Promise<void> {
-    const window = this.window
-    if (window !== null) {
-      while (this.inFlight > 0 && this.inFlight + bytes > window && !signal.aborted) {
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            signal.removeEventListener('abort', done)
-            this.wake = null
-            resolve()
-          }
-          this.wake = done
-          signal.addEventListener('abort', done, { once: true })
-        })
-      }
-      this.inFlight += bytes
-    }
-    this.sent += bytes
-  }
-
-  grant(bytes: number): void {
-    this.inFlight = Math.max(0, this.inFlight - bytes)
-    this.wake?.()
-  }
 }

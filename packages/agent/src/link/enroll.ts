@@ -7,7 +7,7 @@ import os from 'node:os'
 import { dirname, join } from 'node:path'
 import { AGENT_PATHS, type EnrollResponse } from '@berth/shared'
 import { z } from 'zod'
-import { type Log, messageOf } from './log.ts'
+import { type Log, messageOf } from '../log.ts'
 
 /** What the agent keeps between runs: which API it enrolled with, as which server, and its agent token. */
 export interface AgentState {

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
+import { OpError } from '../errors.ts'
 import { CallBook } from './calls.ts'
-import { OpError } from './errors.ts'
 
 const call = (id: string, timeoutMs = 5_000) => ({ id, op: 'docker.ping', timeoutMs })
 

@@ -1,5 +1,5 @@
 import type { AgentError } from '@berth/shared'
-import { OpError, toAgentError } from './errors.ts'
+import { OpError, toAgentError } from '../errors.ts'
 
 /** What a call came to: its data, or the error the API is told. */
 export type CallOutcome = { ok: true; data: unknown } | { ok: false; error: AgentError }
