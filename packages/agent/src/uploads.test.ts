@@ -1,10 +1,10 @@
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import os from 'node:os'
 import { join } from 'node:path'
-import tar from 'tar-stream'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { newRuntime } from './ops/index.ts'
 import { dockerCli, TEST_IMAGE, TestDocker } from './test-docker.ts'
+import { tarOf } from './testing/archives.ts'
 import { opCaller } from './testing/ops.ts'
 import { Uploads } from './uploads.ts'
 
@@ -58,15 +58,3 @@ describe('files.put', { timeout: 30_000 }, () => {
     expect(dockerCli('exec', id, 'cat', '/srv/uploaded/hello.txt')).toBe('from an upload')
   })
 })
-
-/** A tar of regular files, by name. */
-async function tarOf(files: Record<string, string>): Promise<Buffer> {
-  const pack = tar.pack()
-  const chunks: Buffer[] = []
-  pack.on('data', (chunk: Buffer) => chunks.push(chunk))
-  const ended = new Promise((resolve) => pack.on('end', resolve))
-  for (const [name, body] of Object.entries(files)) pack.entry({ name, mode: 0o644 }, body)
-  pack.finalize()
-  await ended
-  return Buffer.concat(chunks)
-}

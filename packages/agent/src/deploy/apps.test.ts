@@ -3,6 +3,7 @@ import { APP_LABELS, appHealthEvent, appRestartEvent } from '@berth/shared'
 import tar from 'tar-stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { dockerCli, inspectCli, TEST_IMAGE } from '../test-docker.ts'
+import { tarOf } from '../testing/archives.ts'
 import { AppBench, get, httpApp, QUICK_CHECK } from '../testing/test-apps.ts'
 import { SERVER_LABEL } from './rollout.ts'
 
@@ -18,16 +19,7 @@ afterAll(async () => {
 })
 
 /** A .tar.gz of `files`, as `berth deploy` of a folder would send it. */
-async function tarGz(files: Record<string, string>): Promise<Buffer> {
-  const pack = tar.pack()
-  const chunks: Buffer[] = []
-  pack.on('data', (chunk: Buffer) => chunks.push(chunk))
-  const ended = new Promise((resolve) => pack.on('end', resolve))
-  for (const [name, body] of Object.entries(files)) pack.entry({ name, mode: 0o644 }, body)
-  pack.finalize()
-  await ended
-  return gzipSync(Buffer.concat(chunks))
-}
+const tarGz = async (files: Record<string, string>) => gzipSync(await tarOf(files))
 
 /** Sends `data` with upload.chunk in two pieces, the second first and the first twice. */
 async function upload(uploadId: string, data: Buffer): Promise<void> {

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { dockerCli, randomName, TEST_IMAGE, TestDocker } from '../test-docker.ts'
-import { opCaller } from '../testing/ops.ts'
+import { committedImage, opCaller } from '../testing/ops.ts'
 
 // Images, volumes and networks of the host's real Docker Engine.
 const fixtures = new TestDocker()
@@ -22,10 +22,7 @@ afterAll(() => {
 
 /** An image of its own, with one tag: a commit of a container of the test image. */
 function ownImage(): string {
-  const tag = `${randomName('berth-test/agent-image')}:v1`
-  const container = dockerCli('create', ...fixtures.labelArgs(), TEST_IMAGE, 'true')
-  dockerCli('commit', container, tag)
-  dockerCli('rm', container)
+  const tag = committedImage(fixtures, `${randomName('berth-test/agent-image')}:v1`, 'true')
   tags.push(tag)
   return tag
 }

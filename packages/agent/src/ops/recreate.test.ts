@@ -1,6 +1,6 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { dockerCli, inspectCli, randomName, TEST_IMAGE, TestDocker } from '../test-docker.ts'
-import { createArgs, opCaller, portRange } from '../testing/ops.ts'
+import { dockerCli, inspectCli, randomName, TestDocker } from '../test-docker.ts'
+import { committedImage, createArgs, opCaller, portRange } from '../testing/ops.ts'
 
 // Recreating containers against the host's real Docker Engine, as the API would call the agent.
 const fixtures = new TestDocker()
@@ -16,11 +16,7 @@ afterAll(() => {
 
 /** An image like the test image but without a shell, so a container whose command is `sh` cannot start on it. */
 function imageWithoutShell(): string {
-  const image = `${randomName('berth-test-noshell')}:1`
-  const id = fixtures.run(TEST_IMAGE, 'rm', '/bin/sh')
-  dockerCli('wait', id)
-  dockerCli('commit', id, image)
-  dockerCli('rm', id)
+  const image = committedImage(fixtures, `${randomName('berth-test-noshell')}:1`, 'rm', '/bin/sh')
   images.push(image)
   return image
 }

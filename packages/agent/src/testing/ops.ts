@@ -4,7 +4,7 @@ import { connectDocker } from '../docker.ts'
 import { toAgentError } from '../errors.ts'
 import type { AgentRuntime } from '../ops/context.ts'
 import { newRuntime, runOp } from '../ops/index.ts'
-import { randomName, TEST_IMAGE, type TestDocker } from '../test-docker.ts'
+import { dockerCli, randomName, TEST_IMAGE, type TestDocker } from '../test-docker.ts'
 
 /** Calls ops against the host's real Docker Engine as the API would, each result checked against the protocol. */
 export function opCaller(agent: AgentRuntime = newRuntime()) {
@@ -48,4 +48,13 @@ export function createArgs(
     start: true,
     ...overrides,
   }
+}
+
+/** Makes the image `tag`: the test image as `cmd` left it, committed. */
+export function committedImage(fixtures: TestDocker, tag: string, ...cmd: string[]): string {
+  const id = fixtures.run(TEST_IMAGE, ...cmd)
+  dockerCli('wait', id)
+  dockerCli('commit', id, tag)
+  dockerCli('rm', id)
+  return tag
 }
