@@ -35,7 +35,8 @@ import {
   setEnv,
   updateApp,
 } from '../services/apps.ts'
-import { createDeployment, listDeployments, rollback } from '../services/deployments.ts'
+import { createDeployment, rollback } from '../services/deployments/commands.ts'
+import { listDeployments } from '../services/deployments/read.ts'
 import {
   createWebhook,
   deleteWebhook,

@@ -7,13 +7,9 @@ import { ApiError } from '../errors.ts'
 import { errorEvent } from '../lib/sse.ts'
 import { actorContext, bearerOf, query, requireAuth } from '../middleware.ts'
 import { endWhenRefused, holdClient } from '../services/clients.ts'
-import {
-  cancelDeployment,
-  deploymentLines,
-  findDeployment,
-  followDeploymentLogs,
-  toDeploymentView,
-} from '../services/deployments.ts'
+import { cancelDeployment } from '../services/deployments/commands.ts'
+import { followDeploymentLogs } from '../services/deployments/follow.ts'
+import { deploymentLines, findDeployment, toDeploymentView } from '../services/deployments/read.ts'
 
 const logsQuery = z.object({
   follow: queryFlag.default(false),

@@ -1,6 +1,6 @@
 import type { ServiceContext } from '../context.ts'
 import type { AgentEvents } from '../hub/hub.ts'
-import { recordJob, resumeDeployments } from './deployments.ts'
+import { recordJob, resumeDeployments } from './deployments/reports.ts'
 import { recordAgentEvent } from './inventory.ts'
 import { recordAgentOffline, recordAgentOnline, recordAgentsSeen } from './servers.ts'
 import { recordStats } from './stats.ts'

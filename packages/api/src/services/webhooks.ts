@@ -9,7 +9,7 @@ import { log } from '../lib/log.ts'
 import { decodeCursor, toPage } from '../lib/pagination.ts'
 import { DAY_MS, iso } from '../lib/time.ts'
 import { findApp } from './apps.ts'
-import { createDeployment } from './deployments.ts'
+import { createDeployment } from './deployments/commands.ts'
 
 export type Provider = (typeof webhooks.$inferSelect)['provider']
 type WebhookRow = typeof webhooks.$inferSelect
