@@ -10,20 +10,18 @@ import {
   updateContainerBody,
 } from '@berth/shared'
 import { type Context, Hono } from 'hono'
-import { streamSSE } from 'hono/streaming'
 import { z } from 'zod'
 import type { AppEnv } from '../context.ts'
-import { ApiError } from '../errors.ts'
-import { errorEvent, sseEvent } from '../lib/sse.ts'
+import { sseEvent, streamFollow } from '../lib/sse.ts'
 import { actorContext, bearerOf, jsonBody, optionalJsonBody, query, requireAuth } from '../middleware.ts'
+import { holdFollow } from '../services/clients.ts'
+import { containerLogs, followContainerLogs } from '../services/container-logs.ts'
 import {
   type ContainerAction,
   containerAction,
-  containerLogs,
   containerStatsHistory,
   containerStatsNow,
   createContainer,
-  followContainerLogs,
   getContainer,
   listContainers,
   removeContainer,
@@ -80,25 +78,20 @@ export const containerRoutes = new Hono<AppEnv>()
     act(c, 'kill', c.req.valid('json')),
   )
   .get('/:cid/logs', requireAuth('read'), query(logsQuery), async (c) => {
-    const [sid, cid] = params(c)
+    const [serverId, ref] = params(c)
     const q = c.req.valid('query')
     const ctx = actorContext(c)
-    if (!q.follow) return c.json({ logs: await containerLogs(ctx, sid, cid, q) }, 200)
-    const logs = await followContainerLogs(ctx, bearerOf(c), sid, cid, q)
-    return streamSSE(c, async (sse) => {
-      sse.onAbort(() => logs.cancel())
-      let seq = 0
-      try {
-        // One write per chunk from the agent, whatever the number of lines in it.
-        for await (const batch of logs) {
-          await sse.write(batch.map((entry) => sseEvent(entry.stream, JSON.stringify(entry), seq++)).join(''))
-        }
-      } catch (err) {
-        if (!(err instanceof ApiError)) throw err
-        await sse.writeSSE(errorEvent(err, c.get('requestId'), c.get('deps').clock.now()))
-        return
-      }
-      await sse.writeSSE({ event: 'end', data: JSON.stringify({ reason: 'container stopped' }) })
+    if (!q.follow) return c.json({ logs: await containerLogs(ctx, { serverId, ref, query: q }) }, 200)
+    const held = await holdFollow(ctx, {
+      bearer: bearerOf(c),
+      open: () => followContainerLogs(ctx, { serverId, ref, query: q }),
+    })
+    let seq = 0
+    return streamFollow(c, held, {
+      // One write per chunk from the agent, whatever the number of lines in it.
+      item: (sse, batch) =>
+        sse.write(batch.map((entry) => sseEvent(entry.stream, JSON.stringify(entry), seq++)).join('')),
+      done: (sse) => sse.writeSSE({ event: 'end', data: JSON.stringify({ reason: 'container stopped' }) }),
     })
   })
   .get('/:cid/stats', requireAuth('read'), async (c) => {

@@ -3,7 +3,6 @@ import {
   type CreateContainerBody,
   type containerListQuery,
   LABELS,
-  type logsQuery,
   newId,
   type PublishedPort,
   type portBinding,
@@ -17,11 +16,9 @@ import { perDatabase } from '../db/index.ts'
 import { likeEscaped, likePrefix } from '../db/like.ts'
 import { containers } from '../db/schema.ts'
 import { ApiError, notFound } from '../errors.ts'
-import type { AgentStream, StreamChunk } from '../hub/hub.ts'
 import { decodeCursor, toPage } from '../lib/pagination.ts'
 import { iso, isoOrNull } from '../lib/time.ts'
 import { actorLevel, assertMayReveal, levelAtLeast } from './auth.ts'
-import { endWhenRefused, holdClient } from './clients.ts'
 import { type ContainerRow, removeContainerRow, upsertContainers } from './inventory.ts'
 import { findServer, refuseAgentOwn } from './servers.ts'
 import { statsHistory } from './stats.ts'
@@ -387,117 +384,6 @@ export async function removeContainer(
     { timeoutMs: CONTAINER_WRITE_TIMEOUT_MS },
   )
   await removeContainerRow(ctx, serverId, row.dockerId)
-}
-
-type LogsQuery = z.infer<typeof logsQuery>
-
-/** Opens a container's log on its host; chunks are stdout or stderr text. */
-export async function openContainerLogs(ctx: ActorContext, serverId: string, ref: string, query: LogsQuery) {
-  const row = await findContainer(ctx, serverId, ref)
-  return ctx.hub.open(serverId, 'container.logs', {
-    ref: row.dockerId,
-    tail: query.tail,
-    since: query.since,
-    timestamps: query.timestamps,
-    follow: query.follow,
-  })
-}
-
-/**
- * Follows a container's log for the acting user: batches of entries as the host sends them
- * (one batch per chunk, whatever the number of lines in it), until the container stops. Held
- * for the user (limits, re-checks): once the credential no longer allows reading, it ends by
- * throwing why. Opened before it is iterated, so an offline server or unknown container is a
- * plain error.
- */
-export async function followContainerLogs(
-  ctx: ActorContext,
-  bearer: string,
-  serverId: string,
-  ref: string,
-  query: LogsQuery,
-): Promise<AsyncIterable<ReturnType<typeof logEntry>[]> & { cancel(): void }> {
-  const hold = holdClient(ctx, bearer, { socket: false, streams: 1 })
-  let logs: AgentStream
-  try {
-    logs = await openContainerLogs(ctx, serverId, ref, query)
-  } catch (err) {
-    hold.release()
-    throw err
-  }
-  let refusal: ApiError | null = null
-  endWhenRefused(hold, 'read', (err) => {
-    refusal = err
-    logs.cancel()
-  })
-  const cancel = () => {
-    hold.release()
-    logs.cancel()
-  }
-  return {
-    cancel,
-    async *[Symbol.asyncIterator]() {
-      try {
-        const splitter = lineSplitter()
-        try {
-          for await (const chunk of logs) {
-            if (refusal) break
-            const batch = splitter.push(chunk).map((l) => logEntry(l, query.timestamps))
-            if (batch.length > 0) yield batch
-          }
-        } catch (err) {
-          // Cancelled underneath by the refusal: that is the reason to give.
-          if (!refusal) throw err
-        }
-        if (refusal) throw refusal
-        const rest = splitter.flush().map((l) => logEntry(l, query.timestamps))
-        if (rest.length > 0) yield rest
-      } finally {
-        cancel()
-      }
-    },
-  }
-}
-
-/** Splits chunks into whole lines per stream, keeping a partial line until its end arrives. */
-export function lineSplitter() {
-  const partial: Record<string, string> = {}
-  const decoder = new TextDecoder()
-  return {
-    push(chunk: StreamChunk): { stream: string; line: string }[] {
-      const text =
-        chunk.encoding === 'base64'
-          ? decoder.decode(Uint8Array.from(atob(chunk.data), (c) => c.charCodeAt(0)))
-          : chunk.data
-      const parts = ((partial[chunk.stream] ?? '') + text).split('\n')
-      partial[chunk.stream] = parts.pop() ?? ''
-      return parts.map((line) => ({ stream: chunk.stream, line }))
-    },
-    flush(): { stream: string; line: string }[] {
-      const rest = Object.entries(partial)
-        .filter(([, line]) => line.length > 0)
-        .map(([stream, line]) => ({ stream, line }))
-      for (const key of Object.keys(partial)) delete partial[key]
-      return rest
-    },
-  }
-}
-
-/** A log line as the API shows it; with timestamps, Docker's RFC 3339 prefix becomes `ts`. */
-export function logEntry(entry: { stream: string; line: string }, timestamps: boolean) {
-  if (!timestamps) return { stream: entry.stream, line: entry.line }
-  const space = entry.line.indexOf(' ')
-  return { stream: entry.stream, ts: entry.line.slice(0, space), line: entry.line.slice(space + 1) }
-}
-
-export async function containerLogs(ctx: ActorContext, serverId: string, ref: string, query: LogsQuery) {
-  const stream = await openContainerLogs(ctx, serverId, ref, { ...query, follow: false })
-  const splitter = lineSplitter()
-  const logs: ReturnType<typeof logEntry>[] = []
-  for await (const chunk of stream)
-    for (const l of splitter.push(chunk)) logs.push(logEntry(l, query.timestamps))
-  for (const l of splitter.flush()) logs.push(logEntry(l, query.timestamps))
-  return logs
 }
 
 export async function containerStatsNow(ctx: ActorContext, serverId: string, ref: string) {
