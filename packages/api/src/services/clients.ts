@@ -45,9 +45,9 @@ interface Entry {
 // The open holds of this process (on Workers, of this isolate), by user.
 const holds = new Map<string, Set<Entry>>()
 
-const tooMany = (what: string, limit: number) =>
+const tooMany = (what: 'sockets' | 'streams', limit: number) =>
   new ApiError('rate_limited', `at most ${limit} open ${what} per user`, {
-    code: `too_many_${what}`,
+    code: `too_many_${what}` as const,
     details: { limit },
   })
 
