@@ -39,7 +39,7 @@ export const deploymentRoutes = new Hono<AppEnv>()
     const after = Number.isFinite(lastEventId) ? lastEventId : (q.after ?? -1)
     const wantsFollow = q.follow || (c.req.header('Accept') ?? '').includes('text/event-stream')
     if (!wantsFollow) {
-      return c.json({ lines: await deploymentLines(ctx, row.id, after), state: row.state }, 200)
+      return c.json({ lines: await deploymentLines(ctx, { id: row.id, after }), state: row.state }, 200)
     }
     const held = await holdFollow(ctx, {
       bearer: bearerOf(c),

@@ -252,7 +252,8 @@ export async function receiveWebhook(ctx: ServiceContext, appId: string, inc: In
     else {
       try {
         // A signed push resent under a new delivery id names a commit already here or on its way.
-        const deployment = await createDeployment(ctx, app, {
+        const deployment = await createDeployment(ctx, {
+          app,
           trigger: 'webhook',
           createdBy: null,
           ref: sha,

@@ -12,6 +12,7 @@ import { type DeploymentRow, type DeploymentView, findDeployment, isFinal, toDep
 type Trigger = DeploymentRow['trigger']
 
 export interface DeployRequest {
+  app: AppRow
   trigger: Trigger
   createdBy: string | null
   /** A branch, tag or commit to build instead of the app's branch. */
@@ -25,9 +26,9 @@ export interface DeployRequest {
   onlyNewCommit?: boolean
 }
 
-function sourceFor(app: AppRow, id: string, req: DeployRequest): DeploymentSource {
+function sourceFor(id: string, req: DeployRequest): DeploymentSource {
   if (req.rollbackOf) return { type: 'prebuilt', image: req.rollbackOf.image }
-  const source = app.source
+  const source = req.app.source
   switch (source.type) {
     case 'image':
       if (req.ref) throw badDeploy('ref', 'an image app has no branch to build')
@@ -59,9 +60,10 @@ const badDeploy = (path: string, message: string) =>
  * Queues a deployment of an app and starts it when nothing else of the app runs and its server
  * is online. An upload is handed to the agent first, so it is on the host when its turn comes.
  */
-export async function createDeployment(ctx: ServiceContext, app: AppRow, req: DeployRequest) {
+export async function createDeployment(ctx: ServiceContext, req: DeployRequest) {
+  const { app } = req
   const id = newId('deployment')
-  const source = sourceFor(app, id, req)
+  const source = sourceFor(id, req)
   if (req.upload) await sendUpload(ctx, app.serverId, id, req.upload)
   const now = ctx.clock.now()
   await ctx.db.insert(deployments).values({
@@ -112,6 +114,16 @@ async function findDeploymentOfCommit(ctx: ServiceContext, app: AppRow, sha: str
   return row ?? null
 }
 
+/** A user's deploy of an app: of its source, or at `ref`, of `image`, or of an uploaded tarball. */
+export async function deployApp(
+  ctx: ActorContext,
+  input: { appId: string } & Pick<DeployRequest, 'ref' | 'image' | 'upload'>,
+) {
+  const { appId, ...body } = input
+  const app = await findApp(ctx, appId)
+  return createDeployment(ctx, { app, trigger: 'manual', createdBy: ctx.actor.userId, ...body })
+}
+
 /** Stops a deployment before it serves. One still waiting is cancelled here; one on the agent, there. */
 export async function cancelDeployment(ctx: ActorContext, id: string): Promise<DeploymentView> {
   const row = await findDeployment(ctx, id)
@@ -138,7 +150,8 @@ export async function cancelDeployment(ctx: ActorContext, id: string): Promise<D
 }
 
 /** Deploys a previous successful deployment's image again, without building. */
-export async function rollback(ctx: ActorContext, appId: string, to: string | undefined) {
+export async function rollback(ctx: ActorContext, input: { appId: string; to?: string }) {
+  const { appId, to } = input
   const app = await findApp(ctx, appId)
   const served = inArray(deployments.state, ['running', 'superseded'])
   const [target] = to
@@ -175,7 +188,8 @@ export async function rollback(ctx: ActorContext, appId: string, to: string | un
       },
     )
   }
-  return createDeployment(ctx, app, {
+  return createDeployment(ctx, {
+    app,
     trigger: 'rollback',
     createdBy: ctx.actor.userId,
     rollbackOf: { id: target.id, image: target.image },

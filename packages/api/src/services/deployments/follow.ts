@@ -95,7 +95,7 @@ async function readFeed(ctx: ServiceContext, id: string, feed: Feed): Promise<vo
       // State first, then lines: lines written before a final state are all read after seeing it.
       const row = await findDeployment(ctx, id)
       feed.serverId = row.serverId
-      const lines = await deploymentLines(ctx, id, after)
+      const lines = await deploymentLines(ctx, { id, after })
       for (const f of feed.followers) {
         for (const line of lines) {
           if (line.seq <= f.after) continue

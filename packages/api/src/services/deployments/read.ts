@@ -39,9 +39,9 @@ export async function findDeployment(ctx: ServiceContext, id: string): Promise<D
 
 export async function listDeployments(
   ctx: ActorContext,
-  appId: string,
-  page: { cursor?: string; limit: number },
+  input: { appId: string; cursor?: string; limit: number },
 ) {
+  const { appId, ...page } = input
   await findApp(ctx, appId)
   const before = decodeCursor(page.cursor)
   const rows = await ctx.db
@@ -55,7 +55,11 @@ export async function listDeployments(
 }
 
 /** A deployment's stored output after line `after` (-1 for all). */
-export async function deploymentLines(ctx: ServiceContext, id: string, after: number): Promise<LogLine[]> {
+export async function deploymentLines(
+  ctx: ServiceContext,
+  input: { id: string; after: number },
+): Promise<LogLine[]> {
+  const { id, after } = input
   const chunks = await ctx.db
     .select({ lines: deploymentLogs.lines })
     .from(deploymentLogs)
