@@ -19,7 +19,7 @@ export async function followContainerLogs(
   input: { serverId: string; ref: string; query: LogsQuery; shared?: boolean },
 ): Promise<AsyncIterable<LogEntry[]> & { stop(why?: ApiError): void }> {
   const { query } = input
-  const row = await findContainer(ctx, input.serverId, input.ref)
+  const row = await findContainer(ctx, input)
   const logs = await ctx.hub.open(
     input.serverId,
     'container.logs',

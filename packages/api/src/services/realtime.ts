@@ -199,7 +199,7 @@ async function start(ctx: ActorContext, channel: Channel, emit: Emit): Promise<(
       return () => logs.stop()
     }
     case 'container-stats': {
-      const row = await findContainer(ctx, channel.serverId, channel.container)
+      const row = await findContainer(ctx, { serverId: channel.serverId, ref: channel.container })
       let last = Date.now()
       return every(REALTIME_POLL_MS, async () => {
         const points = await statsHistory(ctx, row.id, Math.floor(last / 1000))
