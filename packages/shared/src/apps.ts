@@ -145,6 +145,7 @@ export const deployBody = z
     image: plainText(z.string().min(1).max(512)).optional(),
   })
   .strict()
+export type DeployBody = z.infer<typeof deployBody>
 
 export const rollbackBody = z.object({ deployment_id: z.string().min(1).max(64).optional() }).strict()
 

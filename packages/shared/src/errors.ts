@@ -16,11 +16,63 @@ export const ERROR_STATUS = {
 
 export type ErrorKind = keyof typeof ERROR_STATUS
 
+/**
+ * The closed set of finer codes an error carries beside its kind, each with the kind it comes
+ * with. docs/api.md lists every one (a unit test holds the two together).
+ */
+export const ERROR_CODES = {
+  malformed_request: 'validation_error',
+  unsupported_content_type: 'validation_error',
+  upgrade_required: 'validation_error',
+  unknown_channel: 'validation_error',
+  upload_required: 'validation_error',
+  missing_delivery_id: 'validation_error',
+  archive_refused: 'validation_error',
+  invalid_credentials: 'auth_error',
+  invalid_enrollment_token: 'auth_error',
+  invalid_agent_token: 'auth_error',
+  bad_signature: 'auth_error',
+  registration_closed: 'forbidden',
+  insufficient_permissions: 'forbidden',
+  reveal_forbidden: 'forbidden',
+  wrong_password: 'forbidden',
+  scope_exceeds_role: 'forbidden',
+  scope_exceeds_token: 'forbidden',
+  expiry_exceeds_token: 'forbidden',
+  file_url_forbidden: 'forbidden',
+  host_path_forbidden: 'forbidden',
+  host_container_forbidden: 'forbidden',
+  host_access_forbidden: 'forbidden',
+  agent_container_forbidden: 'forbidden',
+  agent_volume_forbidden: 'forbidden',
+  email_taken: 'conflict',
+  server_name_taken: 'conflict',
+  app_name_taken: 'conflict',
+  ambiguous_container: 'conflict',
+  commit_already_deployed: 'conflict',
+  too_many_subscriptions: 'conflict',
+  last_admin: 'state_error',
+  self_delete: 'state_error',
+  deployment_finished: 'state_error',
+  nothing_to_roll_back: 'state_error',
+  not_a_successful_deployment: 'state_error',
+  git_failed: 'state_error',
+  too_many_login_failures: 'rate_limited',
+  too_many_sockets: 'rate_limited',
+  too_many_streams: 'rate_limited',
+  reader_stalled: 'timeout',
+} as const satisfies Record<string, ErrorKind>
+
+export type ErrorCode = keyof typeof ERROR_CODES
+
+/** Whether a code heard from elsewhere (an agent's error) is one of the set. */
+export const isErrorCode = (code: string): code is ErrorCode => Object.hasOwn(ERROR_CODES, code)
+
 /** The body of every error response. */
 export interface ErrorBody {
   error: ErrorKind
   /** A finer, stable machine code, e.g. `invalid_credentials`; equals `error` when there is none. */
-  code: string
+  code: ErrorCode | ErrorKind
   message: string
   status: number
   request_id: string

@@ -2,7 +2,10 @@ import {
   type AgentError,
   CLOSE_CODES,
   decodeFrame,
+  ERROR_CODES,
+  type ErrorKind,
   encodeFrame,
+  isErrorCode,
   newId,
   type OpArgs,
   type OpName,
@@ -195,7 +198,9 @@ function toApiError(op: string, error: AgentError): ApiError {
   if (kind === 'agent_error' || kind === 'timeout') {
     return new ApiError(kind, `the agent could not ${op}`, { details: { message, ...asObject(details) } })
   }
-  return new ApiError(kind, message, { code, details })
+  // A code this API does not know for that kind (an agent of another version) leaves the kind alone.
+  const known = code !== undefined && isErrorCode(code) && ERROR_CODES[code] === kind
+  return new ApiError<ErrorKind>(kind, message, { code: known ? code : undefined, details })
 }
 
 function asObject(value: unknown): Record<string, unknown> {

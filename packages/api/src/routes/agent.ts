@@ -1,7 +1,7 @@
 import { enrollBody } from '@berth/shared'
 import { Hono } from 'hono'
 import type { AppEnv } from '../context.ts'
-import { ApiError } from '../errors.ts'
+import { ApiError, upgradeRequired } from '../errors.ts'
 import { bearerToken, jsonBody, serviceContext } from '../middleware.ts'
 import { authenticateAgent, enrollAgent } from '../services/servers.ts'
 
@@ -19,9 +19,7 @@ export const agentRoutes = new Hono<AppEnv>()
       throw new ApiError('auth_error', 'an agent token is required', { code: 'invalid_agent_token' })
     const serverId = await authenticateAgent(serviceContext(c), token)
     if (c.req.header('Upgrade')?.toLowerCase() !== 'websocket') {
-      throw new ApiError('validation_error', 'this endpoint takes a WebSocket upgrade', {
-        code: 'upgrade_required',
-      })
+      throw upgradeRequired()
     }
     return c.get('deps').hub.acceptAgent(c, serverId)
   })

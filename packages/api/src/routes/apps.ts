@@ -1,7 +1,6 @@
 import {
   createAppBody,
   createWebhookBody,
-  deployBody,
   queryFlag,
   rollbackBody,
   setEnvBody,
@@ -11,22 +10,12 @@ import {
 import { type Context, Hono } from 'hono'
 import { z } from 'zod'
 import type { AppEnv } from '../context.ts'
-import { ApiError } from '../errors.ts'
-import {
-  actorContext,
-  jsonBody,
-  optionalJsonBody,
-  publicUrl,
-  query,
-  requireAuth,
-  validationError,
-} from '../middleware.ts'
+import { actorContext, jsonBody, optionalJsonBody, publicUrl, query, requireAuth } from '../middleware.ts'
 import { getAppHealth, getAppStats } from '../services/app-health.ts'
 import {
   createApp,
   deleteApp,
   deleteEnvKey,
-  findApp,
   getApp,
   getDeployKey,
   listApps,
@@ -35,7 +24,8 @@ import {
   setEnv,
   updateApp,
 } from '../services/apps.ts'
-import { createDeployment, listDeployments, rollback } from '../services/deployments.ts'
+import { deployApp, rollback } from '../services/deployments/commands.ts'
+import { listDeployments } from '../services/deployments/read.ts'
 import {
   createWebhook,
   deleteWebhook,
@@ -43,6 +33,7 @@ import {
   listDeliveries,
   listWebhooks,
 } from '../services/webhooks.ts'
+import { deployRequest } from './deploy-request.ts'
 
 const page = z.object({
   cursor: z.string().max(200).optional(),
@@ -54,9 +45,6 @@ const deleteQuery = z.object({ volumes: queryFlag.default(false), force: queryFl
 const healthQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(50) })
 
 const id = (c: Context<AppEnv>) => c.req.param('id') ?? ''
-
-/** Content types a tarball upload may come with. */
-const TARBALL = /^application\/(gzip|x-gzip|x-tar|x-gtar|octet-stream)\b/i
 
 /** App routes, mounted under /apps. */
 export const appRoutes = new Hono<AppEnv>()
@@ -89,24 +77,18 @@ export const appRoutes = new Hono<AppEnv>()
   })
 
   .post('/:id/deploy', requireAuth('write'), async (c) => {
-    const ctx = actorContext(c)
-    const app = await findApp(ctx, id(c))
-    const upload = await readUpload(c)
-    const body = upload ? {} : await deployOptions(c)
-    const deployment = await createDeployment(ctx, app, {
-      trigger: 'manual',
-      createdBy: ctx.actor.userId,
-      ...body,
-      ...(upload ? { upload } : {}),
-    })
+    const deployment = await deployApp(actorContext(c), { appId: id(c), ...(await deployRequest(c)) })
     c.set('auditTarget', deployment.id)
     return c.json({ deployment }, 202)
   })
   .get('/:id/deployments', requireAuth('read'), query(page), async (c) =>
-    c.json(await listDeployments(actorContext(c), id(c), c.req.valid('query')), 200),
+    c.json(await listDeployments(actorContext(c), { appId: id(c), ...c.req.valid('query') }), 200),
   )
   .post('/:id/rollback', requireAuth('write'), optionalJsonBody(rollbackBody), async (c) => {
-    const deployment = await rollback(actorContext(c), id(c), c.req.valid('json').deployment_id)
+    const deployment = await rollback(actorContext(c), {
+      appId: id(c),
+      to: c.req.valid('json').deployment_id,
+    })
     c.set('auditTarget', deployment.id)
     return c.json({ deployment }, 202)
   })
@@ -143,73 +125,3 @@ export const appRoutes = new Hono<AppEnv>()
   .get('/:id/stats', requireAuth('read'), query(statsHistoryQuery), async (c) =>
     c.json(await getAppStats(actorContext(c), id(c), c.req.valid('query').since), 200),
   )
-
-/**
- * The tarball of an upload deploy: the body itself (application/gzip …) or the `file` field of a
- * multipart form (CapRover's `sourceFile` too). Null for a JSON (or empty) body.
- */
-async function readUpload(c: Context<AppEnv>): Promise<Uint8Array | null> {
-  const type = c.req.header('Content-Type') ?? ''
-  const limit = c.get('deps').config.maxUploadBytes
-  const tooLarge = () =>
-    new ApiError('payload_too_large', `the upload is larger than ${limit} bytes`, {
-      details: { max_bytes: limit },
-    })
-  if (TARBALL.test(type)) {
-    const bytes = new Uint8Array(await c.req.arrayBuffer())
-    if (bytes.length > limit) throw tooLarge()
-    if (bytes.length === 0) throw emptyUpload()
-    return bytes
-  }
-  if (/^multipart\/form-data\b/i.test(type)) {
-    let form: FormData
-    try {
-      form = await c.req.formData()
-    } catch {
-      throw new ApiError('validation_error', 'the multipart body could not be read', {
-        code: 'malformed_request',
-      })
-    }
-    const file = form.get('file') ?? form.get('sourceFile')
-    if (!file || typeof file === 'string') {
-      throw new ApiError('validation_error', 'the form needs a tar.gz in its "file" field', {
-        details: [{ path: 'file', message: 'a tar.gz file' }],
-      })
-    }
-    if (file.size > limit) throw tooLarge()
-    if (file.size === 0) throw emptyUpload()
-    return new Uint8Array(await file.arrayBuffer())
-  }
-  return null
-}
-
-const emptyUpload = () =>
-  new ApiError('validation_error', 'the uploaded tarball is empty', {
-    details: [{ path: 'file', message: 'empty' }],
-  })
-
-async function deployOptions(c: Context<AppEnv>) {
-  const type = c.req.header('Content-Type')
-  const length = c.req.header('Content-Length')
-  let raw: unknown = {}
-  if (type || (length && length !== '0')) {
-    if (!/^application\/json\b/i.test(type ?? '')) {
-      throw new ApiError(
-        'validation_error',
-        'the body must be JSON, a tar.gz, or a multipart form with a tar.gz',
-        {
-          code: 'unsupported_content_type',
-        },
-      )
-    }
-    const text = await c.req.text()
-    try {
-      raw = text.trim() ? JSON.parse(text) : {}
-    } catch {
-      throw new ApiError('validation_error', 'the body is not valid JSON', { code: 'malformed_request' })
-    }
-  }
-  const parsed = deployBody.safeParse(raw)
-  if (!parsed.success) throw validationError(parsed.error, 'request body')
-  return parsed.data
-}

@@ -10,20 +10,18 @@ import {
   updateContainerBody,
 } from '@berth/shared'
 import { type Context, Hono } from 'hono'
-import { streamSSE } from 'hono/streaming'
 import { z } from 'zod'
 import type { AppEnv } from '../context.ts'
-import { ApiError } from '../errors.ts'
-import { errorEvent, sseEvent } from '../lib/sse.ts'
+import { sseEvent, streamFollow } from '../lib/sse.ts'
 import { actorContext, bearerOf, jsonBody, optionalJsonBody, query, requireAuth } from '../middleware.ts'
+import { holdFollow } from '../services/clients.ts'
+import { containerLogs, followContainerLogs } from '../services/container-logs.ts'
 import {
   type ContainerAction,
   containerAction,
-  containerLogs,
   containerStatsHistory,
   containerStatsNow,
   createContainer,
-  followContainerLogs,
   getContainer,
   listContainers,
   removeContainer,
@@ -39,32 +37,50 @@ const params = (c: Context<AppEnv>) => [c.req.param('sid') ?? '', c.req.param('c
 /** Container routes, mounted under /servers/:sid/containers. */
 export const containerRoutes = new Hono<AppEnv>()
   .get('/', requireAuth('read'), query(containerListQuery), async (c) =>
-    c.json(await listContainers(actorContext(c), params(c)[0], c.req.valid('query')), 200),
+    c.json(
+      await listContainers(actorContext(c), { serverId: params(c)[0], query: c.req.valid('query') }),
+      200,
+    ),
   )
   .post('/', requireAuth('write'), jsonBody(createContainerBody), async (c) => {
-    const container = await createContainer(actorContext(c), params(c)[0], c.req.valid('json'))
+    const container = await createContainer(actorContext(c), {
+      serverId: params(c)[0],
+      body: c.req.valid('json'),
+    })
     c.set('auditTarget', container.id)
     return c.json({ container }, 201)
   })
   .get('/:cid', requireAuth('read'), query(inspectQuery), async (c) => {
-    const [sid, cid] = params(c)
+    const [serverId, ref] = params(c)
     return c.json(
-      { container: await getContainer(actorContext(c), sid, cid, c.req.valid('query').reveal) },
+      {
+        container: await getContainer(actorContext(c), {
+          serverId,
+          ref,
+          reveal: c.req.valid('query').reveal,
+        }),
+      },
       200,
     )
   })
   .patch('/:cid', requireAuth('write'), jsonBody(updateContainerBody), async (c) => {
-    const [sid, cid] = params(c)
-    return c.json(await updateContainer(actorContext(c), sid, cid, c.req.valid('json')), 200)
+    const [serverId, ref] = params(c)
+    return c.json(
+      await updateContainer(actorContext(c), { serverId, ref, changes: c.req.valid('json') }),
+      200,
+    )
   })
   .put('/:cid/ports', requireAuth('write'), jsonBody(replacePortsBody), async (c) => {
-    const [sid, cid] = params(c)
-    return c.json(await replacePorts(actorContext(c), sid, cid, c.req.valid('json').ports), 200)
+    const [serverId, ref] = params(c)
+    return c.json(
+      await replacePorts(actorContext(c), { serverId, ref, ports: c.req.valid('json').ports }),
+      200,
+    )
   })
   .delete('/:cid', requireAuth('write'), query(deleteQuery), async (c) => {
-    const [sid, cid] = params(c)
+    const [serverId, ref] = params(c)
     const { force, volumes } = c.req.valid('query')
-    await removeContainer(actorContext(c), sid, cid, force, volumes)
+    await removeContainer(actorContext(c), { serverId, ref, force, volumes })
     return c.body(null, 204)
   })
   .post('/:cid/start', requireAuth('write'), (c) => act(c, 'start', {}))
@@ -80,37 +96,38 @@ export const containerRoutes = new Hono<AppEnv>()
     act(c, 'kill', c.req.valid('json')),
   )
   .get('/:cid/logs', requireAuth('read'), query(logsQuery), async (c) => {
-    const [sid, cid] = params(c)
+    const [serverId, ref] = params(c)
     const q = c.req.valid('query')
     const ctx = actorContext(c)
-    if (!q.follow) return c.json({ logs: await containerLogs(ctx, sid, cid, q) }, 200)
-    const logs = await followContainerLogs(ctx, bearerOf(c), sid, cid, q)
-    return streamSSE(c, async (sse) => {
-      sse.onAbort(() => logs.cancel())
-      let seq = 0
-      try {
-        // One write per chunk from the agent, whatever the number of lines in it.
-        for await (const batch of logs) {
-          await sse.write(batch.map((entry) => sseEvent(entry.stream, JSON.stringify(entry), seq++)).join(''))
-        }
-      } catch (err) {
-        if (!(err instanceof ApiError)) throw err
-        await sse.writeSSE(errorEvent(err, c.get('requestId'), c.get('deps').clock.now()))
-        return
-      }
-      await sse.writeSSE({ event: 'end', data: JSON.stringify({ reason: 'container stopped' }) })
+    if (!q.follow) return c.json({ logs: await containerLogs(ctx, { serverId, ref, query: q }) }, 200)
+    const held = await holdFollow(ctx, {
+      bearer: bearerOf(c),
+      open: () => followContainerLogs(ctx, { serverId, ref, query: q }),
+    })
+    let seq = 0
+    return streamFollow(c, held, {
+      // One write per chunk from the agent, whatever the number of lines in it.
+      item: (sse, batch) =>
+        sse.write(batch.map((entry) => sseEvent(entry.stream, JSON.stringify(entry), seq++)).join('')),
+      done: (sse) => sse.writeSSE({ event: 'end', data: JSON.stringify({ reason: 'container stopped' }) }),
     })
   })
   .get('/:cid/stats', requireAuth('read'), async (c) => {
-    const [sid, cid] = params(c)
-    return c.json({ stats: await containerStatsNow(actorContext(c), sid, cid) }, 200)
+    const [serverId, ref] = params(c)
+    return c.json({ stats: await containerStatsNow(actorContext(c), { serverId, ref }) }, 200)
   })
   .get('/:cid/stats/history', requireAuth('read'), query(statsHistoryQuery), async (c) => {
-    const [sid, cid] = params(c)
-    return c.json(await containerStatsHistory(actorContext(c), sid, cid, c.req.valid('query').since), 200)
+    const [serverId, ref] = params(c)
+    return c.json(
+      await containerStatsHistory(actorContext(c), { serverId, ref, since: c.req.valid('query').since }),
+      200,
+    )
   })
 
 async function act(c: Context<AppEnv>, action: ContainerAction, opts: { timeout?: number; signal?: string }) {
-  const [sid, cid] = params(c)
-  return c.json({ container: await containerAction(actorContext(c), sid, cid, action, opts) }, 200)
+  const [serverId, ref] = params(c)
+  return c.json(
+    { container: await containerAction(actorContext(c), { serverId, ref, action, ...opts }) },
+    200,
+  )
 }

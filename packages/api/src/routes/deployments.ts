@@ -1,19 +1,13 @@
 import { queryFlag } from '@berth/shared'
 import { type Context, Hono } from 'hono'
-import { streamSSE } from 'hono/streaming'
 import { z } from 'zod'
 import type { AppEnv } from '../context.ts'
-import { ApiError } from '../errors.ts'
-import { errorEvent } from '../lib/sse.ts'
+import { streamFollow } from '../lib/sse.ts'
 import { actorContext, bearerOf, query, requireAuth } from '../middleware.ts'
-import { endWhenRefused, holdClient } from '../services/clients.ts'
-import {
-  cancelDeployment,
-  deploymentLines,
-  findDeployment,
-  followDeploymentLogs,
-  toDeploymentView,
-} from '../services/deployments.ts'
+import { holdFollow } from '../services/clients.ts'
+import { cancelDeployment } from '../services/deployments/commands.ts'
+import { followDeploymentLogs } from '../services/deployments/follow.ts'
+import { deploymentLines, findDeployment, toDeploymentView } from '../services/deployments/read.ts'
 
 const logsQuery = z.object({
   follow: queryFlag.default(false),
@@ -45,31 +39,24 @@ export const deploymentRoutes = new Hono<AppEnv>()
     const after = Number.isFinite(lastEventId) ? lastEventId : (q.after ?? -1)
     const wantsFollow = q.follow || (c.req.header('Accept') ?? '').includes('text/event-stream')
     if (!wantsFollow) {
-      return c.json({ lines: await deploymentLines(ctx, row.id, after), state: row.state }, 200)
+      return c.json({ lines: await deploymentLines(ctx, { id: row.id, after }), state: row.state }, 200)
     }
-    const follow = followDeploymentLogs(ctx, { id: row.id, after })
-    const hold = holdClient(ctx, bearerOf(c), { socket: false, streams: 1 })
-    endWhenRefused(hold, 'read', (why) => follow.stop(why))
-    return streamSSE(c, async (sse) => {
-      sse.onAbort(() => follow.stop())
-      try {
-        for await (const event of follow) {
-          if (event.type === 'log') {
-            await sse.writeSSE({ event: 'log', id: String(event.line.seq), data: JSON.stringify(event.line) })
-          } else if (event.type === 'state') {
-            await sse.writeSSE({ event: 'state', data: JSON.stringify({ state: event.state }) })
-          } else {
-            await sse.writeSSE({
-              event: 'end',
-              data: JSON.stringify({ state: event.state, reason: event.reason }),
-            })
-          }
+    const held = await holdFollow(ctx, {
+      bearer: bearerOf(c),
+      open: () => followDeploymentLogs(ctx, { id: row.id, after }),
+    })
+    return streamFollow(c, held, {
+      item: (sse, event) => {
+        if (event.type === 'log') {
+          return sse.writeSSE({ event: 'log', id: String(event.line.seq), data: JSON.stringify(event.line) })
         }
-      } catch (err) {
-        if (!(err instanceof ApiError)) throw err
-        await sse.writeSSE(errorEvent(err, c.get('requestId'), c.get('deps').clock.now()))
-      } finally {
-        hold.release()
-      }
+        if (event.type === 'state') {
+          return sse.writeSSE({ event: 'state', data: JSON.stringify({ state: event.state }) })
+        }
+        return sse.writeSSE({
+          event: 'end',
+          data: JSON.stringify({ state: event.state, reason: event.reason }),
+        })
+      },
     })
   })

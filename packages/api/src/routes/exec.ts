@@ -1,7 +1,7 @@
 import { execQuery, TERMINAL_PROTOCOL } from '@berth/shared'
 import { Hono } from 'hono'
 import type { AppEnv } from '../context.ts'
-import { ApiError } from '../errors.ts'
+import { upgradeRequired } from '../errors.ts'
 import {
   actorContext,
   bearerFromProtocol,
@@ -20,9 +20,7 @@ export const execRoutes = new Hono<AppEnv>().get(
   query(execQuery),
   async (c) => {
     if (c.req.header('Upgrade')?.toLowerCase() !== 'websocket') {
-      throw new ApiError('validation_error', 'this endpoint takes a WebSocket upgrade', {
-        code: 'upgrade_required',
-      })
+      throw upgradeRequired()
     }
     const deps = c.get('deps')
     // Opened before the upgrade, so an unknown container or an offline server is a plain HTTP error.

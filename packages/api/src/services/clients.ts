@@ -45,9 +45,9 @@ interface Entry {
 // The open holds of this process (on Workers, of this isolate), by user.
 const holds = new Map<string, Set<Entry>>()
 
-const tooMany = (what: string, limit: number) =>
+const tooMany = (what: 'sockets' | 'streams', limit: number) =>
   new ApiError('rate_limited', `at most ${limit} open ${what} per user`, {
-    code: `too_many_${what}`,
+    code: `too_many_${what}` as const,
     details: { limit },
   })
 
@@ -166,6 +166,26 @@ export function endWhenRefused(hold: ClientHold, level: Level, refused: (err: Ap
     hold.release()
     refused(refusal)
   })
+}
+
+/**
+ * Opens a followed stream (SSE) held for the acting user: refused beyond the user's limits, and
+ * stopped with why once the credential no longer allows reading. `release` when it ends.
+ */
+export async function holdFollow<T extends { stop(why?: ApiError): void }>(
+  ctx: ActorContext,
+  input: { bearer: string; open: () => T | Promise<T> },
+): Promise<{ follow: T; release(): void }> {
+  const hold = holdClient(ctx, input.bearer, { socket: false, streams: 1 })
+  let follow: T
+  try {
+    follow = await input.open()
+  } catch (err) {
+    hold.release()
+    throw err
+  }
+  endWhenRefused(hold, 'read', (why) => follow.stop(why))
+  return { follow, release: () => hold.release() }
 }
 
 /** The close code and reason of a socket ended by a refused re-check. */

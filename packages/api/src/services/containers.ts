@@ -3,11 +3,8 @@ import {
   type CreateContainerBody,
   type containerListQuery,
   LABELS,
-  type logsQuery,
   newId,
-  type PublishedPort,
   type portBinding,
-  SECRET_ENV_KEY,
   type updateContainerBody,
 } from '@berth/shared'
 import { and, asc, eq, gt, inArray, or, sql } from 'drizzle-orm'
@@ -17,11 +14,10 @@ import { perDatabase } from '../db/index.ts'
 import { likeEscaped, likePrefix } from '../db/like.ts'
 import { containers } from '../db/schema.ts'
 import { ApiError, notFound } from '../errors.ts'
-import type { AgentStream, StreamChunk } from '../hub/hub.ts'
 import { decodeCursor, toPage } from '../lib/pagination.ts'
-import { iso, isoOrNull } from '../lib/time.ts'
+import { iso } from '../lib/time.ts'
 import { actorLevel, assertMayReveal, levelAtLeast } from './auth.ts'
-import { endWhenRefused, holdClient } from './clients.ts'
+import { toContainerView, toDetailView, userLabels } from './container-views.ts'
 import { type ContainerRow, removeContainerRow, upsertContainers } from './inventory.ts'
 import { findServer, refuseAgentOwn } from './servers.ts'
 import { statsHistory } from './stats.ts'
@@ -29,79 +25,10 @@ import { statsHistory } from './stats.ts'
 /** Creating and recreating containers waits on Docker; more than a plain call. */
 const CONTAINER_WRITE_TIMEOUT_MS = 120_000
 
-export interface ContainerView {
-  id: string
-  docker_id: string
-  server_id: string
-  name: string
-  image: string
-  status: string
-  exit_code: number | null
-  health: string
-  ports: PublishedPort[]
-  tags: string[]
-  labels: Record<string, string>
-  /** False for containers that were not created through Berth. */
-  managed: boolean
-  /** What of its host the container reaches (admins only may act on it then). */
-  host_access: string[]
-  created_at: string
-  started_at: string | null
-  finished_at: string | null
-  observed_at: string
-}
-
-function userLabels(labels: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(labels).filter(([k]) => !k.startsWith('berth.')))
-}
-
-export function toContainerView(row: ContainerRow): ContainerView {
-  return {
-    id: row.id,
-    docker_id: row.dockerId,
-    server_id: row.serverId,
-    name: row.name,
-    image: row.image,
-    status: row.status,
-    exit_code: row.exitCode,
-    health: row.health,
-    ports: row.ports,
-    tags: row.tags,
-    labels: userLabels(row.labels),
-    managed: row.managed,
-    host_access: row.hostAccess,
-    created_at: iso(row.dockerCreatedAt),
-    started_at: isoOrNull(row.startedAt),
-    finished_at: isoOrNull(row.finishedAt),
-    observed_at: iso(row.observedAt),
-  }
-}
-
-/** The detail of a live container on top of its row: env (secrets masked unless revealed), mounts, limits. */
-function toDetailView(row: ContainerRow, detail: ContainerDetail, reveal: boolean) {
-  const env = Object.fromEntries(
-    Object.entries(detail.env).map(([k, v]) => [k, reveal || !SECRET_ENV_KEY.test(k) ? v : '********']),
-  )
-  return {
-    ...toContainerView(row),
-    // What Docker says now wins over the stored copy.
-    name: detail.name,
-    image: detail.image,
-    status: detail.status,
-    exit_code: detail.exit_code,
-    health: detail.health,
-    ports: detail.ports,
-    started_at: isoOrNull(detail.started_at),
-    finished_at: isoOrNull(detail.finished_at),
-    env,
-    cmd: detail.cmd,
-    entrypoint: detail.entrypoint,
-    working_dir: detail.working_dir,
-    mounts: detail.mounts,
-    resources: detail.resources,
-    restart: detail.restart,
-    networks: detail.networks,
-  }
+/** A container of a server, by Berth id, Docker id (or a prefix of at least 4), or name. */
+export interface ContainerRef {
+  serverId: string
+  ref: string
 }
 
 /** findContainer's queries: they run on every container request. */
@@ -130,7 +57,8 @@ const lookups = perDatabase((db) => {
  * Finds a container of a server by Berth id, Docker id (or a prefix of at least 4), or name, for a
  * route that acts on it or reads it: the agent's own container only for admins.
  */
-export async function findContainer(ctx: ActorContext, serverId: string, ref: string): Promise<ContainerRow> {
+export async function findContainer(ctx: ActorContext, target: ContainerRef): Promise<ContainerRow> {
+  const { serverId, ref } = target
   const row = await lookupContainer(ctx, serverId, ref)
   await refuseAgentOwn(ctx, serverId, { container: row.dockerId })
   if (row.hostAccess.length > 0 && !levelAtLeast(actorLevel(ctx.actor), 'admin')) {
@@ -195,7 +123,10 @@ function berthLabels(id: string, tags: string[], labels: Record<string, string>)
   }
 }
 
-export async function createContainer(ctx: ActorContext, serverId: string, input: CreateContainerBody) {
+export async function createContainer(
+  ctx: ActorContext,
+  { serverId, body: input }: { serverId: string; body: CreateContainerBody },
+) {
   const server = await findServer(ctx, serverId)
   const hostPaths = input.volumes.filter((v) => v.source.startsWith('/'))
   if (hostPaths.length > 0 && !levelAtLeast(actorLevel(ctx.actor), 'admin')) {
@@ -243,7 +174,10 @@ export async function createContainer(ctx: ActorContext, serverId: string, input
 
 type ListQuery = z.infer<typeof containerListQuery>
 
-export async function listContainers(ctx: ActorContext, serverId: string, query: ListQuery) {
+export async function listContainers(
+  ctx: ActorContext,
+  { serverId, query }: { serverId: string; query: ListQuery },
+) {
   await findServer(ctx, serverId)
   const after = decodeCursor(query.cursor)
   const rows = await ctx.db
@@ -267,7 +201,8 @@ export async function listContainers(ctx: ActorContext, serverId: string, query:
   return { containers: items.map(toContainerView), next_cursor: nextCursor, stale: !online }
 }
 
-export async function getContainer(ctx: ActorContext, serverId: string, ref: string, reveal: boolean) {
+export async function getContainer(ctx: ActorContext, input: ContainerRef & { reveal: boolean }) {
+  const { serverId, ref, reveal } = input
   if (reveal) assertMayReveal(ctx.actor)
   const inspect = (dockerRef: string) =>
     ctx.hub.call(serverId, 'container.inspect', { ref: dockerRef }).then(
@@ -277,7 +212,7 @@ export async function getContainer(ctx: ActorContext, serverId: string, ref: str
   // A Docker id or name goes to the host while the copy is read, so the two waits overlap; the
   // copy's row still decides which container it is, and a host that answered for another is asked again.
   const early = ref.startsWith('ctr_') ? null : inspect(ref)
-  const row = await findContainer(ctx, serverId, ref)
+  const row = await findContainer(ctx, { serverId, ref })
   const first = early && (await early)
   // Asked (again) by the row's Docker id unless the first answer was for this container, or said the agent is away.
   const settled =
@@ -293,12 +228,10 @@ const isOffline = (err: unknown) => err instanceof ApiError && err.kind === 'age
 
 export async function updateContainer(
   ctx: ActorContext,
-  serverId: string,
-  ref: string,
-  input: z.infer<typeof updateContainerBody>,
+  { serverId, ref, changes: input }: ContainerRef & { changes: z.infer<typeof updateContainerBody> },
 ) {
   const server = await findServer(ctx, serverId)
-  let row = await findContainer(ctx, serverId, ref)
+  let row = await findContainer(ctx, { serverId, ref })
   let detail: ContainerDetail | undefined
   if (input.resources) {
     detail = await ctx.hub.call(serverId, 'container.update', {
@@ -338,12 +271,10 @@ export async function updateContainer(
 
 export async function replacePorts(
   ctx: ActorContext,
-  serverId: string,
-  ref: string,
-  ports: z.infer<typeof portBinding>[],
+  { serverId, ref, ports }: ContainerRef & { ports: z.infer<typeof portBinding>[] },
 ) {
   const server = await findServer(ctx, serverId)
-  const row = await findContainer(ctx, serverId, ref)
+  const row = await findContainer(ctx, { serverId, ref })
   const detail = await ctx.hub.call(
     serverId,
     'container.recreate',
@@ -357,12 +288,14 @@ export type ContainerAction = 'start' | 'stop' | 'restart' | 'pause' | 'unpause'
 
 export async function containerAction(
   ctx: ActorContext,
-  serverId: string,
-  ref: string,
-  action: ContainerAction,
-  opts: { timeout?: number; signal?: string },
+  {
+    serverId,
+    ref,
+    action,
+    ...opts
+  }: ContainerRef & { action: ContainerAction; timeout?: number; signal?: string },
 ) {
-  const row = await findContainer(ctx, serverId, ref)
+  const row = await findContainer(ctx, { serverId, ref })
   const detail = await ctx.hub.call(
     serverId,
     'container.action',
@@ -374,12 +307,9 @@ export async function containerAction(
 
 export async function removeContainer(
   ctx: ActorContext,
-  serverId: string,
-  ref: string,
-  force: boolean,
-  volumes: boolean,
+  { serverId, ref, force, volumes }: ContainerRef & { force: boolean; volumes: boolean },
 ) {
-  const row = await findContainer(ctx, serverId, ref)
+  const row = await findContainer(ctx, { serverId, ref })
   await ctx.hub.call(
     serverId,
     'container.remove',
@@ -389,119 +319,8 @@ export async function removeContainer(
   await removeContainerRow(ctx, serverId, row.dockerId)
 }
 
-type LogsQuery = z.infer<typeof logsQuery>
-
-/** Opens a container's log on its host; chunks are stdout or stderr text. */
-export async function openContainerLogs(ctx: ActorContext, serverId: string, ref: string, query: LogsQuery) {
-  const row = await findContainer(ctx, serverId, ref)
-  return ctx.hub.open(serverId, 'container.logs', {
-    ref: row.dockerId,
-    tail: query.tail,
-    since: query.since,
-    timestamps: query.timestamps,
-    follow: query.follow,
-  })
-}
-
-/**
- * Follows a container's log for the acting user: batches of entries as the host sends them
- * (one batch per chunk, whatever the number of lines in it), until the container stops. Held
- * for the user (limits, re-checks): once the credential no longer allows reading, it ends by
- * throwing why. Opened before it is iterated, so an offline server or unknown container is a
- * plain error.
- */
-export async function followContainerLogs(
-  ctx: ActorContext,
-  bearer: string,
-  serverId: string,
-  ref: string,
-  query: LogsQuery,
-): Promise<AsyncIterable<ReturnType<typeof logEntry>[]> & { cancel(): void }> {
-  const hold = holdClient(ctx, bearer, { socket: false, streams: 1 })
-  let logs: AgentStream
-  try {
-    logs = await openContainerLogs(ctx, serverId, ref, query)
-  } catch (err) {
-    hold.release()
-    throw err
-  }
-  let refusal: ApiError | null = null
-  endWhenRefused(hold, 'read', (err) => {
-    refusal = err
-    logs.cancel()
-  })
-  const cancel = () => {
-    hold.release()
-    logs.cancel()
-  }
-  return {
-    cancel,
-    async *[Symbol.asyncIterator]() {
-      try {
-        const splitter = lineSplitter()
-        try {
-          for await (const chunk of logs) {
-            if (refusal) break
-            const batch = splitter.push(chunk).map((l) => logEntry(l, query.timestamps))
-            if (batch.length > 0) yield batch
-          }
-        } catch (err) {
-          // Cancelled underneath by the refusal: that is the reason to give.
-          if (!refusal) throw err
-        }
-        if (refusal) throw refusal
-        const rest = splitter.flush().map((l) => logEntry(l, query.timestamps))
-        if (rest.length > 0) yield rest
-      } finally {
-        cancel()
-      }
-    },
-  }
-}
-
-/** Splits chunks into whole lines per stream, keeping a partial line until its end arrives. */
-export function lineSplitter() {
-  const partial: Record<string, string> = {}
-  const decoder = new TextDecoder()
-  return {
-    push(chunk: StreamChunk): { stream: string; line: string }[] {
-      const text =
-        chunk.encoding === 'base64'
-          ? decoder.decode(Uint8Array.from(atob(chunk.data), (c) => c.charCodeAt(0)))
-          : chunk.data
-      const parts = ((partial[chunk.stream] ?? '') + text).split('\n')
-      partial[chunk.stream] = parts.pop() ?? ''
-      return parts.map((line) => ({ stream: chunk.stream, line }))
-    },
-    flush(): { stream: string; line: string }[] {
-      const rest = Object.entries(partial)
-        .filter(([, line]) => line.length > 0)
-        .map(([stream, line]) => ({ stream, line }))
-      for (const key of Object.keys(partial)) delete partial[key]
-      return rest
-    },
-  }
-}
-
-/** A log line as the API shows it; with timestamps, Docker's RFC 3339 prefix becomes `ts`. */
-export function logEntry(entry: { stream: string; line: string }, timestamps: boolean) {
-  if (!timestamps) return { stream: entry.stream, line: entry.line }
-  const space = entry.line.indexOf(' ')
-  return { stream: entry.stream, ts: entry.line.slice(0, space), line: entry.line.slice(space + 1) }
-}
-
-export async function containerLogs(ctx: ActorContext, serverId: string, ref: string, query: LogsQuery) {
-  const stream = await openContainerLogs(ctx, serverId, ref, { ...query, follow: false })
-  const splitter = lineSplitter()
-  const logs: ReturnType<typeof logEntry>[] = []
-  for await (const chunk of stream)
-    for (const l of splitter.push(chunk)) logs.push(logEntry(l, query.timestamps))
-  for (const l of splitter.flush()) logs.push(logEntry(l, query.timestamps))
-  return logs
-}
-
-export async function containerStatsNow(ctx: ActorContext, serverId: string, ref: string) {
-  const row = await findContainer(ctx, serverId, ref)
+export async function containerStatsNow(ctx: ActorContext, { serverId, ref }: ContainerRef) {
+  const row = await findContainer(ctx, { serverId, ref })
   const s = await ctx.hub.call(serverId, 'container.stats', { ref: row.dockerId })
   return {
     container_id: row.id,
@@ -516,10 +335,8 @@ export async function containerStatsNow(ctx: ActorContext, serverId: string, ref
 
 export async function containerStatsHistory(
   ctx: ActorContext,
-  serverId: string,
-  ref: string,
-  since: number | undefined,
+  { serverId, ref, since }: ContainerRef & { since?: number },
 ) {
-  const row = await findContainer(ctx, serverId, ref)
+  const row = await findContainer(ctx, { serverId, ref })
   return { container_id: row.id, samples: await statsHistory(ctx, row.id, since) }
 }

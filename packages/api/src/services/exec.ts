@@ -32,7 +32,7 @@ export async function openExec(
 }
 
 async function startExec(ctx: ActorContext, serverId: string, ref: string, q: z.output<typeof execQuery>) {
-  const row = await findContainer(ctx, serverId, ref)
+  const row = await findContainer(ctx, { serverId, ref })
   const env = Object.fromEntries(
     (q.env ?? []).map((pair) => {
       const at = pair.indexOf('=')

@@ -21,7 +21,7 @@ export interface PutFilesInput {
  * the whole archive, writing nothing, when any entry would land outside `path`.
  */
 export async function putFiles(ctx: ActorContext, serverId: string, ref: string, input: PutFilesInput) {
-  const row = await findContainer(ctx, serverId, ref)
+  const row = await findContainer(ctx, { serverId, ref })
   const uploadId = newUploadId()
   await sendUpload(ctx, serverId, uploadId, input.bytes)
   const written = await ctx.hub.call(
@@ -56,7 +56,7 @@ export async function openFileDownload(
   ref: string,
   query: { path: string; format: ArchiveFormat },
 ): Promise<FileDownload> {
-  const row = await findContainer(ctx, serverId, ref)
+  const row = await findContainer(ctx, { serverId, ref })
   // A container's files hold what its masked env does, and more.
   assertMayReveal(ctx.actor, "reading a container's files")
   const stat = await ctx.hub.call(serverId, 'files.stat', { ref: row.dockerId, path: query.path })

@@ -27,7 +27,7 @@ export async function runGit(
   action: GitAction,
   input: GitInput = {},
 ) {
-  const row = await findContainer(ctx, serverId, ref)
+  const row = await findContainer(ctx, { serverId, ref })
   const result = await ctx.hub.call(
     serverId,
     'git.run',

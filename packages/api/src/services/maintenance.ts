@@ -1,6 +1,6 @@
 import type { ServiceContext } from '../context.ts'
 import { pruneAudit } from './audit.ts'
-import { expireDeployments } from './deployments.ts'
+import { expireDeployments } from './deployments/queue.ts'
 import { pruneEnrollmentTokens, sweepSilentServers } from './servers.ts'
 import { pruneStats } from './stats.ts'
 import { pruneLoginFailures } from './users.ts'

@@ -7,8 +7,10 @@ import { auditAfter, latestAuditId } from './audit.ts'
 import { assertLevel } from './auth.ts'
 import { readClientFrame } from './client-frames.ts'
 import { type ClientHold, holdClient, REVOKED_CLOSE } from './clients.ts'
-import { findContainer, lineSplitter } from './containers.ts'
-import { findDeployment, followDeploymentLogs } from './deployments.ts'
+import { followContainerLogs } from './container-logs.ts'
+import { findContainer } from './containers.ts'
+import { followDeploymentLogs } from './deployments/follow.ts'
+import { findDeployment } from './deployments/read.ts'
 import { findServer } from './servers.ts'
 import { statsHistory } from './stats.ts'
 
@@ -179,28 +181,25 @@ async function start(ctx: ActorContext, channel: Channel, emit: Emit): Promise<(
       })
     }
     case 'container-logs': {
-      const row = await findContainer(ctx, channel.serverId, channel.container)
       // By whatever alias, one stream on the host per container, however many subscribe.
-      const stream = await ctx.hub.open(
-        channel.serverId,
-        'container.logs',
-        { ref: row.dockerId, tail: 0, timestamps: false, follow: true },
-        { shared: true },
-      )
+      const logs = await followContainerLogs(ctx, {
+        serverId: channel.serverId,
+        ref: channel.container,
+        query: { tail: 0, timestamps: false, follow: true },
+        shared: true,
+      })
       void (async () => {
-        const splitter = lineSplitter()
         try {
-          for await (const chunk of stream) for (const l of splitter.push(chunk)) emit('log', l)
-          for (const l of splitter.flush()) emit('log', l)
+          for await (const batch of logs) for (const entry of batch) emit('log', entry)
           emit('end', { reason: 'the container stopped' })
         } catch (err) {
           emit('end', { reason: err instanceof ApiError ? err.message : 'the stream ended' })
         }
       })()
-      return () => stream.cancel()
+      return () => logs.stop()
     }
     case 'container-stats': {
-      const row = await findContainer(ctx, channel.serverId, channel.container)
+      const row = await findContainer(ctx, { serverId: channel.serverId, ref: channel.container })
       let last = Date.now()
       return every(REALTIME_POLL_MS, async () => {
         const points = await statsHistory(ctx, row.id, Math.floor(last / 1000))

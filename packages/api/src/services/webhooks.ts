@@ -9,7 +9,7 @@ import { log } from '../lib/log.ts'
 import { decodeCursor, toPage } from '../lib/pagination.ts'
 import { DAY_MS, iso } from '../lib/time.ts'
 import { findApp } from './apps.ts'
-import { createDeployment } from './deployments.ts'
+import { createDeployment } from './deployments/commands.ts'
 
 export type Provider = (typeof webhooks.$inferSelect)['provider']
 type WebhookRow = typeof webhooks.$inferSelect
@@ -252,7 +252,8 @@ export async function receiveWebhook(ctx: ServiceContext, appId: string, inc: In
     else {
       try {
         // A signed push resent under a new delivery id names a commit already here or on its way.
-        const deployment = await createDeployment(ctx, app, {
+        const deployment = await createDeployment(ctx, {
+          app,
           trigger: 'webhook',
           createdBy: null,
           ref: sha,

@@ -10,7 +10,7 @@ import {
 import type { Context } from 'hono'
 import { type WebSocket, WebSocketServer } from 'ws'
 import type { Clock } from '../../context.ts'
-import { ApiError } from '../../errors.ts'
+import { upgradeRequired } from '../../errors.ts'
 import type {
   AgentEvents,
   AgentStream,
@@ -107,9 +107,7 @@ export class NodeHub implements Hub {
   async acceptAgent(c: Context, serverId: string): Promise<Response> {
     const env = c.env as Partial<UpgradeEnv> | undefined
     if (!env?.incoming || !env.socket || !env.head) {
-      throw new ApiError('validation_error', 'this endpoint takes a WebSocket upgrade', {
-        code: 'upgrade_required',
-      })
+      throw upgradeRequired()
     }
     env.upgraded = true
     this.wss.handleUpgrade(env.incoming, env.socket, env.head, (ws) => this.attach(serverId, ws))

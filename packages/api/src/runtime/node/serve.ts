@@ -11,17 +11,10 @@ import type { ClientSocket, ClientSocketHandlers, Clock, Deps, ServiceContext } 
 import type { Db } from '../../db/index.ts'
 import { ApiError } from '../../errors.ts'
 import { log } from '../../lib/log.ts'
+import { agentEvents } from '../../services/agent-events.ts'
 import { flushAudit } from '../../services/audit.ts'
-import { recordJob, resumeDeployments } from '../../services/deployments.ts'
-import { recordAgentEvent } from '../../services/inventory.ts'
 import { runMaintenance } from '../../services/maintenance.ts'
-import {
-  recordAgentOffline,
-  recordAgentOnline,
-  recordAgentsSeen,
-  sweepSilentServers,
-} from '../../services/servers.ts'
-import { recordStats } from '../../services/stats.ts'
+import { sweepSilentServers } from '../../services/servers.ts'
 import type { NodeConfig } from './config.ts'
 import { openDatabase } from './db.ts'
 import { NodeHub, type UpgradeEnv } from './hub.ts'
@@ -48,17 +41,7 @@ export async function startNodeApi(config: NodeConfig): Promise<RunningApi> {
     streamStallMs: config.streamStallMs,
     soleWriter: config.databaseUrl.startsWith('file:'),
     clock,
-    events: {
-      online: async (serverId, hello, at) => {
-        await recordAgentOnline(ctx, serverId, hello, at)
-        await resumeDeployments(ctx, serverId)
-      },
-      offline: (serverId, at) => recordAgentOffline(ctx, serverId, at),
-      seen: (serverIds, at) => recordAgentsSeen(ctx, serverIds, at),
-      event: (serverId, event, at) => recordAgentEvent(ctx, serverId, event, at),
-      stats: (serverId, samples) => recordStats(ctx, serverId, samples),
-      job: (serverId, job) => recordJob(ctx, serverId, job.jobId, job.state, job.data),
-    },
+    events: agentEvents({ ctx: () => ctx }),
   })
   ctx = { db, hub, config, clock }
   const clients = new WebSocketServer({

@@ -6,15 +6,8 @@ import { AgentLink, CLOSE_CODES, offline } from '../../hub/link.ts'
 import { SharedStreams } from '../../hub/shared.ts'
 import { DeploymentWatches } from '../../hub/watches.ts'
 import { log } from '../../lib/log.ts'
-import { recordJob, resumeDeployments } from '../../services/deployments.ts'
-import { recordAgentEvent } from '../../services/inventory.ts'
-import {
-  LAST_SEEN_RESOLUTION_MS,
-  recordAgentOffline,
-  recordAgentOnline,
-  recordAgentsSeen,
-} from '../../services/servers.ts'
-import { recordStats } from '../../services/stats.ts'
+import { agentEvents } from '../../services/agent-events.ts'
+import { LAST_SEEN_RESOLUTION_MS } from '../../services/servers.ts'
 import { type Env, serviceContextFor } from './env.ts'
 import { SERVER_ID_HEADER } from './hub.ts'
 import { type Outcome, settle, streamToLines } from './rpc.ts'
@@ -55,6 +48,10 @@ export class AgentHub extends DurableObject<Env> {
   private readonly watching = new Map<string, () => void>()
   /** State updates of this server, written one after another in the order its agent sent them. */
   private writes: Promise<void> = Promise.resolve()
+  private readonly events = agentEvents({
+    ctx: () => this.services,
+    forServer: (serverId) => this.servicesOf(serverId),
+  })
 
   private get services(): ServiceContext {
     return serviceContextFor(this.env)
@@ -153,7 +150,7 @@ export class AgentHub extends DurableObject<Env> {
         link.lastRecorded = link.lastSeen
         this.save(ws, entry)
         const serverId = link.serverId
-        this.inOrder(() => recordAgentsSeen(this.services, [serverId], now))
+        this.inOrder(() => this.events.seen([serverId], now))
       }
     }
     if (open) await this.ctx.storage.setAlarm(now + config.heartbeatMs)
@@ -281,15 +278,11 @@ export class AgentHub extends DurableObject<Env> {
       {
         hello: (hello) => {
           this.save(ws, entry)
-          this.inOrder(async () => {
-            await recordAgentOnline(this.services, serverId, hello, Date.now())
-            await resumeDeployments(this.servicesOf(serverId), serverId)
-          })
+          this.inOrder(() => this.events.online(serverId, hello, Date.now()))
         },
-        event: (event) => this.inOrder(() => recordAgentEvent(this.services, serverId, event, Date.now())),
-        stats: (stats) => this.inOrder(() => recordStats(this.services, serverId, stats.samples)),
-        job: (job) =>
-          this.inOrder(() => recordJob(this.servicesOf(serverId), serverId, job.jobId, job.state, job.data)),
+        event: (event) => this.inOrder(() => this.events.event(serverId, event, Date.now())),
+        stats: (stats) => this.inOrder(() => this.events.stats(serverId, stats.samples, Date.now())),
+        job: (job) => this.inOrder(() => this.events.job(serverId, job)),
         invalid: () => this.end(ws, entry, CLOSE_CODES.invalidFrame, 'invalid frame', true),
       },
       saved.lastSeen,
@@ -324,7 +317,7 @@ export class AgentHub extends DurableObject<Env> {
     entry.link.close(code, reason)
     if (offlineNow) {
       const serverId = entry.link.serverId
-      this.inOrder(() => recordAgentOffline(this.services, serverId, Date.now()))
+      this.inOrder(() => this.events.offline(serverId, Date.now()))
     }
   }
 

@@ -4,7 +4,7 @@ import type { Context } from 'hono'
 import type { Config } from '../../context.ts'
 import type { Db } from '../../db/index.ts'
 import { servers } from '../../db/schema.ts'
-import { ApiError } from '../../errors.ts'
+import { upgradeRequired } from '../../errors.ts'
 import type { AgentStream, CallOptions, DeploymentWatch, Hub, OpenOptions } from '../../hub/hub.ts'
 import { log } from '../../lib/log.ts'
 import type { AgentHub } from './agent-hub.ts'
@@ -71,9 +71,7 @@ export class WorkersHub implements Hub {
     headers.set(SERVER_ID_HEADER, serverId)
     const res = await this.stub(serverId).fetch(new Request(c.req.raw.url, { headers }))
     if (res.status !== 101 || !res.webSocket) {
-      throw new ApiError('validation_error', 'this endpoint takes a WebSocket upgrade', {
-        code: 'upgrade_required',
-      })
+      throw upgradeRequired()
     }
     // A fresh Response, so the app's middleware may still add its headers.
     return new Response(null, { status: 101, webSocket: res.webSocket })

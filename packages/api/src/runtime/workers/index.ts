@@ -2,7 +2,7 @@ import { newId } from '@berth/shared'
 import type { Context } from 'hono'
 import { type App, createApp } from '../../app.ts'
 import type { ClientSocket, ClientSocketHandlers } from '../../context.ts'
-import { ApiError, errorBody } from '../../errors.ts'
+import { ApiError, errorBody, upgradeRequired } from '../../errors.ts'
 import { log } from '../../lib/log.ts'
 import { runMaintenance } from '../../services/maintenance.ts'
 import { type Env, EnvError, serviceContextFor } from './env.ts'
@@ -40,9 +40,7 @@ function upgradeClient(
   open: (socket: ClientSocket) => ClientSocketHandlers,
 ): Response {
   if (c.req.header('Upgrade')?.toLowerCase() !== 'websocket') {
-    throw new ApiError('validation_error', 'this endpoint takes a WebSocket upgrade', {
-      code: 'upgrade_required',
-    })
+    throw upgradeRequired()
   }
   const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket]
   server.accept()

@@ -1,4 +1,4 @@
-import type { ErrorKind } from '@berth/shared'
+import type { ErrorCode, ErrorKind } from '@berth/shared'
 import { ApiError } from '../../errors.ts'
 import type { AgentStream, StreamChunk, StreamControl } from '../../hub/hub.ts'
 
@@ -8,7 +8,7 @@ import type { AgentStream, StreamChunk, StreamControl } from '../../hub/hub.ts'
 export interface WireError {
   kind: ErrorKind
   message: string
-  code: string
+  code: ErrorCode | ErrorKind
   details?: unknown
 }
 

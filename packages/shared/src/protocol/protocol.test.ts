@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest'
-import { decodeFrame, encodeFrame, PROTOCOL_VERSION, toAgent, toApi } from './protocol.ts'
+import { decodeFrame, encodeFrame, PROTOCOL_VERSION, toAgent, toApi } from './index.ts'
 
 test('frames carry the protocol version and parse back by direction', () => {
   const text = encodeFrame({ type: 'call', id: 'call_1', op: 'docker.ping', args: {}, timeoutMs: 1000 })
