@@ -1,9 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createClient, type Client as Db } from '@libsql/client'
 import { type Client, client, waitForHealth } from './http.ts'
-import { type Child, freePort, rssOf, spawnNode } from './process.ts'
+import { type Child, freePort, processAlive, rssOf, spawnNode, waitFor } from './process.ts'
 import { startWorkerdApi } from './workerd.ts'
 
 /** Heartbeats in the tests are fast so offline detection is seen within seconds. */
@@ -25,6 +25,8 @@ export interface ApiTarget {
   sql<T = Record<string, unknown>>(statement: string, args?: (string | number)[]): Promise<T[]>
   /** SIGKILL, as a crash would. */
   kill(): Promise<void>
+  /** SIGTERM, as an operator stopping it would; its port and data stay for `restart`. */
+  halt(): Promise<void>
   /** Starts the API again on the same port and database. */
   restart(): Promise<void>
   stop(): Promise<void>
@@ -46,6 +48,16 @@ export async function startApi(opts: TargetOptions = {}): Promise<ApiTarget> {
   if (target === 'node') return startNodeApi(opts)
   if (target === 'workerd') return startWorkerdApi(opts, TEST_SETTINGS)
   throw new Error(`unknown BERTH_TEST_TARGET ${target}; known: node, workerd`)
+}
+
+/** The local agent of `npm start` outlives the API by design; a test's data folder goes with it. */
+async function stopLocalAgent(dataDir: string): Promise<void> {
+  const pidFile = join(dataDir, 'local-agent.pid')
+  if (!existsSync(pidFile)) return
+  const pid = Number(readFileSync(pidFile, 'utf8'))
+  if (!processAlive(pid)) return
+  process.kill(pid, 'SIGTERM')
+  await waitFor('the local agent to stop', () => !processAlive(pid))
 }
 
 async function startNodeApi(opts: TargetOptions): Promise<ApiTarget> {
@@ -86,6 +98,10 @@ async function startNodeApi(opts: TargetOptions): Promise<ApiTarget> {
       log += child.output
       await child.stop('SIGKILL')
     },
+    async halt() {
+      log += child.output
+      await child.stop()
+    },
     async restart() {
       log += child.output
       await child.stop()
@@ -94,6 +110,7 @@ async function startNodeApi(opts: TargetOptions): Promise<ApiTarget> {
     async stop() {
       db?.close()
       await child.stop()
+      await stopLocalAgent(dataDir)
       rmSync(dataDir, { recursive: true, force: true })
     },
     output: () => log + child.output,

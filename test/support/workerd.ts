@@ -144,6 +144,10 @@ export async function startWorkerdApi(
       log += child.output
       await stop('SIGKILL')
     },
+    async halt() {
+      log += child.output
+      await stop('SIGTERM')
+    },
     async restart() {
       log += child.output
       await stop('SIGTERM')
