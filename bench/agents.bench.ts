@@ -16,6 +16,7 @@ import {
   startApi,
   summarize,
   verdict,
+  waitFor,
 } from './support.ts'
 
 // Agents per API process: N protocol-level agents (real `ws` clients speaking protocol v1) held
@@ -162,8 +163,13 @@ runBench('agents', async () => {
   rows.push(['agents connected', `${agents.length} of ${AGENTS} in ${fmt(connectS, 1)} s`])
 
   try {
-    // One full heartbeat period so every agent has started beating before the window opens.
-    await sleep(HEARTBEAT_MS + 500)
+    // Every agent has started beating (one heartbeat answered) before the window opens.
+    await waitFor(
+      'every agent to have a heartbeat answered',
+      () => agents.every((a) => a.seq > 0 && a.unacked.size < a.seq),
+      HEARTBEAT_MS * 10,
+      50,
+    )
     const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS })
     const apiCpu0 = cpuSeconds(api.pid())
     const benchCpu0 = process.cpuUsage()
