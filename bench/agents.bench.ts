@@ -2,6 +2,7 @@ import { totalmem } from 'node:os'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { AGENT_PATHS, decodeFrame, encodeFrame, type Health, toAgent } from '@berth/shared'
 import WebSocket from 'ws'
+import { registerAdmin } from '../test/support/flows.ts'
 import {
   cpuSeconds,
   createServer,
@@ -10,12 +11,12 @@ import {
   medianRssKb,
   pool,
   printTable,
-  registerAdmin,
   runBench,
   sleep,
   startApi,
   summarize,
   verdict,
+  waitFor,
 } from './support.ts'
 
 // Agents per API process: N protocol-level agents (real `ws` clients speaking protocol v1) held
@@ -142,12 +143,12 @@ runBench('agents', async () => {
   ])
 
   await sleep(SETTLE_MS)
-  const [afterCreateKb = Number.NaN] = await medianRssKb([api.pid], RSS_SAMPLES, RSS_EVERY_MS)
+  const [afterCreateKb = Number.NaN] = await medianRssKb([api.pid()], RSS_SAMPLES, RSS_EVERY_MS)
   // Creating the servers leaves heap the agents' links would then fill unseen; a restart gives the
   // baseline of an API that holds N servers and no links, as after a deploy.
   await api.restart()
   await sleep(SETTLE_MS)
-  const [baselineKb = Number.NaN] = await medianRssKb([api.pid], RSS_SAMPLES, RSS_EVERY_MS)
+  const [baselineKb = Number.NaN] = await medianRssKb([api.pid()], RSS_SAMPLES, RSS_EVERY_MS)
 
   const connectUrl = `${api.url.replace(/^http/, 'ws')}${AGENT_PATHS.connect}`
   started = performance.now()
@@ -162,21 +163,26 @@ runBench('agents', async () => {
   rows.push(['agents connected', `${agents.length} of ${AGENTS} in ${fmt(connectS, 1)} s`])
 
   try {
-    // One full heartbeat period so every agent has started beating before the window opens.
-    await sleep(HEARTBEAT_MS + 500)
+    // Every agent has started beating (one heartbeat answered) before the window opens.
+    await waitFor(
+      'every agent to have a heartbeat answered',
+      () => agents.every((a) => a.seq > 0 && a.unacked.size < a.seq),
+      HEARTBEAT_MS * 10,
+      50,
+    )
     const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS })
-    const apiCpu0 = cpuSeconds(api.pid)
+    const apiCpu0 = cpuSeconds(api.pid())
     const benchCpu0 = process.cpuUsage()
     const acks0 = acks
     const windowStart = performance.now()
     recording = true
     loop.enable()
     await sleep(WINDOW_MS - RSS_SAMPLES * RSS_EVERY_MS)
-    const [afterKb = Number.NaN] = await medianRssKb([api.pid], RSS_SAMPLES, RSS_EVERY_MS)
+    const [afterKb = Number.NaN] = await medianRssKb([api.pid()], RSS_SAMPLES, RSS_EVERY_MS)
     recording = false
     loop.disable()
     const windowS = (performance.now() - windowStart) / 1000
-    const apiCpu = (cpuSeconds(api.pid) - apiCpu0) / windowS
+    const apiCpu = (cpuSeconds(api.pid()) - apiCpu0) / windowS
     const benchUsage = process.cpuUsage(benchCpu0)
     const benchCpu = (benchUsage.user + benchUsage.system) / 1e6 / windowS
     const health = await api.http.get<Health>('/health')

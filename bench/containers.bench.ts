@@ -1,14 +1,13 @@
-import { execFileSync } from 'node:child_process'
 import { connectDocker, StatsHistory, sampleRound } from '@berth/agent'
 import Docker from 'dockerode'
-import { TEST_IMAGE } from '../test/support/docker.ts'
+import { docker, removeContainers, TEST_IMAGE } from '../test/support/docker.ts'
+import { registerAdmin } from '../test/support/flows.ts'
 import {
   cpuSeconds,
   fmt,
   pool,
   printTable,
   rawRequest,
-  registerAdmin,
   runBench,
   sleep,
   startApi,
@@ -29,13 +28,9 @@ const CREATES = 30
 const CPU_WINDOW_S = Number(process.env.BENCH_CPU_WINDOW_S ?? 40)
 const LABEL = 'berth.bench=containers'
 
-function docker(...args: string[]): string {
-  return execFileSync('docker', args, { encoding: 'utf8' }).trim()
-}
-
 function removeBenchContainers(): void {
   const ids = docker('ps', '-aq', '--filter', `label=${LABEL}`).split('\n').filter(Boolean)
-  if (ids.length > 0) execFileSync('docker', ['rm', '-f', ...ids], { stdio: 'ignore' })
+  removeContainers(ids)
 }
 
 function timed(fn: () => void): number {
@@ -132,7 +127,7 @@ runBench('containers', async () => {
   for (const id of docker('ps', '-aq', '--filter', 'label=berth-bench=containers')
     .split('\n')
     .filter(Boolean)) {
-    execFileSync('docker', ['rm', '-f', id], { stdio: 'ignore' })
+    removeContainers([id])
   }
   const created = summarize(createApi)
   const createdDirect = summarize(createDirect)

@@ -3,11 +3,11 @@ import { createHmac } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { TEST_IMAGE } from '../test/support/docker.ts'
+import { registerAdmin } from '../test/support/flows.ts'
 import { freePort } from '../test/support/process.ts'
 import {
   fmt,
   printTable,
-  registerAdmin,
   runBench,
   startApi,
   startOnlineAgent,

@@ -1,15 +1,6 @@
 import { TEST_IMAGE } from '../test/support/docker.ts'
-import {
-  createServer,
-  fmt,
-  percentile,
-  printTable,
-  registerAdmin,
-  runBench,
-  startApi,
-  verdict,
-  waitFor,
-} from './support.ts'
+import { registerAdmin } from '../test/support/flows.ts'
+import { createServer, fmt, percentile, printTable, runBench, startApi, verdict, waitFor } from './support.ts'
 
 // Idle follows: N SSE follows of a deployment that stays queued (its server has no agent), and
 // the API's /health latency with them open against the same API with none, same run. A follow

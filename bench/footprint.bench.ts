@@ -1,8 +1,8 @@
+import { registerAdmin } from '../test/support/flows.ts'
 import {
   fmt,
   medianRssKb,
   printTable,
-  registerAdmin,
   runBench,
   sleep,
   spawnNode,

@@ -1,11 +1,10 @@
-import { execFileSync } from 'node:child_process'
 import { statSync } from 'node:fs'
 import Docker from 'dockerode'
-import { TEST_IMAGE } from '../test/support/docker.ts'
+import { docker, removeContainers, TEST_IMAGE } from '../test/support/docker.ts'
+import { registerAdmin } from '../test/support/flows.ts'
 import {
   fmt,
   printTable,
-  registerAdmin,
   rssKb,
   runBench,
   sleep,
@@ -26,17 +25,7 @@ const SLOW_SECONDS = Number(process.env.BENCH_SLOW_S ?? 20)
 const LINE = `${'0123456789'.repeat(9)}abcdefghi`
 const NAME = 'bench-logs-firehose'
 
-function docker(...args: string[]): string {
-  return execFileSync('docker', args, { encoding: 'utf8' }).trim()
-}
-
-function removeContainer(): void {
-  try {
-    execFileSync('docker', ['rm', '-f', NAME], { stdio: 'ignore' })
-  } catch {
-    // not there
-  }
-}
+const removeContainer = () => removeContainers([NAME])
 
 /** Reads an SSE log follow; counts the log's own bytes (each line and its newline). */
 async function readRelay(url: string, token: string, pace?: { bytesPerSecond: number; seconds: number }) {
@@ -136,12 +125,12 @@ runBench('logs', async () => {
 
   // A slow reader: 1 MB/s of the SSE stream for a while, memory watched on both sides.
   const agentPid = server.agent.proc.pid ?? 0
-  const before = { api: rssKb(api.pid), agent: rssKb(agentPid) }
+  const before = { api: rssKb(api.pid()), agent: rssKb(agentPid) }
   const peak = { ...before }
   let watching = true
   const watcher = (async () => {
     while (watching) {
-      peak.api = Math.max(peak.api, rssKb(api.pid))
+      peak.api = Math.max(peak.api, rssKb(api.pid()))
       peak.agent = Math.max(peak.agent, rssKb(agentPid))
       await sleep(250)
     }

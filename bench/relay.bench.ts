@@ -1,11 +1,9 @@
 import Docker from 'dockerode'
-import { startWorkerdApi } from '../test/support/workerd.ts'
+import { registerAdmin } from '../test/support/flows.ts'
 import {
   fmt,
-  onCleanUp,
   printTable,
   rawRequest,
-  registerAdmin,
   runBench,
   type Summary,
   startApi,
@@ -167,11 +165,10 @@ runBench('relay', async () => {
   report('Node', 'relay', onNode)
   // Nothing of the Node run keeps running while workerd is measured.
   await server.agent.stop()
-  await api.child.stop()
+  await api.halt()
 
   // The API under workerd, as the workerd e2e target starts it, with wrangler.toml's settings.
-  const worker = await startWorkerdApi({}, {})
-  onCleanUp(() => worker.stop())
+  const worker = await startApi({}, 'workerd')
   const workerToken = await registerAdmin(worker.http)
   const workerServer = await startOnlineAgent(worker, workerToken, 'relay-workerd')
   const onWorkerd = await measure(docker, worker.url, workerToken, workerServer.id, WORKERD_CALLS)

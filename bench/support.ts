@@ -5,8 +5,9 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Enrollment, EnrollResponse, Server } from '@berth/shared'
 import { startAgentProcess } from '../test/support/agent.ts'
-import { type Client, client, waitForHealth } from '../test/support/http.ts'
-import { type Child, freePort, spawnNode, waitFor } from '../test/support/process.ts'
+import type { Client } from '../test/support/http.ts'
+import { type Child, rssOf, spawnNode, waitFor } from '../test/support/process.ts'
+import { type ApiTarget, startApi as startTestApi } from '../test/support/target.ts'
 
 // What the benchmarks share: the API and agents as real processes, a few statistics, one table format.
 // Process handling comes from test/support so the benchmarks start Berth exactly as the tests do.
@@ -78,63 +79,17 @@ export function runBench(name: string, body: () => Promise<void>): void {
 
 // ------------------------------------------------------------------ the API and agents
 
-export interface BenchApi {
-  url: string
-  http: Client
-  /** The running API process; replaced by `restart`. */
-  child: Child
-  pid: number
-  /** Stops the API and starts it again on the same port and database: a fresh heap over the same data. */
-  restart(): Promise<void>
-}
-
-/** The API on Node as its own process, on a free loopback port with a temp data dir and no local agent. */
-export async function startApi(env: Record<string, string> = {}): Promise<BenchApi> {
-  const dataDir = tempDir('berth-bench-')
-  const port = await freePort()
-  const url = `http://127.0.0.1:${port}`
-  const http = client(url)
-  const launch = async (): Promise<Child> => {
-    const child = track(
-      spawnNode(['--import', 'tsx', 'packages/api/src/runtime/node/main.ts'], {
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        DATABASE_URL: `file:${join(dataDir, 'berth.db')}`,
-        BERTH_DATA_DIR: dataDir,
-        BERTH_LOCAL_AGENT: 'off',
-        ...env,
-      }),
-    )
-    await waitForHealth(http, child, 'the API')
-    return child
-  }
-  const api: BenchApi = {
-    url,
-    http,
-    child: await launch(),
-    get pid() {
-      const pid = this.child.proc.pid
-      if (pid === undefined) throw new Error('the API has no pid')
-      return pid
-    },
-    async restart() {
-      await this.child.stop()
-      children.delete(this.child)
-      this.child = await launch()
-    },
-  }
+/**
+ * The API as its own process, started as the tests start it (test/support/target.ts) but with
+ * its own default settings and no local agent; stopped when the bench ends.
+ */
+export async function startApi(
+  env: Record<string, string> = {},
+  target: 'node' | 'workerd' = 'node',
+): Promise<ApiTarget> {
+  const api = await startTestApi({ target, env, testSettings: false })
+  onCleanUp(() => api.stop())
   return api
-}
-
-const ADMIN = { email: 'bench@example.com', password: 'bench password 123' }
-
-/** Registers the first user (the admin) and returns its session token. */
-export async function registerAdmin(http: Client): Promise<string> {
-  const reg = await http.post('/auth/register', { body: ADMIN })
-  if (reg.status !== 201) throw new Error(`register: ${reg.status} ${reg.text}`)
-  const res = await http.post<{ token: string }>('/auth/login', { body: ADMIN })
-  if (res.status !== 200) throw new Error(`login: ${res.status} ${res.text}`)
-  return res.body.token
 }
 
 export async function createServer(
@@ -158,7 +113,7 @@ export async function enroll(http: Client, enrollmentToken: string): Promise<Enr
 
 /** A server with the real bundled agent enrolled and online. */
 export async function startOnlineAgent(
-  api: Pick<BenchApi, 'url' | 'http'>,
+  api: Pick<ApiTarget, 'url' | 'http'>,
   token: string,
   name: string,
 ): Promise<{ id: string; agent: Child }> {
@@ -203,11 +158,11 @@ export async function pool<T, R>(
 
 // ------------------------------------------------------------------ measures
 
-/** Resident set size of a process in KB (VmRSS of /proc/<pid>/status). */
+/** Resident set size of a process in KB; one that is gone reads as a failed bench, not as 0. */
 export function rssKb(pid: number): number {
-  const match = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+)\s+kB/m)
-  if (!match) throw new Error(`no VmRSS for pid ${pid}`)
-  return Number(match[1])
+  const bytes = rssOf(pid)
+  if (bytes === 0) throw new Error(`no VmRSS for pid ${pid}`)
+  return bytes / 1024
 }
 
 /** The median of `samples` VmRSS readings of each pid, `everyMs` apart (taken together, so both see the same moments). */

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest'
 import WebSocket from 'ws'
 import { startAgentProcess } from './support/agent.ts'
 import { registerAdmin, waitForServerStatus } from './support/flows.ts'
-import type { Child } from './support/process.ts'
+import { type Child, waitFor } from './support/process.ts'
 import { type ApiTarget, startApi } from './support/target.ts'
 
 // workerd only (scripts/test.sh runs it in the workerd pass; test/vitest.config.ts keeps it out of
@@ -117,22 +117,27 @@ class Inspector {
       if (msg.method === 'Debugger.scriptParsed') scripts.push(msg.params.scriptId)
     })
     await inspector.send('Debugger.enable')
-    // The scripts already loaded are announced right after enabling.
-    await sleep(500)
-    for (const scriptId of scripts) {
-      const { scriptSource = '' } = (await inspector.send('Debugger.getScriptSource', { scriptId })) as {
-        scriptSource?: string
+    // The scripts already loaded are announced after enabling, one message each: read each as it comes.
+    const read = new Set<string>()
+    const hub = await waitFor('the AgentHub class among the worker scripts', async () => {
+      for (const scriptId of scripts.filter((id) => !read.has(id))) {
+        read.add(scriptId)
+        const { scriptSource = '' } = (await inspector.send('Debugger.getScriptSource', { scriptId })) as {
+          scriptSource?: string
+        }
+        const lines = scriptSource.split('\n')
+        const at = lines.findIndex((line) => /\bAgentHub = class\b/.test(line))
+        if (at >= 0) return { scriptId, lines, at }
       }
-      const lines = scriptSource.split('\n')
-      const at = lines.findIndex((line) => /\bAgentHub = class\b/.test(line))
-      if (at < 0) continue
-      const field = lines.findIndex((line, i) => i > at && /^\s+entries = /.test(line))
-      if (field < 0) throw new Error('no `entries` field after `AgentHub = class` in the worker bundle')
-      const bp = await inspector.send('Debugger.setBreakpoint', { location: { scriptId, lineNumber: field } })
-      if (!bp.breakpointId) throw new Error(`cannot set a breakpoint: ${JSON.stringify(bp)}`)
-      return inspector
-    }
-    throw new Error('the worker bundle has no AgentHub class')
+      return undefined
+    })
+    const field = hub.lines.findIndex((line, i) => i > hub.at && /^\s+entries = /.test(line))
+    if (field < 0) throw new Error('no `entries` field after `AgentHub = class` in the worker bundle')
+    const bp = await inspector.send('Debugger.setBreakpoint', {
+      location: { scriptId: hub.scriptId, lineNumber: field },
+    })
+    if (!bp.breakpointId) throw new Error(`cannot set a breakpoint: ${JSON.stringify(bp)}`)
+    return inspector
   }
 
   send(method: string, params: Record<string, unknown> = {}): Promise<Record<string, unknown>> {

@@ -1,9 +1,20 @@
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect, test } from 'vitest'
+import { dockerfile, fetchApp } from './support/apps.ts'
+import { docker } from './support/docker.ts'
 import { registerAdmin, waitForServerStatus } from './support/flows.ts'
-import { waitFor } from './support/process.ts'
+import { processAlive, waitFor } from './support/process.ts'
 import { type ApiTarget, startApi } from './support/target.ts'
 
 test('npm start runs a local agent for the server named local, and keeps it across restarts', async () => {
@@ -36,6 +47,61 @@ test('npm start runs a local agent for the server named local, and keeps it acro
     expect(again.body.servers.filter((s: { name: string }) => s.name === 'local')).toHaveLength(1)
   } finally {
     await api?.stop()
+  }
+})
+
+test('the local agent is its own process: its app answers while the API is stopped, and it reconnects', async () => {
+  const image = `berth-test-local-${Math.random().toString(36).slice(2, 7)}:latest`
+  const context = mkdtempSync(join(tmpdir(), 'berth-local-app-'))
+  let api: ApiTarget | undefined
+  try {
+    writeFileSync(join(context, 'Dockerfile'), dockerfile())
+    writeFileSync(join(context, 'index.html'), 'on the local server\n')
+    docker('build', '-q', '-t', image, context)
+    api = await startApi({ localAgent: true })
+    const admin = await registerAdmin(api.http)
+    const local = (await api.http.get('/servers', { token: admin })).body.servers.find(
+      (s: { name: string }) => s.name === 'local',
+    )
+    await waitForServerStatus(api.http, admin, local.id, 'online')
+    const agentPid = Number(readFileSync(join(api.dataDir, 'local-agent.pid'), 'utf8'))
+    const created = await api.http.post('/apps', {
+      token: admin,
+      body: { name: 'local-app', server_id: local.id, port: 3000, source: { type: 'image', image } },
+    })
+    expect(created.status, created.text).toBe(201)
+    const app = created.body.app
+    const deployed = await api.http.post(`/apps/${app.id}/deploy`, { token: admin })
+    expect(deployed.status, deployed.text).toBe(202)
+    const running = await waitFor(
+      'the app to run',
+      async () => {
+        const res = await api!.http.get(`/apps/${app.id}`, { token: admin })
+        return res.body.app.status === 'running' && res.body.app.host_port ? res.body.app : undefined
+      },
+      60_000,
+    )
+    expect(await fetchApp(running.host_port)).toBe('on the local server\n')
+
+    await api.halt()
+    expect(await fetchApp(running.host_port)).toBe('on the local server\n')
+    expect(processAlive(agentPid)).toBe(true)
+
+    await api.restart()
+    await waitFor('the start banner', () => api!.output().includes('Local agent: running already'))
+    // The server's row may still say online from before; a round trip shows the agent is back.
+    await waitFor('the local agent to answer again', async () => {
+      return (await api!.http.post(`/servers/${local.id}/validate`, { token: admin })).status === 200
+    })
+    expect(Number(readFileSync(join(api.dataDir, 'local-agent.pid'), 'utf8'))).toBe(agentPid)
+    expect(await fetchApp(running.host_port)).toBe('on the local server\n')
+    const servers = (await api.http.get('/servers', { token: admin })).body.servers
+    expect(servers.filter((s: { name: string }) => s.name === 'local')).toHaveLength(1)
+    expect((await api.http.delete(`/apps/${app.id}`, { token: admin })).status).toBe(204)
+  } finally {
+    await api?.stop()
+    rmSync(context, { recursive: true, force: true })
+    docker('rmi', '-f', image)
   }
 })
 

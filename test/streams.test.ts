@@ -130,7 +130,7 @@ test('ten terminals and ten log follows share one agent link; a stalled reader s
 
   // The followers that read keep getting the firehose while one of them does not read at all.
   const before = follows.map((f) => f.bytes)
-  await new Promise((r) => setTimeout(r, 1000))
+  await waitFor('every reading follower to get more', () => follows.every((f, i) => f.bytes > before[i]!))
   follows.forEach((f, i) => {
     expect(f.bytes).toBeGreaterThan(before[i]!)
   })
@@ -139,19 +139,22 @@ test('ten terminals and ten log follows share one agent link; a stalled reader s
   // buffers between the API and that client are full (the sockets' take megabytes, which a busy
   // machine fills slowly), with no more than its window out; every other follow goes on sending.
   let earlier = await logStreams()
+  let earlierAt = performance.now()
   expect(earlier).toHaveLength(FOLLOWS)
   const [sentBefore, sentAfter] = await waitFor(
     "the stalled reader's stream to hold still on the host",
     async () => {
-      await new Promise((r) => setTimeout(r, 1000))
+      if (performance.now() - earlierAt < 1000) return undefined
       const pair = [earlier, await logStreams()] as const
       earlier = pair[1]
+      earlierAt = performance.now()
       if (pair[1].length !== FOLLOWS)
         throw new Error('a follow ended before the stalled one was seen to hold')
       return pair[1][0]?.sent_bytes === pair[0][0]?.sent_bytes && pair
     },
     HOLD_WITHIN_S * 1000,
-    0,
+    // A second between looks: a stream that holds still sends nothing over that span.
+    1000,
   )
   expect(sentAfter[0]!.in_flight_bytes).toBeGreaterThan(0)
   sentAfter.slice(1).forEach((s, i) => {

@@ -78,6 +78,16 @@ export async function waitFor<T>(
   throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`)
 }
 
+/** Whether a process of this id runs (signal 0 checks without sending anything). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** Resident memory of a process, from /proc (Linux); 0 once it is gone. */
 export function rssOf(pid: number): number {
   try {

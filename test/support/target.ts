@@ -1,9 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createClient, type Client as Db } from '@libsql/client'
+import { databaseFile } from './db.ts'
 import { type Client, client, waitForHealth } from './http.ts'
-import { type Child, freePort, rssOf, spawnNode } from './process.ts'
+import { type Child, freePort, processAlive, rssOf, spawnNode, waitFor } from './process.ts'
 import { startWorkerdApi } from './workerd.ts'
 
 /** Heartbeats in the tests are fast so offline detection is seen within seconds. */
@@ -12,6 +12,8 @@ export const TEST_HEARTBEAT_MS = 400
 export interface TargetOptions {
   env?: Record<string, string>
   localAgent?: boolean
+  /** false: the API's own defaults, as a benchmark measures it, not the tests' fast heartbeats. */
+  testSettings?: boolean
   /** The runtime, for a suite that needs one whatever BERTH_TEST_TARGET says. */
   target?: 'node' | 'workerd'
 }
@@ -25,10 +27,14 @@ export interface ApiTarget {
   sql<T = Record<string, unknown>>(statement: string, args?: (string | number)[]): Promise<T[]>
   /** SIGKILL, as a crash would. */
   kill(): Promise<void>
+  /** SIGTERM, as an operator stopping it would; its port and data stay for `restart`. */
+  halt(): Promise<void>
   /** Starts the API again on the same port and database. */
   restart(): Promise<void>
   stop(): Promise<void>
   output(): string
+  /** The process started for the API: the Node API itself, or `wrangler dev`. */
+  pid(): number
   /** Resident memory of what serves the API (the Node process, or workerd), in bytes. */
   rssBytes(): number
   /** workerd only: the DevTools inspector `wrangler dev` serves for the worker. */
@@ -44,8 +50,18 @@ const TEST_SETTINGS = {
 export async function startApi(opts: TargetOptions = {}): Promise<ApiTarget> {
   const target = opts.target ?? process.env.BERTH_TEST_TARGET ?? 'node'
   if (target === 'node') return startNodeApi(opts)
-  if (target === 'workerd') return startWorkerdApi(opts, TEST_SETTINGS)
+  if (target === 'workerd') return startWorkerdApi(opts, opts.testSettings === false ? {} : TEST_SETTINGS)
   throw new Error(`unknown BERTH_TEST_TARGET ${target}; known: node, workerd`)
+}
+
+/** The local agent of `npm start` outlives the API by design; a test's data folder goes with it. */
+async function stopLocalAgent(dataDir: string): Promise<void> {
+  const pidFile = join(dataDir, 'local-agent.pid')
+  if (!existsSync(pidFile)) return
+  const pid = Number(readFileSync(pidFile, 'utf8'))
+  if (!processAlive(pid)) return
+  process.kill(pid, 'SIGTERM')
+  await waitFor('the local agent to stop', () => !processAlive(pid))
 }
 
 async function startNodeApi(opts: TargetOptions): Promise<ApiTarget> {
@@ -57,7 +73,7 @@ async function startNodeApi(opts: TargetOptions): Promise<ApiTarget> {
     PORT: String(port),
     DATABASE_URL: `file:${join(dataDir, 'berth.db')}`,
     BERTH_DATA_DIR: dataDir,
-    ...TEST_SETTINGS,
+    ...(opts.testSettings === false ? {} : TEST_SETTINGS),
     BERTH_LOCAL_AGENT: opts.localAgent ? 'auto' : 'off',
     ...opts.env,
   }
@@ -69,22 +85,19 @@ async function startNodeApi(opts: TargetOptions): Promise<ApiTarget> {
     await waitForHealth(http, child, 'the API')
   }
   await launch()
-  let db: Db | undefined
+  const db = databaseFile(() => env.DATABASE_URL)
   return {
     url,
     http,
     dataDir,
-    async sql<T>(statement: string, args: (string | number)[] = []) {
-      if (!db) {
-        db = createClient({ url: env.DATABASE_URL })
-        // The API holds the same file open; wait for its writes rather than fail with SQLITE_BUSY.
-        await db.execute('pragma busy_timeout = 5000')
-      }
-      return (await db.execute({ sql: statement, args })).rows as T[]
-    },
+    sql: db.sql,
     async kill() {
       log += child.output
       await child.stop('SIGKILL')
+    },
+    async halt() {
+      log += child.output
+      await child.stop()
     },
     async restart() {
       log += child.output
@@ -92,11 +105,13 @@ async function startNodeApi(opts: TargetOptions): Promise<ApiTarget> {
       await launch()
     },
     async stop() {
-      db?.close()
+      db.close()
       await child.stop()
+      await stopLocalAgent(dataDir)
       rmSync(dataDir, { recursive: true, force: true })
     },
     output: () => log + child.output,
+    pid: () => child.proc.pid as number,
     rssBytes: () => rssOf(child.proc.pid as number),
   }
 }

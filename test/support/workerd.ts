@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { createClient, type Client as Db } from '@libsql/client'
+import { databaseFile } from './db.ts'
 import { client, waitForHealth } from './http.ts'
 import { Child, freePort, groupRss, ROOT } from './process.ts'
 import type { ApiTarget, TargetOptions } from './target.ts'
@@ -127,22 +127,19 @@ export async function startWorkerdApi(
         }, maintenanceMs)
       : undefined
 
-  let db: Db | undefined
+  const db = databaseFile(() => `file:${localD1File(persist)}`)
   return {
     url,
     http,
     dataDir,
-    async sql<T>(statement: string, args: (string | number)[] = []) {
-      if (!db) {
-        db = createClient({ url: `file:${localD1File(persist)}` })
-        // The API holds the same file open; wait for its writes rather than fail with SQLITE_BUSY.
-        await db.execute('pragma busy_timeout = 5000')
-      }
-      return (await db.execute({ sql: statement, args })).rows as T[]
-    },
+    sql: db.sql,
     async kill() {
       log += child.output
       await stop('SIGKILL')
+    },
+    async halt() {
+      log += child.output
+      await stop('SIGTERM')
     },
     async restart() {
       log += child.output
@@ -151,12 +148,13 @@ export async function startWorkerdApi(
     },
     async stop() {
       clearInterval(ticks)
-      db?.close()
+      db.close()
       await stop('SIGTERM')
       rmSync(dataDir, { recursive: true, force: true })
     },
     output: () => log + child.output,
     inspectorUrl: `http://127.0.0.1:${inspectorPort}`,
+    pid: () => child.proc.pid as number,
     // The worker and its Durable Objects run in workerd, a child of wrangler in its process group.
     rssBytes: () => groupRss(child.proc.pid as number, 'workerd'),
   }

@@ -2,7 +2,7 @@ import { count } from 'drizzle-orm'
 import { users } from '../../db/schema.ts'
 import { log } from '../../lib/log.ts'
 import { loadConfig } from './config.ts'
-import { LOCAL_SERVER, reachableDocker, startLocalAgent } from './local-agent.ts'
+import { LOCAL_SERVER, localAgentFiles, reachableDocker, startLocalAgent } from './local-agent.ts'
 import { startNodeApi } from './serve.ts'
 
 // `npm start`: the API on Node with its libSQL database, and a local agent when Docker answers.
@@ -22,12 +22,17 @@ async function main(): Promise<void> {
     `Berth ${config.version}: API on ${shownUrl}/api/v1 (database ${config.databaseUrl})`,
   ]
 
-  let agent: Awaited<ReturnType<typeof startLocalAgent>> | undefined
   if (config.localAgent === 'auto') {
     const socket = await reachableDocker(config.dockerHost)
     if (socket) {
-      agent = await startLocalAgent(api, config, socket)
-      out.push(`Local agent: started for server "${LOCAL_SERVER}" on the Docker Engine at ${socket}`)
+      const agent = await startLocalAgent(api, config, socket)
+      const files = localAgentFiles(config.dataDir)
+      out.push(
+        agent.started
+          ? `Local agent: started for server "${LOCAL_SERVER}" on the Docker Engine at ${socket} (pid ${agent.pid}, output in ${files.log})`
+          : `Local agent: running already for server "${LOCAL_SERVER}" (pid ${agent.pid})`,
+        `  It keeps its apps running when the API stops; to stop it: kill $(cat ${files.pid})`,
+      )
     } else {
       out.push(
         'Local agent: no Docker Engine answered at /var/run/docker.sock (set DOCKER_HOST), so none was started',
@@ -54,7 +59,6 @@ async function main(): Promise<void> {
     if (stopping) return
     stopping = true
     log.info(`${signal}: shutting down`)
-    await agent?.stop()
     await api.close()
   }
   process.once('SIGTERM', () => void stop('SIGTERM'))

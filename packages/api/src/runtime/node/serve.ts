@@ -19,7 +19,7 @@ import type { NodeConfig } from './config.ts'
 import { openDatabase } from './db.ts'
 import { NodeHub, type UpgradeEnv } from './hub.ts'
 
-const AGENT_BUNDLE = fileURLToPath(new URL('../../../../agent/dist/berth-agent.mjs', import.meta.url))
+export const AGENT_BUNDLE = fileURLToPath(new URL('../../../../agent/dist/berth-agent.mjs', import.meta.url))
 
 export interface RunningApi {
   url: string
