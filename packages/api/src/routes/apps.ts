@@ -58,21 +58,21 @@ export const appRoutes = new Hono<AppEnv>()
   })
   .get('/:id', requireAuth('read'), async (c) => c.json({ app: await getApp(actorContext(c), id(c)) }, 200))
   .patch('/:id', requireAuth('write'), jsonBody(updateAppBody), async (c) =>
-    c.json({ app: await updateApp(actorContext(c), id(c), c.req.valid('json')) }, 200),
+    c.json({ app: await updateApp(actorContext(c), { id: id(c), body: c.req.valid('json') }) }, 200),
   )
   .delete('/:id', requireAuth('write'), query(deleteQuery), async (c) => {
-    await deleteApp(actorContext(c), id(c), c.req.valid('query'))
+    await deleteApp(actorContext(c), { id: id(c), ...c.req.valid('query') })
     return c.body(null, 204)
   })
 
   .get('/:id/env', requireAuth('read'), query(revealQuery), async (c) =>
-    c.json(await listEnv(actorContext(c), id(c), c.req.valid('query').reveal), 200),
+    c.json(await listEnv(actorContext(c), { id: id(c), reveal: c.req.valid('query').reveal }), 200),
   )
   .put('/:id/env', requireAuth('write'), jsonBody(setEnvBody), async (c) =>
-    c.json(await setEnv(actorContext(c), id(c), c.req.valid('json')), 200),
+    c.json(await setEnv(actorContext(c), { id: id(c), body: c.req.valid('json') }), 200),
   )
   .delete('/:id/env/:key', requireAuth('write'), async (c) => {
-    await deleteEnvKey(actorContext(c), id(c), c.req.param('key'))
+    await deleteEnvKey(actorContext(c), { id: id(c), key: c.req.param('key') })
     return c.body(null, 204)
   })
 
@@ -101,27 +101,41 @@ export const appRoutes = new Hono<AppEnv>()
   )
 
   .get('/:id/webhooks', requireAuth('read'), async (c) =>
-    c.json(await listWebhooks(actorContext(c), id(c), publicUrl(c)), 200),
+    c.json(await listWebhooks(actorContext(c), { appId: id(c), apiUrl: publicUrl(c) }), 200),
   )
   .post('/:id/webhooks', requireAuth('write'), jsonBody(createWebhookBody), async (c) => {
-    const created = await createWebhook(actorContext(c), id(c), c.req.valid('json'), publicUrl(c))
+    const created = await createWebhook(actorContext(c), {
+      appId: id(c),
+      body: c.req.valid('json'),
+      apiUrl: publicUrl(c),
+    })
     c.set('auditTarget', created.webhook.id)
     return c.json(created, 201)
   })
   .get('/:id/webhooks/:wid', requireAuth('read'), async (c) =>
-    c.json(await getWebhook(actorContext(c), id(c), c.req.param('wid'), publicUrl(c)), 200),
+    c.json(
+      await getWebhook(actorContext(c), { appId: id(c), id: c.req.param('wid'), apiUrl: publicUrl(c) }),
+      200,
+    ),
   )
   .delete('/:id/webhooks/:wid', requireAuth('write'), async (c) => {
-    await deleteWebhook(actorContext(c), id(c), c.req.param('wid'))
+    await deleteWebhook(actorContext(c), { appId: id(c), id: c.req.param('wid') })
     return c.body(null, 204)
   })
   .get('/:id/webhooks/:wid/deliveries', requireAuth('read'), query(page), async (c) =>
-    c.json(await listDeliveries(actorContext(c), id(c), c.req.param('wid'), c.req.valid('query')), 200),
+    c.json(
+      await listDeliveries(actorContext(c), {
+        appId: id(c),
+        id: c.req.param('wid'),
+        ...c.req.valid('query'),
+      }),
+      200,
+    ),
   )
 
   .get('/:id/health', requireAuth('read'), query(healthQuery), async (c) =>
-    c.json(await getAppHealth(actorContext(c), id(c), c.req.valid('query').limit), 200),
+    c.json(await getAppHealth(actorContext(c), { appId: id(c), limit: c.req.valid('query').limit }), 200),
   )
   .get('/:id/stats', requireAuth('read'), query(statsHistoryQuery), async (c) =>
-    c.json(await getAppStats(actorContext(c), id(c), c.req.valid('query').since), 200),
+    c.json(await getAppStats(actorContext(c), { appId: id(c), since: c.req.valid('query').since }), 200),
   )

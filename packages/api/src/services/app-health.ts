@@ -54,7 +54,7 @@ export async function recordAppEvent(ctx: ServiceContext, serverId: string, kind
 }
 
 /** The app's latest probe results and self-healing restarts, newest first. */
-export async function getAppHealth(ctx: ActorContext, appId: string, limit: number) {
+export async function getAppHealth(ctx: ActorContext, { appId, limit }: { appId: string; limit: number }) {
   const app = await findApp(ctx, appId)
   const rows = await ctx.db
     .select()
@@ -84,7 +84,7 @@ export async function getAppHealth(ctx: ActorContext, appId: string, limit: numb
 }
 
 /** The stats series of each of the app's containers on its server. */
-export async function getAppStats(ctx: ActorContext, appId: string, since: number | undefined) {
+export async function getAppStats(ctx: ActorContext, { appId, since }: { appId: string; since?: number }) {
   const app = await findApp(ctx, appId)
   const rows = await ctx.db.select().from(containers).where(eq(containers.serverId, app.serverId))
   const own = rows.filter((r) => r.labels[APP_LABELS.app] === appId && r.status === 'running')

@@ -210,7 +210,10 @@ export async function getApp(ctx: ActorContext, id: string) {
   return viewOf(ctx, await findApp(ctx, id))
 }
 
-export async function updateApp(ctx: ActorContext, id: string, body: z.infer<typeof updateAppBody>) {
+export async function updateApp(
+  ctx: ActorContext,
+  { id, body }: { id: string; body: z.infer<typeof updateAppBody> },
+) {
   const row = await findApp(ctx, id)
   if (body.source) assertSourceAllowed(ctx, body.source)
   await ctx.db
@@ -231,8 +234,7 @@ export async function updateApp(ctx: ActorContext, id: string, body: z.infer<typ
  */
 export async function deleteApp(
   ctx: ActorContext,
-  id: string,
-  opts: { volumes: boolean; force: boolean },
+  { id, ...opts }: { id: string; volumes: boolean; force: boolean },
 ): Promise<void> {
   const row = await findApp(ctx, id)
   const volumes = opts.volumes ? row.volumes.map((v) => appVolumeName(row.name, v.name)) : []
@@ -252,7 +254,7 @@ export function appVolumeName(appName: string, volume: string): string {
 // ---------------------------------------------------------------- env
 
 /** An app's env: names always; values only to callers who may reveal them and ask. */
-export async function listEnv(ctx: ActorContext, id: string, reveal: boolean) {
+export async function listEnv(ctx: ActorContext, { id, reveal }: { id: string; reveal: boolean }) {
   await findApp(ctx, id)
   if (reveal) assertMayReveal(ctx.actor)
   const rows = await ctx.db.select().from(appEnv).where(eq(appEnv.appId, id)).orderBy(appEnv.key)
@@ -268,7 +270,10 @@ export async function listEnv(ctx: ActorContext, id: string, reveal: boolean) {
 }
 
 /** Merges variables into the app's env (null deletes); takes effect on the next deploy. */
-export async function setEnv(ctx: ActorContext, id: string, body: z.infer<typeof setEnvBody>) {
+export async function setEnv(
+  ctx: ActorContext,
+  { id, body }: { id: string; body: z.infer<typeof setEnvBody> },
+) {
   await findApp(ctx, id)
   assertNotReserved(Object.keys(body.env))
   const now = ctx.clock.now()
@@ -289,10 +294,13 @@ export async function setEnv(ctx: ActorContext, id: string, body: z.infer<typeof
   )
   const [first, ...rest] = writes
   if (first) await ctx.db.batch([first, ...rest])
-  return listEnv(ctx, id, false)
+  return listEnv(ctx, { id, reveal: false })
 }
 
-export async function deleteEnvKey(ctx: ActorContext, id: string, key: string): Promise<void> {
+export async function deleteEnvKey(
+  ctx: ActorContext,
+  { id, key }: { id: string; key: string },
+): Promise<void> {
   await findApp(ctx, id)
   const deleted = await ctx.db
     .delete(appEnv)

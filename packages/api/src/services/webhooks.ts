@@ -30,9 +30,7 @@ function toWebhookView(row: WebhookRow, apiUrl: string) {
 /** Creates a receiver for pushes; the secret is shown in this answer only. */
 export async function createWebhook(
   ctx: ActorContext,
-  appId: string,
-  body: { provider: Provider; branch?: string },
-  apiUrl: string,
+  { appId, body, apiUrl }: { appId: string; body: { provider: Provider; branch?: string }; apiUrl: string },
 ) {
   await findApp(ctx, appId)
   const id = newId('webhook')
@@ -59,26 +57,30 @@ async function findWebhook(ctx: ServiceContext, appId: string, id: string): Prom
   return row
 }
 
-export async function listWebhooks(ctx: ActorContext, appId: string, apiUrl: string) {
+export async function listWebhooks(ctx: ActorContext, { appId, apiUrl }: { appId: string; apiUrl: string }) {
   await findApp(ctx, appId)
   const rows = await ctx.db.select().from(webhooks).where(eq(webhooks.appId, appId)).orderBy(webhooks.id)
   return { webhooks: rows.map((r) => toWebhookView(r, apiUrl)), next_cursor: null }
 }
 
-export async function getWebhook(ctx: ActorContext, appId: string, id: string, apiUrl: string) {
+export async function getWebhook(
+  ctx: ActorContext,
+  { appId, id, apiUrl }: { appId: string; id: string; apiUrl: string },
+) {
   return { webhook: toWebhookView(await findWebhook(ctx, appId, id), apiUrl) }
 }
 
-export async function deleteWebhook(ctx: ActorContext, appId: string, id: string): Promise<void> {
+export async function deleteWebhook(
+  ctx: ActorContext,
+  { appId, id }: { appId: string; id: string },
+): Promise<void> {
   await findWebhook(ctx, appId, id)
   await ctx.db.delete(webhooks).where(eq(webhooks.id, id))
 }
 
 export async function listDeliveries(
   ctx: ActorContext,
-  appId: string,
-  id: string,
-  page: { cursor?: string; limit: number },
+  { appId, id, ...page }: { appId: string; id: string; cursor?: string; limit: number },
 ) {
   await findWebhook(ctx, appId, id)
   const before = decodeCursor(page.cursor)
