@@ -1,29 +1,20 @@
-import { createHmac } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import os from 'node:os'
-import { join } from 'node:path'
-import { Webhooks } from '@octokit/webhooks'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { docker, removeContainers, TEST_IMAGE } from './support/docker.ts'
 import { registerAdmin, startServerWithAgent } from './support/flows.ts'
-import { git } from './support/git.ts'
 import type { Reply } from './support/http.ts'
 import { type Child, waitFor } from './support/process.ts'
 import { type ApiTarget, startApi } from './support/target.ts'
 
-// Replayed webhooks, audit growth and names: a real API, a real agent process, the real Docker
-// Engine and real git; GitHub's deliveries are signed by @octokit/webhooks.
+// Audit growth and names: a real API, a real agent process and the real Docker Engine.
 
 let api: ApiTarget
 let admin: string
 let serverId: string
 let agent: Child
-let work: string
 const run = Math.random().toString(36).slice(2, 7)
 const name = (what: string) => `t${run}-${what}`
 
 beforeAll(async () => {
-  work = mkdtempSync(join(os.tmpdir(), 'berth-misc-'))
   api = await startApi({ env: { BERTH_MAINTENANCE_MS: '500', BERTH_AUDIT_RETENTION_DAYS: '30' } })
   admin = await registerAdmin(api.http)
   ;({ serverId, agent } = await startServerWithAgent(api, admin, 'misc-host'))
@@ -35,7 +26,6 @@ afterAll(async () => {
   await agent?.stop()
   removeContainers(docker('ps', '-aq', '--filter', `name=t${run}-`).split('\n').filter(Boolean))
   await api?.stop()
-  if (work) rmSync(work, { recursive: true, force: true })
 })
 
 /** The documented error body, with the request id that the header carries. */
@@ -256,198 +246,5 @@ describe('audit log', () => {
     })
     expect((await entries()).map((e) => e.id)).toContain(`aud_new${run}`)
     expect(await deliveries()).toEqual([`dlv_new${run}`])
-  })
-})
-
-// ---------------------------------------------------------------- replayed webhooks
-
-/** A bare repository with a busybox httpd app; `commit` pushes a new index.html and returns the sha. */
-function repository(repoName: string) {
-  const bare = join(work, `${repoName}.git`)
-  const checkout = join(work, repoName)
-  git(work, 'init', '--bare', '--initial-branch=main', bare)
-  git(work, 'clone', bare, checkout)
-  git(checkout, 'checkout', '-b', 'main')
-  writeFileSync(
-    join(checkout, 'Dockerfile'),
-    [
-      `FROM ${TEST_IMAGE}`,
-      'COPY index.html /www/index.html',
-      `CMD ["sh", "-c", "trap 'exit 0' TERM; httpd -f -p 3000 -h /www & wait"]`,
-    ].join('\n'),
-  )
-  return {
-    url: `file://${bare}`,
-    commit(text: string): string {
-      writeFileSync(join(checkout, 'index.html'), text)
-      git(checkout, 'add', '-A')
-      git(checkout, 'commit', '-m', text)
-      git(checkout, 'push', '-f', 'origin', 'main')
-      return git(checkout, 'rev-parse', 'HEAD')
-    },
-  }
-}
-
-const FINAL = ['running', 'failed', 'cancelled', 'superseded']
-
-describe('replayed webhooks', () => {
-  let appId: string
-  let repo: ReturnType<typeof repository>
-  const deploymentCount = async () =>
-    (await api.sql<{ n: number }>('select count(*) as n from deployments where app_id = ?', [appId]))[0]!.n
-  const send = (provider: string, body: string, headers: Record<string, string>) =>
-    fetch(`${api.url}/api/v1/webhooks/${provider}/${appId}`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', ...headers },
-      body,
-    })
-  const waitFinal = (id: string) =>
-    waitFor(
-      `deployment ${id} to finish`,
-      async () => {
-        const d = (await api.http.get(`/deployments/${id}`, { token: admin })).body.deployment
-        return FINAL.includes(d?.state) ? d : undefined
-      },
-      90_000,
-      200,
-    )
-
-  beforeAll(async () => {
-    repo = repository(name('hooks'))
-    repo.commit('first\n')
-    const app = await api.http.post('/apps', {
-      token: admin,
-      body: {
-        name: name('hooks'),
-        server_id: serverId,
-        port: 3000,
-        source: { type: 'git', url: repo.url, branch: 'main' },
-      },
-    })
-    expect(app.status, app.text).toBe(201)
-    appId = app.body.app.id
-  })
-
-  test('a signed GitHub push resent under new delivery ids deploys nothing while its commit is queued or deployed', async () => {
-    const hook = await api.http.post(`/apps/${appId}/webhooks`, {
-      token: admin,
-      body: { provider: 'github' },
-    })
-    expect(hook.status, hook.text).toBe(201)
-    const github = new Webhooks({ secret: hook.body.webhook.secret })
-    const sha = repo.commit('pushed through github\n')
-    const body = JSON.stringify({ ref: 'refs/heads/main', after: sha, repository: { full_name: 'o/r' } })
-    const headers = (delivery: string | null) => ({
-      'X-GitHub-Event': 'push',
-      ...(delivery ? { 'X-GitHub-Delivery': delivery } : {}),
-    })
-    const signature = await github.sign(body)
-    const deliver = (delivery: string | null) =>
-      send('github', body, { ...headers(delivery), 'X-Hub-Signature-256': signature })
-    const before = await deploymentCount()
-
-    // Resent at once under several ids: one deployment, the others skipped.
-    const burst = await Promise.all([1, 2, 3, 4].map((n) => deliver(`gh-${run}-${n}`)))
-    expect(burst.map((r) => r.status).sort()).toEqual([200, 200, 200, 202])
-    const outcomes = await Promise.all(burst.map((r) => r.json()))
-    const queued = outcomes.find((o) => o.status === 'success')
-    expect(queued.deployment_id).toMatch(/^dep_/)
-    for (const o of outcomes.filter((o) => o !== queued)) {
-      expect(o).toMatchObject({ status: 'skipped', deployment_id: null })
-      expect(o.reason).toMatch(new RegExp(`commit ${sha} is already`))
-    }
-    // Resent while that deployment is queued or under way: nothing new.
-    const replay = await deliver(`gh-${run}-5`)
-    expect(replay.status).toBe(200)
-    const skipped = await replay.json()
-    expect(skipped).toMatchObject({ status: 'skipped', deployment_id: null })
-    expect(skipped.reason).toMatch(new RegExp(`commit ${sha} is already`))
-    expect(await deploymentCount()).toBe(before + 1)
-
-    const done = await waitFinal(queued.deployment_id)
-    expect(done.state, done.reason).toBe('running')
-    expect(done.commit.sha).toBe(sha)
-    // Resent once deployed, under ever new ids: nothing new.
-    for (const n of [6, 7, 8]) {
-      const again = await deliver(`gh-${run}-${n}`)
-      expect(again.status).toBe(200)
-      expect(await again.json()).toMatchObject({
-        status: 'skipped',
-        reason: `commit ${sha} is already deployed`,
-      })
-    }
-    // Without a delivery id: refused, nothing recorded.
-    const deliveries = async () =>
-      (await api.http.get(`/apps/${appId}/webhooks/${hook.body.webhook.id}/deliveries`, { token: admin }))
-        .body.deliveries.length
-    const recorded = await deliveries()
-    const missing = await deliver(null)
-    const missingBody = await missing.json()
-    expect(missingBody).toMatchObject({ error: 'validation_error', code: 'missing_delivery_id', status: 400 })
-    expect(missingBody.request_id).toBe(missing.headers.get('x-request-id'))
-    expect(await deliveries()).toBe(recorded)
-    // A delivery id seen before is answered with what was done then.
-    const seen = await (await deliver(`gh-${run}-${outcomes.indexOf(queued) + 1}`)).json()
-    expect(seen).toMatchObject({ duplicate: true, deployment_id: queued.deployment_id })
-    expect(await deploymentCount()).toBe(before + 1)
-    expect(
-      docker('ps', '-q', '--filter', `label=berth.app.name=${name('hooks')}`)
-        .split('\n')
-        .filter(Boolean),
-    ).toHaveLength(1)
-  })
-
-  test('GitLab and Gitea pushes of the deployed commit under new delivery ids deploy nothing; no id is a 400', async () => {
-    const current = (await api.http.get(`/apps/${appId}`, { token: admin })).body.app.current_deployment_id
-    const sha = (await api.http.get(`/deployments/${current}`, { token: admin })).body.deployment.commit.sha
-    const before = await deploymentCount()
-
-    const gitlab = (
-      await api.http.post(`/apps/${appId}/webhooks`, { token: admin, body: { provider: 'gitlab' } })
-    ).body.webhook
-    const gitlabBody = JSON.stringify({ ref: 'refs/heads/main', checkout_sha: sha, after: sha })
-    const gitlabHeaders = { 'X-Gitlab-Event': 'Push Hook', 'X-Gitlab-Token': gitlab.secret }
-    for (const n of [1, 2]) {
-      const res = await send('gitlab', gitlabBody, {
-        ...gitlabHeaders,
-        'X-Gitlab-Event-UUID': `gl-${run}-${n}`,
-      })
-      expect(res.status).toBe(200)
-      expect(await res.json()).toMatchObject({
-        status: 'skipped',
-        reason: `commit ${sha} is already deployed`,
-      })
-    }
-    const gitlabMissing = await send('gitlab', gitlabBody, gitlabHeaders)
-    expect(await gitlabMissing.json()).toMatchObject({
-      error: 'validation_error',
-      code: 'missing_delivery_id',
-    })
-
-    const gitea = (
-      await api.http.post(`/apps/${appId}/webhooks`, { token: admin, body: { provider: 'gitea' } })
-    ).body.webhook
-    const giteaBody = JSON.stringify({ ref: 'refs/heads/main', after: sha })
-    const giteaHeaders = {
-      'X-Gitea-Event': 'push',
-      'X-Gitea-Signature': createHmac('sha256', gitea.secret).update(giteaBody).digest('hex'),
-    }
-    for (const n of [1, 2]) {
-      const res = await send('gitea', giteaBody, { ...giteaHeaders, 'X-Gitea-Delivery': `ge-${run}-${n}` })
-      expect(res.status).toBe(200)
-      expect(await res.json()).toMatchObject({
-        status: 'skipped',
-        reason: `commit ${sha} is already deployed`,
-      })
-    }
-    const giteaMissing = await send('gitea', giteaBody, giteaHeaders)
-    expect(await giteaMissing.json()).toMatchObject({
-      error: 'validation_error',
-      code: 'missing_delivery_id',
-    })
-    // A wrong signature is still a 401 first, whether or not the id is there.
-    const forged = await send('gitea', giteaBody, { ...giteaHeaders, 'X-Gitea-Signature': 'ab'.repeat(32) })
-    expect(forged.status).toBe(401)
-    expect(await deploymentCount()).toBe(before)
   })
 })

@@ -1,144 +1,25 @@
-import { afterAll, beforeAll, expect, test } from 'vitest'
+import { beforeAll, expect, test } from 'vitest'
 import WebSocket from 'ws'
-import { docker, TEST_IMAGE } from './support/docker.ts'
-import { type ContainerHost, createUser, startContainerHost } from './support/flows.ts'
+import { TEST_IMAGE } from './support/docker.ts'
+import { createUser } from './support/flows.ts'
+import { expectErrorBody, guardedHost } from './support/guarded.ts'
 import { waitFor } from './support/process.ts'
 import { openSse } from './support/sse.ts'
 import type { ApiTarget } from './support/target.ts'
 
 // Open sockets and streams follow their owner's rights: revoking a token, disabling, demoting or
-// deleting a user closes or narrows them at once. Each user holds a bounded number of them, and
-// subscriptions to one container's logs, by any alias, share one stream on the host.
+// deleting a user closes or narrows them at once. The bounds on how many
+// a user holds are in security-stream-limits.test.ts.
 
-const MAX_SOCKETS = 3
-const MAX_STREAMS = 5
-
+const guarded = guardedHost()
+const { run, realtime, subscribe, shell, exists, proveShell, memberToken } = guarded
 let api: ApiTarget
 let admin: string
 let serverId: string
 let containerId: string
-const run = Math.random().toString(36).slice(2, 7)
-const containerName = `t${run}-guarded`
-
-let host: ContainerHost
-
-beforeAll(async () => {
-  host = await startContainerHost(
-    'guarded-host',
-    [
-      '--name',
-      containerName,
-      TEST_IMAGE,
-      'sh',
-      '-c',
-      'trap "exit 0" TERM; i=0; while true; do echo line-$i; i=$((i+1)); sleep 0.2; done',
-    ],
-    {
-      env: {
-        BERTH_MAX_SOCKETS_PER_USER: String(MAX_SOCKETS),
-        BERTH_MAX_STREAMS_PER_USER: String(MAX_STREAMS),
-      },
-    },
-  )
-  ;({ api, admin, serverId, containerId } = host)
+beforeAll(() => {
+  ;({ api, admin, serverId, containerId } = guarded.host())
 })
-
-afterAll(() => host?.stop())
-
-interface Frame {
-  type: string
-  channel?: string
-  event?: string
-  data?: any
-  error?: { error: string; code: string; message: string; status: number; request_id: string }
-}
-
-/** A WebSocket as a client sees it: its frames, how it closed, or the HTTP answer that refused it. */
-async function socket(path: string, token: string) {
-  const ws = new WebSocket(`${api.url.replace(/^http/, 'ws')}/api/v1${path}`, {
-    headers: { Authorization: `Bearer ${token}` },
-  })
-  const frames: Frame[] = []
-  let closed: { code: number; reason: string } | null = null
-  ws.on('message', (data) => frames.push(JSON.parse(String(data))))
-  ws.on('close', (code, reason) => {
-    closed = { code, reason: String(reason) }
-  })
-  const refusal = await new Promise<{ status: number; body: any } | null>((resolve, reject) => {
-    ws.once('open', () => resolve(null))
-    ws.once('unexpected-response', (_req, res) => {
-      let text = ''
-      res.on('data', (d) => {
-        text += String(d)
-      })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }))
-    })
-    ws.once('error', reject)
-  })
-  return {
-    ws,
-    frames,
-    refusal,
-    send: (frame: object) => ws.send(JSON.stringify(frame)),
-    closed: () => waitFor('the socket to close', () => closed ?? undefined, 15_000, 20),
-    errors: () => frames.filter((f) => f.type === 'error'),
-    answer: (channel: string) =>
-      waitFor(
-        `the answer to subscribing to ${channel}`,
-        () => frames.find((f) => f.channel === channel && (f.type === 'subscribed' || f.type === 'error')),
-        10_000,
-        20,
-      ),
-  }
-}
-
-const realtime = (token: string) => socket('/ws', token)
-
-async function subscribe(rt: Awaited<ReturnType<typeof realtime>>, channel: string) {
-  rt.send({ type: 'subscribe', channel })
-  return rt.answer(channel)
-}
-
-/** A shell in the test's container, run through the terminal. */
-const shell = (token: string) =>
-  socket(
-    `/servers/${serverId}/containers/${containerId}/exec?cmd=${encodeURIComponent('["sh"]')}&tty=false`,
-    token,
-  )
-
-const exists = (path: string) => {
-  try {
-    docker('exec', containerId, 'test', '-e', path)
-    return true
-  } catch {
-    return false
-  }
-}
-
-/** Runs a command in an open shell and waits until the file it touches exists: the shell takes input. */
-async function proveShell(t: Awaited<ReturnType<typeof shell>>, marker: string) {
-  t.send({ type: 'stdin', data: `touch ${marker}\n` })
-  await waitFor(`${marker} in the container`, () => exists(marker))
-}
-
-const expectErrorBody = (body: any, error: string, status: number) =>
-  expect(body).toMatchObject({
-    error,
-    status,
-    code: expect.any(String),
-    message: expect.any(String),
-    request_id: expect.stringMatching(/^req_/),
-    timestamp: expect.any(String),
-  })
-
-const openStreams = async () =>
-  (await api.http.get(`/servers/${serverId}/agent`, { token: admin })).body.agent.open_streams as number
-
-async function memberToken(user: { token: string }, scopes: string[]) {
-  const created = await api.http.post('/tokens', { token: user.token, body: { name: 'ci', scopes } })
-  expect(created.status, created.text).toBe(201)
-  return { id: created.body.token.id as string, value: created.body.token.value as string }
-}
 
 test('a terminal opened with an API token closes when the token is revoked, and runs nothing after', async () => {
   const member = await createUser(api.http, admin, 'member')
@@ -315,105 +196,4 @@ test('revoking a token ends its follow of a queued deployment’s output with an
   expect(last.event).toBe('error')
   expectErrorBody(JSON.parse(last.data), 'auth_error', 401)
   live.close()
-})
-
-test('beyond the sockets a user may hold, a WebSocket upgrade is refused with 429', async () => {
-  const viewer = await createUser(api.http, admin, 'viewer')
-  const held = []
-  for (let i = 0; i < MAX_SOCKETS; i++) {
-    const rt = await realtime(viewer.token)
-    expect(rt.refusal).toBeNull()
-    held.push(rt)
-  }
-  const refused = await realtime(viewer.token)
-  expect(refused.refusal?.status).toBe(429)
-  expectErrorBody(refused.refusal?.body, 'rate_limited', 429)
-  expect(refused.refusal?.body).toMatchObject({ code: 'too_many_sockets', details: { limit: MAX_SOCKETS } })
-
-  // A terminal is a socket too, whoever may open one.
-  const member = await createUser(api.http, admin, 'member')
-  const memberHeld = []
-  for (let i = 0; i < MAX_SOCKETS; i++) memberHeld.push(await realtime(member.token))
-  expect((await shell(member.token)).refusal?.body).toMatchObject({
-    error: 'rate_limited',
-    code: 'too_many_sockets',
-  })
-
-  // A socket closed gives its place back.
-  held[0]!.ws.close()
-  await held[0]!.closed()
-  const again = await waitFor('a socket to be let in again', async () => {
-    const rt = await realtime(viewer.token)
-    return rt.refusal === null ? rt : undefined
-  })
-  for (const rt of [...held, again, ...memberHeld]) rt.ws.close()
-})
-
-test('beyond the streams a user may hold, a subscription is an error frame and a follow a 429', async () => {
-  const viewer = await createUser(api.http, admin, 'viewer')
-  const rt = await realtime(viewer.token)
-  const channels = [
-    `server:${serverId}`,
-    `container:${serverId}:${containerId}:logs`,
-    `container:${serverId}:${containerId}:stats`,
-  ]
-  for (const channel of channels) expect((await subscribe(rt, channel)).type).toBe('subscribed')
-  const follows = [] as Awaited<ReturnType<typeof openSse>>[]
-  for (let i = channels.length; i < MAX_STREAMS; i++) {
-    const live = await openSse(
-      `${api.url}/api/v1/servers/${serverId}/containers/${containerId}/logs?follow=true&tail=0`,
-      viewer.token,
-    )
-    expect(live.status).toBe(200)
-    follows.push(live)
-  }
-
-  const refusedSubscription = await subscribe(rt, `container:${serverId}:${containerName}:logs`)
-  expect(refusedSubscription.type).toBe('error')
-  expectErrorBody(refusedSubscription.error, 'rate_limited', 429)
-  expect(refusedSubscription.error?.code).toBe('too_many_streams')
-
-  const refusedFollow = await api.http.get(
-    `/servers/${serverId}/containers/${containerId}/logs?follow=true&tail=0`,
-    { token: viewer.token },
-  )
-  expect(refusedFollow.status).toBe(429)
-  expectErrorBody(refusedFollow.body, 'rate_limited', 429)
-  expect(refusedFollow.body).toMatchObject({ code: 'too_many_streams', details: { limit: MAX_STREAMS } })
-
-  // Unsubscribing gives a stream back.
-  rt.send({ type: 'unsubscribe', channel: channels[0] })
-  await waitFor('the unsubscribe', () => rt.frames.some((f) => f.type === 'unsubscribed'))
-  rt.frames.length = 0
-  expect((await subscribe(rt, `container:${serverId}:${containerName}:logs`)).type).toBe('subscribed')
-  for (const live of follows) live.close()
-  rt.ws.close()
-})
-
-test('subscriptions to one container’s logs by any alias share one stream on the host', async () => {
-  await waitFor('no stream open on the host', async () => (await openStreams()) === 0)
-  const detail = await api.http.get(`/servers/${serverId}/containers/${containerId}`, { token: admin })
-  const aliases = [detail.body.container.id as string, containerId, containerId.slice(0, 12), containerName]
-  const member = await createUser(api.http, admin, 'member')
-  const sockets = [await realtime(member.token), await realtime(member.token)]
-  for (const [i, alias] of aliases.entries()) {
-    const rt = sockets[i % sockets.length]!
-    expect((await subscribe(rt, `container:${serverId}:${alias}:logs`)).type).toBe('subscribed')
-  }
-  // Every subscriber gets lines, from the one stream the host runs.
-  for (const [i, alias] of aliases.entries()) {
-    const rt = sockets[i % sockets.length]!
-    const channel = `container:${serverId}:${alias}:logs`
-    await waitFor(`a line on ${channel}`, () =>
-      rt.frames.some((f) => f.channel === channel && f.event === 'log'),
-    )
-  }
-  expect(await openStreams()).toBe(1)
-
-  // The stream on the host stops once the last subscriber leaves.
-  sockets[0]!.ws.close()
-  await sockets[0]!.closed()
-  expect(await openStreams()).toBe(1)
-  sockets[1]!.ws.close()
-  await waitFor('the log stream to stop on the host', async () => (await openStreams()) === 0)
 })
