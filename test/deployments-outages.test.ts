@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { describe, expect, test } from 'vitest'
 import { appHost, containersOf, dockerfile, fetchApp, imageExists } from './support/apps.ts'
 import { waitForServerStatus } from './support/flows.ts'
@@ -89,7 +90,9 @@ describe('deployments cut short', () => {
     const { api, admin } = host
     const { app, repo } = await host.deployedApp({ name: 'api-killed' })
     const port = await host.hostPort(app.id)
-    repo.commit({ Dockerfile: dockerfile('RUN sleep 3'), 'index.html': 'version four\n' }, 'fourth version')
+    // A step of its own, so Docker's build cache cannot skip the build this test kills the API in.
+    const slow = dockerfile(`RUN echo ${randomUUID()} && sleep 3`)
+    repo.commit({ Dockerfile: slow, 'index.html': 'version four\n' }, 'fourth version')
     const dep = await host.deploy(app.id)
     await host.waitState(dep.id, 'building')
     await api.kill()

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { describe, expect, test } from 'vitest'
 import { appHost, containersOf, dockerfile, fetchApp } from './support/apps.ts'
 import { docker, TEST_IMAGE } from './support/docker.ts'
@@ -202,7 +203,9 @@ describe('deployments', () => {
         Dockerfile: dockerfile(
           'RUN cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us',
         ),
-        'index.html': 'version one\n',
+        // Content of its own, so Docker's build cache (shared by every run on the host) cannot
+        // answer the RUN step from an earlier build, which would print nothing.
+        'index.html': `capped ${randomUUID()}\n`,
       },
     })
     const patched = await api.http.patch(`/servers/${serverId}`, {
