@@ -9,7 +9,8 @@ ensure_node_modules
 bash scripts/ensure-docker.sh
 ensure_agent_bundle
 npm run --silent typecheck
-npx biome check .
+# Biome, no import circle (madge), no file over 400 lines.
+npm run --silent lint
 # The runtime seam: only runtime/workers imports cloudflare:*, and the worker bundles without
 # nodejs_compat (so no node:*, ws or libSQL's Node client reaches it). Nothing leaves this machine.
 if grep -rlE "from ['\"]cloudflare:" packages/api/src --include='*.ts' | grep -v '^packages/api/src/runtime/workers/'; then
