@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { connectDocker } from './docker.ts'
 import { toAgentError } from './errors.ts'
 import { newRuntime, runOp } from './ops.ts'
-import { dockerCli, inspectCli, randomName, TEST_IMAGE, TestDocker } from './test-docker.ts'
+import { dockerCli, inspectCli, randomName, TEST_IMAGE, TestDocker } from './testing/test-docker.ts'
 
 // Against the host's real Docker Engine, as the API would call the agent.
 const docker = connectDocker()

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { connectDocker, type Docker, type TtySize } from './docker.ts'
 import { newRuntime, runStreamOp } from './ops.ts'
 import { type LinkedAgent, linkedAgent } from './test-agent.ts'
-import { dockerCli, TEST_IMAGE, TestDocker } from './test-docker.ts'
+import { dockerCli, TEST_IMAGE, TestDocker } from './testing/test-docker.ts'
 
 // Processes run in real containers through the real agent and a stand-in API.
 const fixtures = new TestDocker()

@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, test } from 'vitest'
 import { connectDocker } from './docker.ts'
 import { collector, gitImage, runContainedGit } from './git-container.ts'
-import { dockerCli } from './test-docker.ts'
+import { dockerCli } from './testing/test-docker.ts'
 
 // The git container against the real Docker Engine, with the image made from this host's git.
 

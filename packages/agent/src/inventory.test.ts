@@ -2,7 +2,7 @@ import { type ContainerSummary, containerEvent, inventoryEvent } from '@berth/sh
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { StandInLink } from './stand-in-api.ts'
 import { type LinkedAgent, linkedAgent } from './test-agent.ts'
-import { dockerCli, TEST_IMAGE, TestDocker } from './test-docker.ts'
+import { dockerCli, TEST_IMAGE, TestDocker } from './testing/test-docker.ts'
 
 // The agent reports containers from real Docker events to a stand-in API.
 const fixtures = new TestDocker()

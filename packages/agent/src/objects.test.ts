@@ -3,7 +3,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { connectDocker } from './docker.ts'
 import { toAgentError } from './errors.ts'
 import { newRuntime, runOp } from './ops.ts'
-import { dockerCli, randomName, TEST_IMAGE, TestDocker } from './test-docker.ts'
+import { dockerCli, randomName, TEST_IMAGE, TestDocker } from './testing/test-docker.ts'
 
 // Images, volumes and networks of the host's real Docker Engine.
 const docker = connectDocker()

@@ -5,7 +5,7 @@ import { connectDocker } from './docker.ts'
 import { newRuntime, runOp } from './ops.ts'
 import { StatsHistory, sampleRound } from './stats.ts'
 import { linkedAgent } from './test-agent.ts'
-import { TEST_IMAGE, TestDocker } from './test-docker.ts'
+import { TEST_IMAGE, TestDocker } from './testing/test-docker.ts'
 
 // Stats of real containers, read from real Docker.
 const docker = connectDocker()

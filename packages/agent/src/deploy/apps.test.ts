@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib'
 import { APP_LABELS, appHealthEvent, appRestartEvent } from '@berth/shared'
 import tar from 'tar-stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { dockerCli, inspectCli, TEST_IMAGE } from '../test-docker.ts'
+import { dockerCli, inspectCli, TEST_IMAGE } from '../testing/test-docker.ts'
 import { SERVER_LABEL } from './rollout.ts'
 import { AppBench, get, httpApp, QUICK_CHECK } from './test-apps.ts'
 

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { deployJobData, ops } from '@berth/shared'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type LinkedAgent, linkedAgent } from '../test-agent.ts'
-import { randomName } from '../test-docker.ts'
+import { randomName } from '../testing/test-docker.ts'
 import { AppBench, GitRepo, get, httpApp } from './test-apps.ts'
 
 // A deploy through a real agent and its link to a stand-in API: job frames, and deploy.status after a reconnect.

@@ -14,7 +14,7 @@ import {
 } from '@berth/shared'
 import { connectDocker } from '../docker.ts'
 import { type AgentRuntime, newRuntime, runOp } from '../ops.ts'
-import { dockerCli, randomName } from '../test-docker.ts'
+import { dockerCli, randomName } from '../testing/test-docker.ts'
 import type { DeployStatus, JobFrame } from './job.ts'
 
 // Fixtures for the deploy tests: real git repositories, real Docker, an AppHost as the agent runs it.
