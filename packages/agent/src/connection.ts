@@ -13,7 +13,7 @@ import {
 import WebSocket from 'ws'
 import { type Backoff, backoffDelay, wait } from './backoff.ts'
 import { CallBook, type CallOutcome } from './calls.ts'
-import type { Docker } from './docker.ts'
+import type { Docker } from './docker/index.ts'
 import { toAgentError } from './errors.ts'
 import { ContainerWatch } from './inventory.ts'
 import { type Log, messageOf } from './log.ts'

@@ -15,7 +15,7 @@ import {
   DockerError,
   type ImageInspect,
   type PortMappings,
-} from './docker.ts'
+} from './docker/index.ts'
 import { OpError, recast } from './errors.ts'
 import type { OpContext } from './ops.ts'
 import { type PortPlan, planPorts, portConflictOf } from './ports.ts'

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { connectDocker, type Docker, type TtySize } from './docker.ts'
+import { connectDocker, type Docker, type TtySize } from './docker/index.ts'
 import { newRuntime, runStreamOp } from './ops.ts'
 import { type LinkedAgent, linkedAgent } from './test-agent.ts'
 import { dockerCli, TEST_IMAGE, TestDocker } from './testing/test-docker.ts'

@@ -12,7 +12,7 @@ import {
 import os from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, test } from 'vitest'
-import { connectDocker } from './docker.ts'
+import { connectDocker } from './docker/index.ts'
 import { collector, gitImage, runContainedGit } from './git-container.ts'
 import { dockerCli } from './testing/test-docker.ts'
 

@@ -1,6 +1,6 @@
 import { posix } from 'node:path'
 import type { OpArgs, OpResult } from '@berth/shared'
-import type { ContainerInspect, Docker } from './docker.ts'
+import type { ContainerInspect, Docker } from './docker/index.ts'
 import { OpError } from './errors.ts'
 import { collector, runContainedGit } from './git-container.ts'
 import type { OpHandlers } from './ops.ts'

@@ -2,7 +2,7 @@ import os from 'node:os'
 import { dirname, join } from 'node:path'
 import { type Backoff, backoffDelay, DEFAULT_BACKOFF, wait } from './backoff.ts'
 import { Connection } from './connection.ts'
-import { connectDocker } from './docker.ts'
+import { connectDocker } from './docker/index.ts'
 import {
   defaultStatePath,
   EnrollmentError,
@@ -14,8 +14,8 @@ import {
 import { type Log, logToStderr, messageOf } from './log.ts'
 
 export type { Backoff } from './backoff.ts'
-export type { Docker, DockerInfo } from './docker.ts'
-export { connectDocker, DockerError } from './docker.ts'
+export type { Docker, DockerInfo } from './docker/index.ts'
+export { connectDocker, DockerError } from './docker/index.ts'
 export type { AgentState } from './enroll.ts'
 export { defaultStatePath, EnrollmentError } from './enroll.ts'
 export type { Log } from './log.ts'

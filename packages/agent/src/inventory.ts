@@ -2,7 +2,7 @@ import type { ContainerSummary, containerEvent, inventoryEvent, ToApiBody } from
 import type { z } from 'zod'
 import { type Backoff, backoffDelay, wait } from './backoff.ts'
 import { listSummaries, summaryOf } from './containers.ts'
-import { type Docker, DockerError, type DockerEvent } from './docker.ts'
+import { type Docker, DockerError, type DockerEvent } from './docker/index.ts'
 import { type Log, messageOf } from './log.ts'
 
 /** Quiet time after a container's last event before it is reported: one `docker run` is several events. */

@@ -1,6 +1,6 @@
 import { type OpName, type OpResult, ops } from '@berth/shared'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { connectDocker } from './docker.ts'
+import { connectDocker } from './docker/index.ts'
 import { toAgentError } from './errors.ts'
 import { newRuntime, runOp } from './ops.ts'
 import { dockerCli, randomName, TEST_IMAGE, TestDocker } from './testing/test-docker.ts'

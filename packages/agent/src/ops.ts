@@ -24,7 +24,14 @@ import {
   unixMs,
 } from './containers.ts'
 import { AppHost, type AppHostOptions } from './deploy/apps.ts'
-import type { Docker, ImageInspect, ImageListing, NetworkListing, TtySize, VolumeListing } from './docker.ts'
+import type {
+  Docker,
+  ImageInspect,
+  ImageListing,
+  NetworkListing,
+  TtySize,
+  VolumeListing,
+} from './docker/index.ts'
 import { OpError, recast } from './errors.ts'
 import { execOps } from './exec.ts'
 import { fileOps } from './files.ts'

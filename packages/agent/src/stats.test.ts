@@ -1,7 +1,7 @@
 import os from 'node:os'
 import { type StatsSample, statsSample } from '@berth/shared'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { connectDocker } from './docker.ts'
+import { connectDocker } from './docker/index.ts'
 import { newRuntime, runOp } from './ops.ts'
 import { StatsHistory, sampleRound } from './stats.ts'
 import { linkedAgent } from './test-agent.ts'

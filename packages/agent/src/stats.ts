@@ -4,7 +4,7 @@ import { wait } from './backoff.ts'
 import { CgroupReader, type CgroupReading, systemCpuNs } from './cgroups.ts'
 import { mapBounded } from './concurrency.ts'
 import { cpusOf } from './containers.ts'
-import type { Docker, StatsReading } from './docker.ts'
+import type { Docker, StatsReading } from './docker/index.ts'
 import { type Log, messageOf } from './log.ts'
 
 /**

@@ -4,7 +4,7 @@ import { APP_LABELS, type DeployArgs, type OpArgs, type OpResult, type ToApiBody
 import { z } from 'zod'
 import { wait } from '../backoff.ts'
 import { Mutex } from '../concurrency.ts'
-import { type ContainerListing, type Docker, DockerError } from '../docker.ts'
+import { type ContainerListing, type Docker, DockerError } from '../docker/index.ts'
 import { type Log, messageOf } from '../log.ts'
 import { DeployJob, type JobFrame } from './job.ts'
 import { masker } from './mask.ts'

@@ -1,7 +1,7 @@
 import { APP_LABELS, type appHealthEvent, type appRestartEvent, type ToApiBody } from '@berth/shared'
 import type { z } from 'zod'
 import { wait } from '../backoff.ts'
-import type { Docker } from '../docker.ts'
+import type { Docker } from '../docker/index.ts'
 import { type Log, messageOf } from '../log.ts'
 import { type HealthCheck, healthCheckLabel, probe } from './health.ts'
 import { bridgeAddress, SERVER_LABEL } from './rollout.ts'

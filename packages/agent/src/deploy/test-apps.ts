@@ -12,7 +12,7 @@ import {
   ops,
   type ToApiBody,
 } from '@berth/shared'
-import { connectDocker } from '../docker.ts'
+import { connectDocker } from '../docker/index.ts'
 import { type AgentRuntime, newRuntime, runOp } from '../ops.ts'
 import { dockerCli, randomName } from '../testing/test-docker.ts'
 import type { DeployStatus, JobFrame } from './job.ts'
