@@ -1,7 +1,7 @@
 import { afterAll, expect, it } from 'vitest'
 import { CgroupReader, systemCpuNs } from './cgroups.ts'
-import { connectDocker } from './docker.ts'
-import { TEST_IMAGE, TestDocker } from './test-docker.ts'
+import { connectDocker } from './docker/index.ts'
+import { TEST_IMAGE, TestDocker } from './testing/test-docker.ts'
 
 // The cgroup reader against Docker's own stats API for the same real container.
 const docker = connectDocker()

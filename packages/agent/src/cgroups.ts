@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs'
 import os from 'node:os'
-import type { StatsReading } from './docker.ts'
+import type { StatsReading } from './docker/index.ts'
 
 // Container stats read straight from the kernel's cgroup files, in the shape Docker's stats API
 // gives. Docker's own collector answers once per second for everyone waiting, so a round through

@@ -1,5 +1,5 @@
 import type { AgentError, AgentErrorKind } from '@berth/shared'
-import { DockerError } from './docker.ts'
+import { DockerError } from './docker/index.ts'
 import { messageOf } from './log.ts'
 
 /** A call that failed in a way the API should hear about as `kind`. */

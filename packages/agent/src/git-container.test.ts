@@ -12,9 +12,9 @@ import {
 import os from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, test } from 'vitest'
-import { connectDocker } from './docker.ts'
+import { connectDocker } from './docker/index.ts'
 import { collector, gitImage, runContainedGit } from './git-container.ts'
-import { dockerCli } from './test-docker.ts'
+import { dockerCli } from './testing/test-docker.ts'
 
 // The git container against the real Docker Engine, with the image made from this host's git.
 

@@ -4,7 +4,7 @@ import { posix } from 'node:path'
 import type { Readable } from 'node:stream'
 import tar from 'tar-stream'
 import { runProcess } from './deploy/process.ts'
-import { type Docker, DockerError } from './docker.ts'
+import { type Docker, DockerError } from './docker/index.ts'
 import { OpError } from './errors.ts'
 
 // Git on content Berth does not trust (a container's checkout, a repository an app deploys from) runs

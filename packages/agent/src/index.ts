@@ -1,6 +1,6 @@
 import os from 'node:os'
 import { dirname, join } from 'node:path'
-import { connectDocker } from './docker.ts'
+import { connectDocker } from './docker/index.ts'
 import { type Backoff, backoffDelay, DEFAULT_BACKOFF, wait } from './link/backoff.ts'
 import { Connection } from './link/connection.ts'
 import {
@@ -13,8 +13,8 @@ import {
 } from './link/enroll.ts'
 import { type Log, logToStderr, messageOf } from './log.ts'
 
-export type { Docker, DockerInfo } from './docker.ts'
-export { connectDocker, DockerError } from './docker.ts'
+export type { Docker, DockerInfo } from './docker/index.ts'
+export { connectDocker, DockerError } from './docker/index.ts'
 export type { Backoff } from './link/backoff.ts'
 export type { AgentState } from './link/enroll.ts'
 export { defaultStatePath, EnrollmentError } from './link/enroll.ts'

@@ -1,8 +1,8 @@
 import { type ContainerSummary, containerEvent, inventoryEvent } from '@berth/shared'
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { dockerCli, TEST_IMAGE, TestDocker } from './test-docker.ts'
 import type { StandInLink } from './testing/stand-in-api.ts'
 import { type LinkedAgent, linkedAgent } from './testing/test-agent.ts'
+import { dockerCli, TEST_IMAGE, TestDocker } from './testing/test-docker.ts'
 
 // The agent reports containers from real Docker events to a stand-in API.
 const fixtures = new TestDocker()

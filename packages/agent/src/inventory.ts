@@ -1,7 +1,7 @@
 import type { ContainerSummary, containerEvent, inventoryEvent, ToApiBody } from '@berth/shared'
 import type { z } from 'zod'
 import { listSummaries, summaryOf } from './containers/report.ts'
-import { type Docker, DockerError, type DockerEvent } from './docker.ts'
+import { type Docker, DockerError, type DockerEvent } from './docker/index.ts'
 import { type Backoff, backoffDelay, wait } from './link/backoff.ts'
 import { type Log, messageOf } from './log.ts'
 

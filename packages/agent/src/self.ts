@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
-import type { Docker } from './docker.ts'
+import type { Docker } from './docker/index.ts'
 
 /** Where the agent itself lives on its host, so the API keeps it out of reach of its users. */
 export interface AgentSelf {

@@ -1,11 +1,11 @@
 import os from 'node:os'
 import { type StatsSample, statsSample } from '@berth/shared'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { connectDocker } from './docker.ts'
+import { connectDocker } from './docker/index.ts'
 import { newRuntime, runOp } from './ops/index.ts'
 import { StatsHistory, sampleRound } from './stats.ts'
-import { TEST_IMAGE, TestDocker } from './test-docker.ts'
 import { linkedAgent } from './testing/test-agent.ts'
+import { TEST_IMAGE, TestDocker } from './testing/test-docker.ts'
 
 // Stats of real containers, read from real Docker.
 const docker = connectDocker()

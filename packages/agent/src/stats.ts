@@ -3,7 +3,7 @@ import type { StatsSample } from '@berth/shared'
 import { CgroupReader, type CgroupReading, systemCpuNs } from './cgroups.ts'
 import { mapBounded } from './concurrency.ts'
 import { cpusOf } from './containers/report.ts'
-import type { Docker, StatsReading } from './docker.ts'
+import type { Docker, StatsReading } from './docker/index.ts'
 import { wait } from './link/backoff.ts'
 import { type Log, messageOf } from './log.ts'
 

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { dockerCli, TEST_IMAGE, TestDocker } from './test-docker.ts'
 import type { LinkedAgent } from './testing/test-agent.ts'
 import { linkedAgent } from './testing/test-agent.ts'
+import { dockerCli, TEST_IMAGE, TestDocker } from './testing/test-docker.ts'
 
 // Streams through the real agent and a stand-in API, from real containers.
 const fixtures = new TestDocker()

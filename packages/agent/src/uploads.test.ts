@@ -3,9 +3,9 @@ import os from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { newRuntime } from './ops/index.ts'
-import { dockerCli, TEST_IMAGE, TestDocker } from './test-docker.ts'
 import { tarOf } from './testing/archives.ts'
 import { opCaller } from './testing/ops.ts'
+import { dockerCli, TEST_IMAGE, TestDocker } from './testing/test-docker.ts'
 import { Uploads } from './uploads.ts'
 
 const fixtures = new TestDocker()

@@ -1,6 +1,6 @@
 import { realpath } from 'node:fs/promises'
 import { posix, resolve, sep } from 'node:path'
-import type { ContainerInspect } from './docker.ts'
+import type { ContainerInspect } from './docker/index.ts'
 import { OpError } from './errors.ts'
 
 type Mount = NonNullable<ContainerInspect['Mounts']>[number]

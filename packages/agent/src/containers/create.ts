@@ -1,5 +1,5 @@
 import { type ContainerDetail, LABELS, type OpArgs } from '@berth/shared'
-import type { ContainerSpec, Docker } from '../docker.ts'
+import type { ContainerSpec, Docker } from '../docker/index.ts'
 import { OpError } from '../errors.ts'
 import type { OpContext } from '../ops/context.ts'
 import { planPorts, portConflictOf } from './ports.ts'

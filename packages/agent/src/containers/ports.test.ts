@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { DockerError } from '../docker.ts'
+import { DockerError } from '../docker/index.ts'
 import { portConflictOf } from './ports.ts'
 
 describe('portConflictOf', () => {

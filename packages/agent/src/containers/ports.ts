@@ -2,7 +2,7 @@ import dgram from 'node:dgram'
 import net from 'node:net'
 import type { OpArgs } from '@berth/shared'
 import { mapBounded } from '../concurrency.ts'
-import { type Docker, DockerError } from '../docker.ts'
+import { type Docker, DockerError } from '../docker/index.ts'
 import { OpError } from '../errors.ts'
 
 export type PortRequest = OpArgs<'container.create'>['ports'][number]

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { ContainerDetail, OpArgs } from '@berth/shared'
-import type { ContainerInspect, ContainerSpec, Docker, ImageInspect, PortMappings } from '../docker.ts'
+import type { ContainerInspect, ContainerSpec, Docker, ImageInspect, PortMappings } from '../docker/index.ts'
 import type { OpContext } from '../ops/context.ts'
 import { planPorts, portConflictOf } from './ports.ts'
 import { detailOf, portsOf } from './report.ts'

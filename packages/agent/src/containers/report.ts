@@ -1,6 +1,6 @@
 import type { ContainerDetail, ContainerSummary, PublishedPort } from '@berth/shared'
 import { mapBounded } from '../concurrency.ts'
-import { type ContainerInspect, type Docker, DockerError, type PortMappings } from '../docker.ts'
+import { type ContainerInspect, type Docker, DockerError, type PortMappings } from '../docker/index.ts'
 
 // Docker's inspect → what the protocol reports of a container.
 

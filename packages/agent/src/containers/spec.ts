@@ -1,6 +1,6 @@
 import type { OpArgs } from '@berth/shared'
-import type { ContainerLimits, Docker, ImageInspect } from '../docker.ts'
-import { DockerError } from '../docker.ts'
+import type { ContainerLimits, Docker, ImageInspect } from '../docker/index.ts'
+import { DockerError } from '../docker/index.ts'
 import { OpError } from '../errors.ts'
 import type { PortPlan } from './ports.ts'
 

@@ -2,9 +2,9 @@ import { gzipSync } from 'node:zlib'
 import { APP_LABELS, appHealthEvent, appRestartEvent } from '@berth/shared'
 import tar from 'tar-stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { dockerCli, inspectCli, TEST_IMAGE } from '../test-docker.ts'
 import { tarOf } from '../testing/archives.ts'
 import { AppBench, get, httpApp, QUICK_CHECK } from '../testing/test-apps.ts'
+import { dockerCli, inspectCli, TEST_IMAGE } from '../testing/test-docker.ts'
 import { SERVER_LABEL } from './rollout.ts'
 
 // Uploads, images, clean-up, app removal, an agent restart and the health monitor, against real Docker.

@@ -3,7 +3,7 @@ import { readFile, realpath, stat } from 'node:fs/promises'
 import { join, relative, sep } from 'node:path'
 import dockerignore from '@balena/dockerignore'
 import { pack } from 'tar-fs'
-import type { Docker } from '../docker.ts'
+import type { Docker } from '../docker/index.ts'
 import type { DeployJob } from './job.ts'
 import { DeployFailure } from './stage.ts'
 

@@ -3,9 +3,9 @@ import os from 'node:os'
 import { join } from 'node:path'
 import { deployJobData, ops } from '@berth/shared'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { randomName } from '../test-docker.ts'
 import { type LinkedAgent, linkedAgent } from '../testing/test-agent.ts'
 import { AppBench, GitRepo, get, httpApp } from '../testing/test-apps.ts'
+import { randomName } from '../testing/test-docker.ts'
 
 // A deploy through a real agent and its link to a stand-in API: job frames, and deploy.status after a reconnect.
 let linked: LinkedAgent

@@ -5,8 +5,8 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { APP_LABELS } from '@berth/shared'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { dockerCli, inspectCli } from '../test-docker.ts'
 import { AppBench, GitRepo, get, httpApp, QUICK_CHECK } from '../testing/test-apps.ts'
+import { dockerCli, inspectCli } from '../testing/test-docker.ts'
 
 // Git deploys against the real Docker Engine and the system's git, over file:// repositories.
 let bench: AppBench

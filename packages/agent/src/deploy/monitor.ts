@@ -1,6 +1,6 @@
 import { APP_LABELS, type appHealthEvent, type appRestartEvent, type ToApiBody } from '@berth/shared'
 import type { z } from 'zod'
-import type { Docker } from '../docker.ts'
+import type { Docker } from '../docker/index.ts'
 import { wait } from '../link/backoff.ts'
 import { type Log, messageOf } from '../log.ts'
 import { type HealthCheck, healthCheckLabel, probe } from './health.ts'

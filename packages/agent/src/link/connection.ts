@@ -10,7 +10,7 @@ import {
   toAgent,
 } from '@berth/shared'
 import WebSocket from 'ws'
-import type { Docker } from '../docker.ts'
+import type { Docker } from '../docker/index.ts'
 import { ContainerWatch } from '../inventory.ts'
 import { type Log, messageOf } from '../log.ts'
 import { type AgentRuntime, isStreamOpName, newRuntime, runOp } from '../ops/index.ts'

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer'
 import { encodeFrame, type ToAgent, type ToApiBody } from '@berth/shared'
 import WebSocket from 'ws'
-import type { Docker } from '../docker.ts'
+import type { Docker } from '../docker/index.ts'
 import { toAgentError } from '../errors.ts'
 import type { Log } from '../log.ts'
 import type { StreamReport } from '../ops/context.ts'

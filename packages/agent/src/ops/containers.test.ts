@@ -4,8 +4,8 @@ import os from 'node:os'
 import { join } from 'node:path'
 import type { OpArgs } from '@berth/shared'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { dockerCli, inspectCli, randomName, TEST_IMAGE, TestDocker } from '../test-docker.ts'
 import { createArgs, opCaller, portRange } from '../testing/ops.ts'
+import { dockerCli, inspectCli, randomName, TEST_IMAGE, TestDocker } from '../testing/test-docker.ts'
 
 // Against the host's real Docker Engine, as the API would call the agent.
 const fixtures = new TestDocker()

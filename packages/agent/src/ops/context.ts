@@ -1,7 +1,7 @@
 import type { OpArgs, OpName, OpResult, StreamOpName, ToAgent } from '@berth/shared'
 import type { Mutex } from '../concurrency.ts'
 import type { AppHost } from '../deploy/apps.ts'
-import type { Docker, TtySize } from '../docker.ts'
+import type { Docker, TtySize } from '../docker/index.ts'
 import type { Log } from '../log.ts'
 import type { StatsHistory } from '../stats.ts'
 import type { Uploads } from '../uploads.ts'

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { connectDocker, type Docker, type TtySize } from '../docker.ts'
-import { dockerCli, TEST_IMAGE, TestDocker } from '../test-docker.ts'
+import { connectDocker, type Docker, type TtySize } from '../docker/index.ts'
 import { type LinkedAgent, linkedAgent } from '../testing/test-agent.ts'
+import { dockerCli, TEST_IMAGE, TestDocker } from '../testing/test-docker.ts'
 import { newRuntime, runStreamOp } from './index.ts'
 
 // Processes run in real containers through the real agent and a stand-in API.

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { setTimeout as wait } from 'node:timers/promises'
 import type { OpArgs } from '@berth/shared'
 import { stateRefusal } from '../containers/actions.ts'
-import type { Docker, ExecAttachment, ExecInspect, TtySize } from '../docker.ts'
+import type { Docker, ExecAttachment, ExecInspect, TtySize } from '../docker/index.ts'
 import { type Log, messageOf } from '../log.ts'
 import type { OpHandlers, SignalName, StreamContext, StreamEnd } from './context.ts'
 

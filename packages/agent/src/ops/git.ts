@@ -1,6 +1,6 @@
 import { posix } from 'node:path'
 import type { OpArgs, OpResult } from '@berth/shared'
-import type { ContainerInspect, Docker } from '../docker.ts'
+import type { ContainerInspect, Docker } from '../docker/index.ts'
 import { OpError } from '../errors.ts'
 import { collector, localPath, runContainedGit } from '../git-container.ts'
 import { mountOf } from '../volume-paths.ts'

@@ -1,6 +1,6 @@
 import type { OpResult } from '@berth/shared'
 import { unixMs } from '../containers/report.ts'
-import type { ImageInspect, ImageListing } from '../docker.ts'
+import type { ImageInspect, ImageListing } from '../docker/index.ts'
 import type { OpHandlers } from './context.ts'
 
 export const imageOps: Pick<OpHandlers, 'image.list' | 'image.pull' | 'image.remove' | 'image.prune'> = {

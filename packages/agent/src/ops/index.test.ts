@@ -1,7 +1,7 @@
 import os from 'node:os'
 import { ops } from '@berth/shared'
 import { describe, expect, it } from 'vitest'
-import { connectDocker, DockerError } from '../docker.ts'
+import { connectDocker, DockerError } from '../docker/index.ts'
 import { OpError, toAgentError } from '../errors.ts'
 import { newRuntime, runOp } from './index.ts'
 

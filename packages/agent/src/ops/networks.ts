@@ -1,6 +1,6 @@
 import type { OpResult } from '@berth/shared'
 import { unixMs } from '../containers/report.ts'
-import type { NetworkListing } from '../docker.ts'
+import type { NetworkListing } from '../docker/index.ts'
 import { recast } from '../errors.ts'
 import type { OpHandlers } from './context.ts'
 

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { dockerCli, randomName, TEST_IMAGE, TestDocker } from '../test-docker.ts'
 import { committedImage, opCaller } from '../testing/ops.ts'
+import { dockerCli, randomName, TEST_IMAGE, TestDocker } from '../testing/test-docker.ts'
 
 // Images, volumes and networks of the host's real Docker Engine.
 const fixtures = new TestDocker()

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { dockerCli, inspectCli, randomName, TestDocker } from '../test-docker.ts'
 import { committedImage, createArgs, opCaller, portRange } from '../testing/ops.ts'
+import { dockerCli, inspectCli, randomName, TestDocker } from '../testing/test-docker.ts'
 
 // Recreating containers against the host's real Docker Engine, as the API would call the agent.
 const fixtures = new TestDocker()

@@ -1,6 +1,6 @@
 import type { OpResult } from '@berth/shared'
 import { unixMs } from '../containers/report.ts'
-import type { VolumeListing } from '../docker.ts'
+import type { VolumeListing } from '../docker/index.ts'
 import type { OpHandlers } from './context.ts'
 
 export const volumeOps: Pick<OpHandlers, 'volume.list' | 'volume.create' | 'volume.remove' | 'volume.prune'> =

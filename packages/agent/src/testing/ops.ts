@@ -1,10 +1,10 @@
 import type { OpArgs, OpName, OpResult } from '@berth/shared'
 import { ops } from '@berth/shared'
-import { connectDocker } from '../docker.ts'
+import { connectDocker } from '../docker/index.ts'
 import { toAgentError } from '../errors.ts'
 import type { AgentRuntime } from '../ops/context.ts'
 import { newRuntime, runOp } from '../ops/index.ts'
-import { dockerCli, randomName, TEST_IMAGE, type TestDocker } from '../test-docker.ts'
+import { dockerCli, randomName, TEST_IMAGE, type TestDocker } from './test-docker.ts'
 
 /** Calls ops against the host's real Docker Engine as the API would, each result checked against the protocol. */
 export function opCaller(agent: AgentRuntime = newRuntime()) {

@@ -13,10 +13,10 @@ import {
   type ToApiBody,
 } from '@berth/shared'
 import type { DeployStatus, JobFrame } from '../deploy/job.ts'
-import { connectDocker } from '../docker.ts'
+import { connectDocker } from '../docker/index.ts'
 import { type AgentRuntime, newRuntime, runOp } from '../ops/index.ts'
-import { dockerCli, randomName } from '../test-docker.ts'
 import { portRange } from './ops.ts'
+import { dockerCli, randomName } from './test-docker.ts'
 
 // Fixtures for the deploy tests: real git repositories, real Docker, an AppHost as the agent runs it.
 

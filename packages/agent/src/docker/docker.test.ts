@@ -3,7 +3,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import { connectDocker, DockerError, engineOptions } from './docker.ts'
+import { connectDocker, DockerError, engineOptions } from './index.ts'
 
 describe('connectDocker', () => {
   it('talks to the real engine through a socket path or a unix:// address', async () => {
