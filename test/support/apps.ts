@@ -3,7 +3,7 @@ import os from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect } from 'vitest'
 import { startAgentProcess } from './agent.ts'
-import { docker, TEST_IMAGE } from './docker.ts'
+import { docker, removeContainers, TEST_IMAGE } from './docker.ts'
 import { registerAdmin, startServerWithAgent } from './flows.ts'
 import { git } from './git.ts'
 import { type Child, waitFor } from './process.ts'
@@ -178,11 +178,13 @@ export function appHost(options: TargetOptions = { env: { BERTH_MAINTENANCE_MS: 
       for (const app of apps) await api.http.delete(`/apps/${app.id}?volumes=true`, { token: admin })
     }
     await host.agent?.stop()
-    const left = docker('ps', '-aq', '--filter', 'label=berth.app.name').split('\n').filter(Boolean)
-    const ours = left.filter((id) =>
-      docker('inspect', '-f', '{{index .Config.Labels "berth.app.name"}}', id).startsWith(`t${run}-`),
-    )
-    if (ours.length) docker('rm', '-f', ...ours)
+    // One listing with the labels: another file's containers may go between a list and an inspect.
+    const ours = docker('ps', '-a', '--format', '{{.ID}} {{.Label "berth.app.name"}}')
+      .split('\n')
+      .map((line) => line.split(' '))
+      .filter(([, app]) => app?.startsWith(`t${run}-`))
+      .map(([id]) => id as string)
+    removeContainers(ours)
     const images = docker('images', '--format', '{{.Repository}}:{{.Tag}}')
       .split('\n')
       .filter((i) => i.startsWith(`berth/t${run}-`))
