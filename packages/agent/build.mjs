@@ -1,4 +1,4 @@
-// Bundles the agent into one file that runs on any Node >= 20.18.1 (undici's floor) with nothing installed beside it.
+// Bundles the agent into one file that runs on any Node >= 20 with nothing installed beside it.
 import { chmod, mkdir, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -34,17 +34,6 @@ const stubs = [
     importer: /[\\/]docker-modem[\\/]lib[\\/]/,
     contents: `module.exports = { Client: function () { throw new Error('${SSH_UNAVAILABLE}') } }`,
   },
-  // undici's index loads fetch, WebSocket, caches and more beside the pool the agent's Docker
-  // transport uses (~230 KiB, about 8 MB of RSS).
-  {
-    path: 'undici',
-    importer: /[\\/]agent[\\/]src[\\/]docker[\\/]/,
-    // The index is also what gives every dispatcher its request(); the pool gets that one alone.
-    contents: [
-      `require('undici/lib/dispatcher/dispatcher.js').prototype.request = require('undici/lib/api/api-request.js')`,
-      `module.exports = { Pool: require('undici/lib/dispatcher/pool.js') }`,
-    ].join('\n'),
-  },
   // zod's messages in 40-odd languages (~290 KiB); the agent speaks English only.
   {
     path: '../locales/index.js',
@@ -56,7 +45,7 @@ const stubs = [
 const trim = {
   name: 'berth-agent-stubs',
   setup(b) {
-    b.onResolve({ filter: /^(\.\/session|protobufjs|ssh2|undici|\.\.\/locales\/index\.js)$/ }, (args) => {
+    b.onResolve({ filter: /^(\.\/session|protobufjs|ssh2|\.\.\/locales\/index\.js)$/ }, (args) => {
       const index = stubs.findIndex((s) => s.path === args.path && s.importer.test(args.importer))
       if (index === -1) return undefined
       return {

@@ -1,6 +1,7 @@
-import type { Duplex, Readable } from 'node:stream'
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http'
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
+import { type Duplex, pipeline, type Readable } from 'node:stream'
 import Dockerode from 'dockerode'
-import { Pool } from 'undici'
 import { z } from 'zod'
 import { messageOf } from '../log.ts'
 import { type Demux, type PieceSink, parseJson } from './streams.ts'
@@ -39,7 +40,7 @@ export interface StreamReply {
 }
 
 /**
- * The one way the clients reach the engine: undici's pool of kept-alive connections for every
+ * The one way the clients reach the engine: node:http over one keep-alive agent for every
  * request, docker-modem only to upgrade a connection (exec's stdin) and to demultiplex output.
  */
 export interface Transport {
@@ -72,8 +73,15 @@ interface Modem {
 
 const SUCCESS = [200, 201, 204]
 
-/** Follows (logs, events) stay open for as long as they are read; undici's 300 s limits would end them. */
-const NO_TIMEOUTS = { headersTimeout: 0, bodyTimeout: 0 } as const
+/** As many idle connections as the agent keeps to Docker; more at once are opened and then closed. */
+const MAX_IDLE_CONNECTIONS = 8
+
+/** Where requests go: the agent that keeps connections alive and what each request adds to its options. */
+interface Target {
+  agent: HttpAgent
+  options: { socketPath: string } | { host: string | undefined; port: number | string }
+  secure: boolean
+}
 
 /**
  * The transport to Docker at `address` (a unix socket path, `unix://…`, `tcp://host:port`,
@@ -84,34 +92,27 @@ export function openTransport(address?: string): Transport {
   const modem = engine.modem as unknown as Modem
   const where = address ?? (process.env.DOCKER_HOST || DEFAULT_DOCKER_SOCKET)
 
-  let pool: Promise<Pool> | undefined
+  let target: Promise<Target> | undefined
   const connections = () => {
-    pool ??= poolFor(modem, where)
-    return pool
+    target ??= targetFor(modem, where)
+    return target
   }
 
-  async function call(request: Request) {
-    const body = request.file ?? (request.body === undefined ? undefined : JSON.stringify(request.body))
-    const contentType = request.file ? 'application/tar' : 'application/json'
-    const reply = await (await connections()).request({
-      method: request.method,
-      path: withQuery(request.path, request.query),
-      headers: body === undefined ? {} : { 'content-type': contentType },
-      body,
-      signal: request.signal,
-    })
-    if ((request.ok ?? SUCCESS).includes(reply.statusCode)) return reply
-    const failure = replyBody(await reply.body.text(), reply.headers['content-type'])
+  async function call(request: Request): Promise<IncomingMessage> {
+    const reply = await exchange(await connections(), request)
+    const status = reply.statusCode ?? 0
+    if ((request.ok ?? SUCCESS).includes(status)) return reply
+    const failure = replyBody(await textOf(reply), reply.headers['content-type'])
     const parsed = failureBody.safeParse(failure)
     const message = parsed.success ? parsed.data.message : typeof failure === 'string' ? failure.trim() : ''
-    throw new DockerError(message || `Docker answered ${reply.statusCode}`, reply.statusCode)
+    throw new DockerError(message || `Docker answered ${status}`, status)
   }
 
   async function send<T>(request: Request, reply: z.ZodType<T>): Promise<T> {
     let raw: unknown
     try {
       const answer = await call(request)
-      raw = replyBody(await answer.body.text(), answer.headers['content-type'])
+      raw = replyBody(await textOf(answer), answer.headers['content-type'])
     } catch (err) {
       throw toDockerError(where, err)
     }
@@ -128,8 +129,8 @@ export function openTransport(address?: string): Transport {
     },
     async open(request) {
       try {
-        const { headers, body } = await call(request)
-        return { headers, body }
+        const body = await call(request)
+        return { headers: body.headers, body }
       } catch (err) {
         throw toDockerError(where, err)
       }
@@ -153,12 +154,72 @@ export function openTransport(address?: string): Transport {
   }
 }
 
-/** The pool for the engine the modem was set up for: its unix socket, or its host over HTTP(S). */
-async function poolFor(modem: Modem, where: string): Promise<Pool> {
+/**
+ * One request and Docker's reply once its headers are in. An abort ends the reply's body with the
+ * signal's reason; a kept-alive connection Docker closed just as it was reused is tried once more
+ * on a new one when the body can be sent again.
+ */
+function exchange(target: Target, request: Request, retried = false): Promise<IncomingMessage> {
+  const { signal, file } = request
+  const json = request.body === undefined ? undefined : JSON.stringify(request.body)
+  const headers: Record<string, string | number> = {}
+  if (file) headers['content-type'] = 'application/tar'
+  else if (json !== undefined) {
+    headers['content-type'] = 'application/json'
+    headers['content-length'] = Buffer.byteLength(json)
+  }
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason)
+    const send = target.secure ? httpsRequest : httpRequest
+    const req = send({
+      ...target.options,
+      agent: target.agent,
+      method: request.method,
+      path: withQuery(request.path, request.query),
+      headers,
+    })
+    let reply: IncomingMessage | undefined
+    const abort = () => {
+      reply?.destroy(signal?.reason)
+      req.destroy(signal?.reason)
+    }
+    const settle = () => signal?.removeEventListener('abort', abort)
+    signal?.addEventListener('abort', abort, { once: true })
+    req.once('response', (answer) => {
+      reply = answer
+      answer.once('close', settle)
+      resolve(answer)
+    })
+    // The socket's errors reach the request also after the reply has come; the reply reports them then.
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (reply) return
+      settle()
+      const stale = req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')
+      if (stale && !file && !retried && !signal?.aborted) resolve(exchange(target, request, true))
+      else reject(signal?.aborted ? signal.reason : err)
+    })
+    // A body Docker stops reading (it answered early, or the request failed) is destroyed with it.
+    if (file) pipeline(file, req, () => {})
+    else req.end(json)
+  })
+}
+
+function textOf(body: Readable): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    body.on('data', (chunk: Buffer) => chunks.push(chunk))
+    body.once('error', reject)
+    body.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
+  })
+}
+
+/** Where the modem was set up to reach the engine: its unix socket, or its host over HTTP(S). */
+async function targetFor(modem: Modem, where: string): Promise<Target> {
+  const kept = { keepAlive: true, maxFreeSockets: MAX_IDLE_CONNECTIONS }
   if (modem.socketPath) {
     const socketPath = await modem.getSocketPath()
     if (typeof socketPath !== 'string') throw new DockerError(`no Docker socket found for ${where}`, null)
-    return new Pool('http://docker', { ...NO_TIMEOUTS, connect: { socketPath } })
+    return { agent: new HttpAgent(kept), options: { socketPath }, secure: false }
   }
   if (modem.protocol !== 'http' && modem.protocol !== 'https') {
     throw new DockerError(
@@ -166,11 +227,12 @@ async function poolFor(modem: Modem, where: string): Promise<Pool> {
       null,
     )
   }
-  const host = modem.host?.includes(':') ? `[${modem.host}]` : modem.host
-  const origin = `${modem.protocol}://${host}:${modem.port ?? (modem.protocol === 'https' ? 2376 : 2375)}`
+  const secure = modem.protocol === 'https'
+  const options = { host: modem.host, port: modem.port ?? (secure ? 2376 : 2375) }
+  if (!secure) return { agent: new HttpAgent(kept), options, secure }
   // The certificates DOCKER_CERT_PATH names, as the modem loaded them.
   const tls = { ca: modem.ca, cert: modem.cert, key: modem.key } as Record<string, string | undefined>
-  return new Pool(origin, { ...NO_TIMEOUTS, ...(modem.protocol === 'https' ? { connect: tls } : {}) })
+  return { agent: new HttpsAgent({ ...kept, ...tls }), options, secure }
 }
 
 /** The query as docker-modem writes it: objects (filters) as JSON, the rest as text, undefined left out. */
