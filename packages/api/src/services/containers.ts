@@ -60,7 +60,7 @@ const lookups = perDatabase((db) => {
 export async function findContainer(ctx: ActorContext, target: ContainerRef): Promise<ContainerRow> {
   const { serverId, ref } = target
   const row = await lookupContainer(ctx, serverId, ref)
-  await refuseAgentOwn(ctx, serverId, { container: row.dockerId })
+  await refuseAgentOwn(ctx, { serverId, container: row.dockerId })
   if (row.hostAccess.length > 0 && !levelAtLeast(actorLevel(ctx.actor), 'admin')) {
     throw new ApiError('forbidden', 'only admins may reach a container that reaches its host', {
       code: 'host_container_forbidden',
@@ -135,7 +135,8 @@ export async function createContainer(
       details: { sources: hostPaths.map((v) => v.source) },
     })
   }
-  await refuseAgentOwn(ctx, serverId, {
+  await refuseAgentOwn(ctx, {
+    serverId,
     volumes: input.volumes.filter((v) => !v.source.startsWith('/')).map((v) => v.source),
   })
   const reserved = Object.keys(input.labels).filter((k) => k.startsWith('berth.'))

@@ -39,7 +39,7 @@ export const createVolume = (ctx: ActorContext, serverId: string, input: z.infer
   onServer(ctx, serverId, 'volume.create', input)
 
 export async function removeVolume(ctx: ActorContext, serverId: string, name: string, force: boolean) {
-  await refuseAgentOwn(ctx, serverId, { volumes: [name] })
+  await refuseAgentOwn(ctx, { serverId, volumes: [name] })
   await onServer(ctx, serverId, 'volume.remove', { name, force })
 }
 
