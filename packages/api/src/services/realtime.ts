@@ -27,7 +27,7 @@ const channelLevel = (channel: Channel): Level => (channel.kind === 'audit' ? 'a
 
 /** Holds a realtime socket for the acting user: refused with a rate_limited error beyond the user's limits. */
 export function holdRealtime(ctx: ActorContext, bearer: string): ClientHold {
-  return holdClient(ctx, bearer, { socket: true, streams: 0 })
+  return holdClient(ctx, { bearer, socket: true, streams: 0 })
 }
 
 /**
@@ -41,9 +41,7 @@ export function holdRealtime(ctx: ActorContext, bearer: string): ClientHold {
  */
 export function realtimeSession(
   opened: ActorContext,
-  hold: ClientHold,
-  socket: ClientSocket,
-  ids: { requestId: string },
+  { hold, socket, ids }: { hold: ClientHold; socket: ClientSocket; ids: { requestId: string } },
 ): ClientSocketHandlers {
   // The actor is swapped for the narrower one a re-check finds.
   const ctx: ActorContext = { ...opened }
@@ -78,7 +76,7 @@ export function realtimeSession(
         code: 'too_many_subscriptions',
       })
     }
-    assertLevel(ctx.actor, channelLevel(channel))
+    assertLevel(ctx.actor, { needed: channelLevel(channel) })
     hold.takeStream()
     starting.add(name)
     let started = false
@@ -120,7 +118,7 @@ export function realtimeSession(
     ctx.actor = result.actor
     for (const [name, { channel }] of subscriptions) {
       try {
-        assertLevel(ctx.actor, channelLevel(channel))
+        assertLevel(ctx.actor, { needed: channelLevel(channel) })
       } catch (err) {
         unsubscribe(name)
         sendError(err, name)
