@@ -22,8 +22,8 @@ export function agentEvents(input: {
     },
     offline: (serverId, at) => recordAgentOffline(input.ctx(), { serverId, at }),
     seen: (serverIds, at) => recordAgentsSeen(input.ctx(), { serverIds, at }),
-    event: (serverId, event, at) => recordAgentEvent(input.ctx(), serverId, event, at),
-    stats: (serverId, samples) => recordStats(input.ctx(), serverId, samples),
+    event: (serverId, event, at) => recordAgentEvent(input.ctx(), { serverId, event, at }),
+    stats: (serverId, samples) => recordStats(input.ctx(), { serverId, samples }),
     job: (serverId, job) => recordJob(forServer(serverId), serverId, job.jobId, job.state, job.data),
   }
 }

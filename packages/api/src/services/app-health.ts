@@ -94,7 +94,7 @@ export async function getAppStats(ctx: ActorContext, { appId, since }: { appId: 
         container_id: r.id,
         docker_id: r.dockerId,
         deployment_id: r.labels[APP_LABELS.deployment] ?? null,
-        samples: await statsHistory(ctx, r.id, since),
+        samples: await statsHistory(ctx, { containerId: r.id, since }),
       })),
     ),
   }

@@ -100,7 +100,7 @@ async function stored(
   detail: ContainerDetail,
   tags?: string[],
 ): Promise<ContainerRow> {
-  const [row] = await upsertContainers(ctx, serverId, [detail], ctx.clock.now())
+  const [row] = await upsertContainers(ctx, { serverId, reported: [detail], at: ctx.clock.now() })
   if (!row) throw new ApiError('internal', 'the container could not be recorded')
   if (tags) {
     await ctx.db.update(containers).set({ tags }).where(eq(containers.id, row.id))
@@ -170,7 +170,7 @@ export async function createContainer(
     { timeoutMs: CONTAINER_WRITE_TIMEOUT_MS },
   )
   const row = await stored(ctx, serverId, detail, input.tags)
-  return toDetailView(row, detail, true)
+  return toDetailView(row, { detail, reveal: true })
 }
 
 type ListQuery = z.infer<typeof containerListQuery>
@@ -220,7 +220,7 @@ export async function getContainer(ctx: ActorContext, input: ContainerRef & { re
     first && ('detail' in first ? first.detail.docker_id === row.dockerId : isOffline(first.err))
   const answer = settled ? first : await inspect(row.dockerId)
   // Docker events keep the row current; a read does not write.
-  if ('detail' in answer) return { ...toDetailView(row, answer.detail, reveal), stale: false }
+  if ('detail' in answer) return { ...toDetailView(row, { detail: answer.detail, reveal }), stale: false }
   if (isOffline(answer.err)) return { ...toContainerView(row), stale: true }
   throw answer.err
 }
@@ -267,7 +267,7 @@ export async function updateContainer(
   }
   detail ??= await ctx.hub.call(serverId, 'container.inspect', { ref: row.dockerId })
   row = await stored(ctx, serverId, detail, tags)
-  return { container: toDetailView(row, detail, false), recreated: recreate }
+  return { container: toDetailView(row, { detail, reveal: false }), recreated: recreate }
 }
 
 export async function replacePorts(
@@ -282,7 +282,10 @@ export async function replacePorts(
     { ref: row.dockerId, ports, port_range: portRange(server) },
     { timeoutMs: CONTAINER_WRITE_TIMEOUT_MS },
   )
-  return { container: toDetailView(await stored(ctx, serverId, detail), detail, false), recreated: true }
+  return {
+    container: toDetailView(await stored(ctx, serverId, detail), { detail, reveal: false }),
+    recreated: true,
+  }
 }
 
 export type ContainerAction = 'start' | 'stop' | 'restart' | 'pause' | 'unpause' | 'kill'
@@ -303,7 +306,7 @@ export async function containerAction(
     { ref: row.dockerId, action, ...opts },
     { timeoutMs: CONTAINER_WRITE_TIMEOUT_MS + (opts.timeout ?? 10) * 1000 },
   )
-  return toDetailView(await stored(ctx, serverId, detail), detail, false)
+  return toDetailView(await stored(ctx, serverId, detail), { detail, reveal: false })
 }
 
 export async function removeContainer(
@@ -317,7 +320,7 @@ export async function removeContainer(
     { ref: row.dockerId, force, volumes },
     { timeoutMs: CONTAINER_WRITE_TIMEOUT_MS },
   )
-  await removeContainerRow(ctx, serverId, row.dockerId)
+  await removeContainerRow(ctx, { serverId, dockerId: row.dockerId })
 }
 
 export async function containerStatsNow(ctx: ActorContext, { serverId, ref }: ContainerRef) {
@@ -339,5 +342,5 @@ export async function containerStatsHistory(
   { serverId, ref, since }: ContainerRef & { since?: number },
 ) {
   const row = await findContainer(ctx, { serverId, ref })
-  return { container_id: row.id, samples: await statsHistory(ctx, row.id, since) }
+  return { container_id: row.id, samples: await statsHistory(ctx, { containerId: row.id, since }) }
 }

@@ -200,7 +200,7 @@ async function start(ctx: ActorContext, channel: Channel, emit: Emit): Promise<(
       const row = await findContainer(ctx, { serverId: channel.serverId, ref: channel.container })
       let last = Date.now()
       return every(REALTIME_POLL_MS, async () => {
-        const points = await statsHistory(ctx, row.id, Math.floor(last / 1000))
+        const points = await statsHistory(ctx, { containerId: row.id, since: Math.floor(last / 1000) })
         for (const point of points) {
           const at = Date.parse(point.at)
           if (at <= last) continue

@@ -64,7 +64,7 @@ export async function createDeployment(ctx: ServiceContext, req: DeployRequest) 
   const { app } = req
   const id = newId('deployment')
   const source = sourceFor(id, req)
-  if (req.upload) await sendUpload(ctx, app.serverId, id, req.upload)
+  if (req.upload) await sendUpload(ctx, { serverId: app.serverId, id, bytes: req.upload })
   const now = ctx.clock.now()
   await ctx.db.insert(deployments).values({
     id,
