@@ -24,6 +24,6 @@ export function agentEvents(input: {
     seen: (serverIds, at) => recordAgentsSeen(input.ctx(), { serverIds, at }),
     event: (serverId, event, at) => recordAgentEvent(input.ctx(), { serverId, event, at }),
     stats: (serverId, samples) => recordStats(input.ctx(), { serverId, samples }),
-    job: (serverId, job) => recordJob(forServer(serverId), serverId, job.jobId, job.state, job.data),
+    job: (serverId, job) => recordJob(forServer(serverId), { serverId, job }),
   }
 }

@@ -12,7 +12,10 @@ import { statsHistory } from './stats.ts'
 export const HEALTH_KEPT = 500
 
 /** An `app.health` or `app.restarted` event from a server's agent. */
-export async function recordAppEvent(ctx: ServiceContext, serverId: string, kind: string, data: unknown) {
+export async function recordAppEvent(
+  ctx: ServiceContext,
+  { serverId, kind, data }: { serverId: string; kind: string; data: unknown },
+) {
   const parsed =
     kind === 'app.health'
       ? appHealthEvent.safeParse(data)

@@ -187,7 +187,7 @@ export async function recordAgentEvent(
     }
     case 'app.health':
     case 'app.restarted':
-      await recordAppEvent(ctx, serverId, event.kind, event.data)
+      await recordAppEvent(ctx, { serverId, kind: event.kind, data: event.data })
       return
     default:
       // Kinds from newer agents are ignored.

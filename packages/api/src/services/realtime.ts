@@ -224,7 +224,7 @@ async function start(ctx: ActorContext, channel: Channel, emit: Emit): Promise<(
     case 'audit': {
       let lastId = await latestAuditId(ctx)
       return every(REALTIME_POLL_MS, async () => {
-        for (const entry of await auditAfter(ctx, lastId, 100)) {
+        for (const entry of await auditAfter(ctx, { afterId: lastId, limit: 100 })) {
           lastId = entry.id
           emit('entry', entry)
         }

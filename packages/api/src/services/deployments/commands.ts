@@ -143,7 +143,8 @@ export async function cancelDeployment(ctx: ActorContext, id: string): Promise<D
     const { found } = await ctx.hub.call(row.serverId, 'deploy.cancel', { deployment_id: id })
     if (!found) {
       const fresh = await findDeployment(ctx, id)
-      if (!isFinal(fresh.state)) await finish(ctx, fresh, 'cancelled', { reason: 'cancelled' })
+      if (!isFinal(fresh.state))
+        await finish(ctx, { row: fresh, state: 'cancelled', data: { reason: 'cancelled' } })
     }
   }
   return toDeploymentView(await findDeployment(ctx, id))
