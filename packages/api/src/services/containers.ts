@@ -58,8 +58,8 @@ const lookups = perDatabase((db) => {
  * route that acts on it or reads it: the agent's own container only for admins.
  */
 export async function findContainer(ctx: ActorContext, target: ContainerRef): Promise<ContainerRow> {
-  const { serverId, ref } = target
-  const row = await lookupContainer(ctx, serverId, ref)
+  const { serverId } = target
+  const row = await lookupContainer(ctx, target)
   await refuseAgentOwn(ctx, { serverId, container: row.dockerId })
   if (row.hostAccess.length > 0 && !levelAtLeast(actorLevel(ctx.actor), 'admin')) {
     throw new ApiError('forbidden', 'only admins may reach a container that reaches its host', {
@@ -70,7 +70,7 @@ export async function findContainer(ctx: ActorContext, target: ContainerRef): Pr
   return row
 }
 
-async function lookupContainer(ctx: ActorContext, serverId: string, ref: string): Promise<ContainerRow> {
+async function lookupContainer(ctx: ActorContext, { serverId, ref }: ContainerRef): Promise<ContainerRow> {
   const prepared = lookups(ctx.db)
   const values = { serverId, ref, name: ref.replace(/^\//, '') }
   const rows = /^[0-9a-f]{4,63}$/.test(ref)
@@ -89,16 +89,14 @@ async function lookupContainer(ctx: ActorContext, serverId: string, ref: string)
       if (err instanceof ApiError && err.kind === 'not_found') return null
       throw err
     })
-    if (detail) return stored(ctx, serverId, detail)
+    if (detail) return stored(ctx, { serverId, detail })
   }
   throw notFound('container', ref)
 }
 
 async function stored(
   ctx: ActorContext,
-  serverId: string,
-  detail: ContainerDetail,
-  tags?: string[],
+  { serverId, detail, tags }: { serverId: string; detail: ContainerDetail; tags?: string[] },
 ): Promise<ContainerRow> {
   const [row] = await upsertContainers(ctx, { serverId, reported: [detail], at: ctx.clock.now() })
   if (!row) throw new ApiError('internal', 'the container could not be recorded')
@@ -169,7 +167,7 @@ export async function createContainer(
     },
     { timeoutMs: CONTAINER_WRITE_TIMEOUT_MS },
   )
-  const row = await stored(ctx, serverId, detail, input.tags)
+  const row = await stored(ctx, { serverId, detail, tags: input.tags })
   return toDetailView(row, { detail, reveal: true })
 }
 
@@ -266,7 +264,7 @@ export async function updateContainer(
     )
   }
   detail ??= await ctx.hub.call(serverId, 'container.inspect', { ref: row.dockerId })
-  row = await stored(ctx, serverId, detail, tags)
+  row = await stored(ctx, { serverId, detail, tags })
   return { container: toDetailView(row, { detail, reveal: false }), recreated: recreate }
 }
 
@@ -283,7 +281,7 @@ export async function replacePorts(
     { timeoutMs: CONTAINER_WRITE_TIMEOUT_MS },
   )
   return {
-    container: toDetailView(await stored(ctx, serverId, detail), { detail, reveal: false }),
+    container: toDetailView(await stored(ctx, { serverId, detail }), { detail, reveal: false }),
     recreated: true,
   }
 }
@@ -306,7 +304,7 @@ export async function containerAction(
     { ref: row.dockerId, action, ...opts },
     { timeoutMs: CONTAINER_WRITE_TIMEOUT_MS + (opts.timeout ?? 10) * 1000 },
   )
-  return toDetailView(await stored(ctx, serverId, detail), { detail, reveal: false })
+  return toDetailView(await stored(ctx, { serverId, detail }), { detail, reveal: false })
 }
 
 export async function removeContainer(

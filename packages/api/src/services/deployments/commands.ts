@@ -79,7 +79,7 @@ export async function createDeployment(ctx: ServiceContext, req: DeployRequest) 
   })
   if (req.onlyNewCommit && req.ref) {
     // Checked after the insert, so of two requests racing for one commit the later one sees the other.
-    const other = await findDeploymentOfCommit(ctx, app, req.ref, id)
+    const other = await findDeploymentOfCommit(ctx, { app, sha: req.ref, before: id })
     if (other) {
       await ctx.db.delete(deployments).where(eq(deployments.id, id))
       const what = other.state === 'running' ? 'deployed' : other.state
@@ -96,7 +96,10 @@ export async function createDeployment(ctx: ServiceContext, req: DeployRequest) 
  * The app's deployment of commit `sha` that makes another one pointless: its current deployment,
  * or one queued before `before` or under way (asked for at that commit, or resolved to it).
  */
-async function findDeploymentOfCommit(ctx: ServiceContext, app: AppRow, sha: string, before: string) {
+async function findDeploymentOfCommit(
+  ctx: ServiceContext,
+  { app, sha, before }: { app: AppRow; sha: string; before: string },
+) {
   const [row] = await ctx.db
     .select({ id: deployments.id, state: deployments.state })
     .from(deployments)

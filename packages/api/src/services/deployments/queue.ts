@@ -55,7 +55,7 @@ export async function kick(ctx: ServiceContext, appId: string): Promise<void> {
   if (claimed.length === 0) return
   try {
     const app = await findApp(ctx, appId)
-    const args = await deployArgs(ctx, app, next)
+    const args = await deployArgs(ctx, { app, dep: next })
     await ctx.hub.call(next.serverId, 'deploy.start', args, { timeoutMs: DISPATCH_TIMEOUT_MS })
   } catch (err) {
     if (err instanceof ApiError && (err.kind === 'agent_offline' || err.kind === 'timeout')) {
@@ -69,7 +69,10 @@ export async function kick(ctx: ServiceContext, appId: string): Promise<void> {
   }
 }
 
-async function deployArgs(ctx: ServiceContext, app: AppRow, dep: DeploymentRow): Promise<DeployArgs> {
+async function deployArgs(
+  ctx: ServiceContext,
+  { app, dep }: { app: AppRow; dep: DeploymentRow },
+): Promise<DeployArgs> {
   const server = await findServer(ctx, app.serverId)
   const secrets = await envForDeploy(ctx, app.id)
   const env: Record<string, string> = {
