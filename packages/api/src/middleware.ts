@@ -152,7 +152,7 @@ export function requireAuth(level: Level, opts: { selfService?: boolean } = {}):
       c.set('actor', actor)
       c.set('bearer', token)
     }
-    assertLevel(actor, level, opts)
+    assertLevel(actor, { needed: level, ...opts })
     await next()
   }
 }

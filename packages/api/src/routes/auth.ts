@@ -11,14 +11,20 @@ export const authRoutes = new Hono<AppEnv>()
     return c.json({ user }, 201)
   })
   .post('/login', jsonBody(loginBody), async (c) => {
-    const session = await loginUser(serviceContext(c), c.req.valid('json'), c.get('deps').clientAddress(c))
+    const session = await loginUser(serviceContext(c), {
+      body: c.req.valid('json'),
+      clientAddress: c.get('deps').clientAddress(c),
+    })
     c.set('auditTarget', session.user.id)
     return c.json(session, 200)
   })
   .post('/password', requireAuth('write', { selfService: true }), jsonBody(changePasswordBody), async (c) => {
     const ctx = actorContext(c)
     c.set('auditTarget', ctx.actor.userId)
-    return c.json(await changePassword(ctx, c.req.valid('json'), c.get('deps').clientAddress(c)), 200)
+    return c.json(
+      await changePassword(ctx, { body: c.req.valid('json'), clientAddress: c.get('deps').clientAddress(c) }),
+      200,
+    )
   })
   .get('/me', requireAuth('read'), async (c) => {
     const ctx = actorContext(c)

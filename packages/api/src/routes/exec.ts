@@ -24,19 +24,19 @@ export const execRoutes = new Hono<AppEnv>().get(
     }
     const deps = c.get('deps')
     // Opened before the upgrade, so an unknown container or an offline server is a plain HTTP error.
-    const terminal = await openExec(
-      actorContext(c),
-      bearerOf(c),
-      c.req.param('sid') ?? '',
-      c.req.param('cid'),
-      c.req.valid('query'),
-    )
+    const terminal = await openExec(actorContext(c), {
+      bearer: bearerOf(c),
+      serverId: c.req.param('sid') ?? '',
+      ref: c.req.param('cid'),
+      query: c.req.valid('query'),
+    })
     const protocol = offeredProtocols(c).includes(TERMINAL_PROTOCOL) ? TERMINAL_PROTOCOL : null
     try {
       return await deps.upgradeClient(c, protocol, (socket) => {
-        const session = terminalSession(terminal, socket, {
-          requestId: c.get('requestId'),
-          now: () => deps.clock.now(),
+        const session = terminalSession({
+          ...terminal,
+          socket,
+          ids: { requestId: c.get('requestId'), now: () => deps.clock.now() },
         })
         deps.waitUntil(c, session.done)
         return session.handlers

@@ -51,13 +51,23 @@ export const fileRoutes = new Hono<AppEnv>()
         details: [{ path: 'body', message: 'empty' }],
       })
     }
-    const put = await putFiles(actorContext(c), sid, cid, { path: c.req.valid('query').path, format, bytes })
+    const put = await putFiles(actorContext(c), {
+      serverId: sid,
+      ref: cid,
+      path: c.req.valid('query').path,
+      format,
+      bytes,
+    })
     c.set('auditTarget', put.container_id)
     return c.json({ files: put.files }, 201)
   })
   .get('/:cid/files', requireAuth('read'), query(getQuery), async (c) => {
     const [sid, cid] = params(c)
-    const download = await openFileDownload(actorContext(c), sid, cid, c.req.valid('query'))
+    const download = await openFileDownload(actorContext(c), {
+      serverId: sid,
+      ref: cid,
+      ...c.req.valid('query'),
+    })
     const chunks = download.stream[Symbol.asyncIterator]()
     // The first piece is awaited before answering, so a download that fails at once is a plain error.
     const first = await chunks.next()

@@ -31,12 +31,11 @@ export const gitRoutes = new Hono<AppEnv>()
   )
 
 async function git(c: Context<AppEnv>, action: GitAction, input: GitInput) {
-  const result = await runGit(
-    actorContext(c),
-    c.req.param('sid') ?? '',
-    c.req.param('cid') ?? '',
+  const result = await runGit(actorContext(c), {
+    serverId: c.req.param('sid') ?? '',
+    ref: c.req.param('cid') ?? '',
     action,
-    input,
-  )
+    ...input,
+  })
   return c.json({ git: result }, 200)
 }

@@ -17,7 +17,7 @@ export const realtimeRoutes = new Hono<AppEnv>().get(
       return await c
         .get('deps')
         .upgradeClient(c, protocol, (socket) =>
-          realtimeSession(ctx, hold, socket, { requestId: c.get('requestId') }),
+          realtimeSession(ctx, { hold, socket, ids: { requestId: c.get('requestId') } }),
         )
     } catch (err) {
       hold.release()

@@ -19,7 +19,7 @@ export const serverRoutes = new Hono<AppEnv>()
     c.json(await listServers(actorContext(c), c.req.valid('query')), 200),
   )
   .post('/', requireAuth('admin'), jsonBody(createServerBody), async (c) => {
-    const created = await createServer(actorContext(c), c.req.valid('json'), publicUrl(c))
+    const created = await createServer(actorContext(c), { body: c.req.valid('json'), apiUrl: publicUrl(c) })
     c.set('auditTarget', created.server.id)
     return c.json(created, 201)
   })
@@ -27,7 +27,10 @@ export const serverRoutes = new Hono<AppEnv>()
     c.json({ server: await getServer(actorContext(c), c.req.param('id')) }, 200),
   )
   .patch('/:id', requireAuth('admin'), jsonBody(updateServerBody), async (c) =>
-    c.json({ server: await updateServer(actorContext(c), c.req.param('id'), c.req.valid('json')) }, 200),
+    c.json(
+      { server: await updateServer(actorContext(c), { id: c.req.param('id'), body: c.req.valid('json') }) },
+      200,
+    ),
   )
   .delete('/:id', requireAuth('admin'), async (c) => {
     await deleteServer(actorContext(c), c.req.param('id'))
@@ -35,12 +38,11 @@ export const serverRoutes = new Hono<AppEnv>()
   })
   .post('/:id/enrollment', requireAuth('admin'), jsonBody(rotateEnrollmentBody), async (c) => {
     const body = c.req.valid('json')
-    const enrollment = await rotateEnrollment(
-      actorContext(c),
-      c.req.param('id'),
-      body.enrollment_ttl_s,
-      publicUrl(c),
-    )
+    const enrollment = await rotateEnrollment(actorContext(c), {
+      id: c.req.param('id'),
+      ttlSeconds: body.enrollment_ttl_s,
+      apiUrl: publicUrl(c),
+    })
     return c.json({ enrollment }, 201)
   })
   .post('/:id/validate', requireAuth('write'), async (c) =>

@@ -16,7 +16,10 @@ export const userRoutes = new Hono<AppEnv>()
   })
   .get('/:id', async (c) => c.json({ user: await getUser(actorContext(c), c.req.param('id')) }, 200))
   .patch('/:id', jsonBody(updateUserBody), async (c) => {
-    return c.json({ user: await updateUser(actorContext(c), c.req.param('id'), c.req.valid('json')) }, 200)
+    return c.json(
+      { user: await updateUser(actorContext(c), { id: c.req.param('id'), body: c.req.valid('json') }) },
+      200,
+    )
   })
   .delete('/:id', async (c) => {
     await deleteUser(actorContext(c), c.req.param('id'))

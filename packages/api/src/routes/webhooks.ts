@@ -8,7 +8,8 @@ export const webhookRoutes = new Hono<AppEnv>().post('/:provider{github|gitlab|g
   const provider = c.req.param('provider') as Provider
   const names = PROVIDER_HEADERS[provider]
   c.set('auditTarget', c.req.param('appId'))
-  const outcome = await receiveWebhook(serviceContext(c), c.req.param('appId'), {
+  const outcome = await receiveWebhook(serviceContext(c), {
+    appId: c.req.param('appId'),
     provider,
     event: c.req.header(names.event) ?? null,
     deliveryId: c.req.header(names.delivery) ?? null,

@@ -17,13 +17,13 @@ export function agentEvents(input: {
   const forServer = input.forServer ?? (() => input.ctx())
   return {
     online: async (serverId, hello, at) => {
-      await recordAgentOnline(input.ctx(), serverId, hello, at)
+      await recordAgentOnline(input.ctx(), { serverId, hello, at })
       await resumeDeployments(forServer(serverId), serverId)
     },
-    offline: (serverId, at) => recordAgentOffline(input.ctx(), serverId, at),
-    seen: (serverIds, at) => recordAgentsSeen(input.ctx(), serverIds, at),
-    event: (serverId, event, at) => recordAgentEvent(input.ctx(), serverId, event, at),
-    stats: (serverId, samples) => recordStats(input.ctx(), serverId, samples),
-    job: (serverId, job) => recordJob(forServer(serverId), serverId, job.jobId, job.state, job.data),
+    offline: (serverId, at) => recordAgentOffline(input.ctx(), { serverId, at }),
+    seen: (serverIds, at) => recordAgentsSeen(input.ctx(), { serverIds, at }),
+    event: (serverId, event, at) => recordAgentEvent(input.ctx(), { serverId, event, at }),
+    stats: (serverId, samples) => recordStats(input.ctx(), { serverId, samples }),
+    job: (serverId, job) => recordJob(forServer(serverId), { serverId, job }),
   }
 }

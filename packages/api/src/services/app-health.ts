@@ -12,7 +12,10 @@ import { statsHistory } from './stats.ts'
 export const HEALTH_KEPT = 500
 
 /** An `app.health` or `app.restarted` event from a server's agent. */
-export async function recordAppEvent(ctx: ServiceContext, serverId: string, kind: string, data: unknown) {
+export async function recordAppEvent(
+  ctx: ServiceContext,
+  { serverId, kind, data }: { serverId: string; kind: string; data: unknown },
+) {
   const parsed =
     kind === 'app.health'
       ? appHealthEvent.safeParse(data)
@@ -94,7 +97,7 @@ export async function getAppStats(ctx: ActorContext, { appId, since }: { appId: 
         container_id: r.id,
         docker_id: r.dockerId,
         deployment_id: r.labels[APP_LABELS.deployment] ?? null,
-        samples: await statsHistory(ctx, r.id, since),
+        samples: await statsHistory(ctx, { containerId: r.id, since }),
       })),
     ),
   }

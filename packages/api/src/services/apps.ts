@@ -25,7 +25,7 @@ export type AppRow = typeof apps.$inferSelect
 const envContext = (appId: string, key: string) => `app-env:${appId}:${key}`
 const deployKeyContext = (appId: string) => `deploy-key:${appId}`
 
-export function toAppView(row: AppRow, envKeys: string[], status: string | null) {
+export function toAppView(row: AppRow, { envKeys, status }: { envKeys: string[]; status: string | null }) {
   return {
     id: row.id,
     name: row.name,
@@ -150,7 +150,7 @@ async function latestStates(ctx: ServiceContext, appIds: string[]): Promise<Map<
 
 async function viewOf(ctx: ServiceContext, row: AppRow) {
   const [keys, states] = await Promise.all([envKeysOf(ctx, [row.id]), latestStates(ctx, [row.id])])
-  return toAppView(row, keys.get(row.id) ?? [], states.get(row.id) ?? null)
+  return toAppView(row, { envKeys: keys.get(row.id) ?? [], status: states.get(row.id) ?? null })
 }
 
 export async function createApp(ctx: ActorContext, body: CreateAppBody) {
@@ -201,7 +201,7 @@ export async function listApps(ctx: ActorContext, q: { server_id?: string; curso
   const ids = items.map((r) => r.id)
   const [keys, states] = await Promise.all([envKeysOf(ctx, ids), latestStates(ctx, ids)])
   return {
-    apps: items.map((r) => toAppView(r, keys.get(r.id) ?? [], states.get(r.id) ?? null)),
+    apps: items.map((r) => toAppView(r, { envKeys: keys.get(r.id) ?? [], status: states.get(r.id) ?? null })),
     next_cursor: nextCursor,
   }
 }

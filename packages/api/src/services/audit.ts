@@ -95,7 +95,10 @@ export function toAuditView(r: typeof auditLog.$inferSelect) {
 }
 
 /** Entries written after `afterId` (all for null), oldest first, at most `limit`. */
-export async function auditAfter(ctx: ServiceContext, afterId: string | null, limit: number) {
+export async function auditAfter(
+  ctx: ServiceContext,
+  { afterId, limit }: { afterId: string | null; limit: number },
+) {
   await flushAudit(ctx)
   const rows = await ctx.db
     .select()

@@ -139,12 +139,11 @@ export function actorLevel(actor: Actor): Level {
  * Refuses an actor below `needed`. Self-service routes (one's own tokens) are open to every
  * role; only a token's scopes limit them.
  */
-export function assertLevel(actor: Actor, needed: Level, opts: { selfService?: boolean } = {}): void {
-  const have = opts.selfService
-    ? actor.type === 'token'
-      ? maxScope(actor.scopes)
-      : 'admin'
-    : actorLevel(actor)
+export function assertLevel(
+  actor: Actor,
+  { needed, selfService }: { needed: Level; selfService?: boolean },
+): void {
+  const have = selfService ? (actor.type === 'token' ? maxScope(actor.scopes) : 'admin') : actorLevel(actor)
   if (LEVELS[have] >= LEVELS[needed]) return
   const by =
     actor.type === 'token' && LEVELS[maxScope(actor.scopes)] < LEVELS[needed]

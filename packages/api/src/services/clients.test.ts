@@ -36,9 +36,9 @@ async function signedIn() {
 
 test('a socket stays open when its re-check cannot reach the database', async () => {
   const { ctx, client, token, userId } = await signedIn()
-  const hold = holdClient(ctx, token, { socket: true, streams: 0 })
+  const hold = holdClient(ctx, { bearer: token, socket: true, streams: 0 })
   const refusals: string[] = []
-  endWhenRefused(hold, 'read', (err) => refusals.push(err.kind))
+  endWhenRefused(hold, { level: 'read', refused: (err) => refusals.push(err.kind) })
 
   client.close()
   await recheckClients(ctx, { userId })

@@ -64,8 +64,7 @@ function count(userId: string, key: 'sockets' | 'streams'): number {
  */
 export function holdClient(
   ctx: ActorContext,
-  bearer: string,
-  kind: { socket: boolean; streams: number },
+  kind: { bearer: string; socket: boolean; streams: number },
 ): ClientHold {
   const { userId } = ctx.actor
   const { maxSocketsPerUser, maxStreamsPerUser } = ctx.config
@@ -107,7 +106,7 @@ export function holdClient(
       const answered = waiters
       waiters = []
       if (!released) {
-        const result = await authenticateBearer(ctx, bearer).then(
+        const result = await authenticateBearer(ctx, kind.bearer).then(
           (actor): Recheck => ({ actor }),
           (err: unknown): Recheck | null => {
             if (err instanceof ApiError) return { error: err }
@@ -149,14 +148,17 @@ export function holdClient(
 }
 
 /** Watches a hold: once its credential no longer grants `level`, `refused` hears why (once). */
-export function endWhenRefused(hold: ClientHold, level: Level, refused: (err: ApiError) => void): void {
+export function endWhenRefused(
+  hold: ClientHold,
+  { level, refused }: { level: Level; refused: (err: ApiError) => void },
+): void {
   let done = false
   hold.watch((result) => {
     if (done) return
     let refusal = 'error' in result ? result.error : null
     if ('actor' in result) {
       try {
-        assertLevel(result.actor, level)
+        assertLevel(result.actor, { needed: level })
       } catch (err) {
         refusal = err as ApiError
       }
@@ -176,7 +178,7 @@ export async function holdFollow<T extends { stop(why?: ApiError): void }>(
   ctx: ActorContext,
   input: { bearer: string; open: () => T | Promise<T> },
 ): Promise<{ follow: T; release(): void }> {
-  const hold = holdClient(ctx, input.bearer, { socket: false, streams: 1 })
+  const hold = holdClient(ctx, { bearer: input.bearer, socket: false, streams: 1 })
   let follow: T
   try {
     follow = await input.open()
@@ -184,7 +186,7 @@ export async function holdFollow<T extends { stop(why?: ApiError): void }>(
     hold.release()
     throw err
   }
-  endWhenRefused(hold, 'read', (why) => follow.stop(why))
+  endWhenRefused(hold, { level: 'read', refused: (why) => follow.stop(why) })
   return { follow, release: () => hold.release() }
 }
 

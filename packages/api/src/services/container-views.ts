@@ -51,7 +51,10 @@ export function toContainerView(row: ContainerRow): ContainerView {
 }
 
 /** The detail of a live container on top of its row: env (secrets masked unless revealed), mounts, limits. */
-export function toDetailView(row: ContainerRow, detail: ContainerDetail, reveal: boolean) {
+export function toDetailView(
+  row: ContainerRow,
+  { detail, reveal }: { detail: ContainerDetail; reveal: boolean },
+) {
   const env = Object.fromEntries(
     Object.entries(detail.env).map(([k, v]) => [k, reveal || !SECRET_ENV_KEY.test(k) ? v : '********']),
   )

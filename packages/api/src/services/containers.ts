@@ -58,9 +58,9 @@ const lookups = perDatabase((db) => {
  * route that acts on it or reads it: the agent's own container only for admins.
  */
 export async function findContainer(ctx: ActorContext, target: ContainerRef): Promise<ContainerRow> {
-  const { serverId, ref } = target
-  const row = await lookupContainer(ctx, serverId, ref)
-  await refuseAgentOwn(ctx, serverId, { container: row.dockerId })
+  const { serverId } = target
+  const row = await lookupContainer(ctx, target)
+  await refuseAgentOwn(ctx, { serverId, container: row.dockerId })
   if (row.hostAccess.length > 0 && !levelAtLeast(actorLevel(ctx.actor), 'admin')) {
     throw new ApiError('forbidden', 'only admins may reach a container that reaches its host', {
       code: 'host_container_forbidden',
@@ -70,7 +70,7 @@ export async function findContainer(ctx: ActorContext, target: ContainerRef): Pr
   return row
 }
 
-async function lookupContainer(ctx: ActorContext, serverId: string, ref: string): Promise<ContainerRow> {
+async function lookupContainer(ctx: ActorContext, { serverId, ref }: ContainerRef): Promise<ContainerRow> {
   const prepared = lookups(ctx.db)
   const values = { serverId, ref, name: ref.replace(/^\//, '') }
   const rows = /^[0-9a-f]{4,63}$/.test(ref)
@@ -89,18 +89,16 @@ async function lookupContainer(ctx: ActorContext, serverId: string, ref: string)
       if (err instanceof ApiError && err.kind === 'not_found') return null
       throw err
     })
-    if (detail) return stored(ctx, serverId, detail)
+    if (detail) return stored(ctx, { serverId, detail })
   }
   throw notFound('container', ref)
 }
 
 async function stored(
   ctx: ActorContext,
-  serverId: string,
-  detail: ContainerDetail,
-  tags?: string[],
+  { serverId, detail, tags }: { serverId: string; detail: ContainerDetail; tags?: string[] },
 ): Promise<ContainerRow> {
-  const [row] = await upsertContainers(ctx, serverId, [detail], ctx.clock.now())
+  const [row] = await upsertContainers(ctx, { serverId, reported: [detail], at: ctx.clock.now() })
   if (!row) throw new ApiError('internal', 'the container could not be recorded')
   if (tags) {
     await ctx.db.update(containers).set({ tags }).where(eq(containers.id, row.id))
@@ -135,7 +133,8 @@ export async function createContainer(
       details: { sources: hostPaths.map((v) => v.source) },
     })
   }
-  await refuseAgentOwn(ctx, serverId, {
+  await refuseAgentOwn(ctx, {
+    serverId,
     volumes: input.volumes.filter((v) => !v.source.startsWith('/')).map((v) => v.source),
   })
   const reserved = Object.keys(input.labels).filter((k) => k.startsWith('berth.'))
@@ -168,8 +167,8 @@ export async function createContainer(
     },
     { timeoutMs: CONTAINER_WRITE_TIMEOUT_MS },
   )
-  const row = await stored(ctx, serverId, detail, input.tags)
-  return toDetailView(row, detail, true)
+  const row = await stored(ctx, { serverId, detail, tags: input.tags })
+  return toDetailView(row, { detail, reveal: true })
 }
 
 type ListQuery = z.infer<typeof containerListQuery>
@@ -219,7 +218,7 @@ export async function getContainer(ctx: ActorContext, input: ContainerRef & { re
     first && ('detail' in first ? first.detail.docker_id === row.dockerId : isOffline(first.err))
   const answer = settled ? first : await inspect(row.dockerId)
   // Docker events keep the row current; a read does not write.
-  if ('detail' in answer) return { ...toDetailView(row, answer.detail, reveal), stale: false }
+  if ('detail' in answer) return { ...toDetailView(row, { detail: answer.detail, reveal }), stale: false }
   if (isOffline(answer.err)) return { ...toContainerView(row), stale: true }
   throw answer.err
 }
@@ -265,8 +264,8 @@ export async function updateContainer(
     )
   }
   detail ??= await ctx.hub.call(serverId, 'container.inspect', { ref: row.dockerId })
-  row = await stored(ctx, serverId, detail, tags)
-  return { container: toDetailView(row, detail, false), recreated: recreate }
+  row = await stored(ctx, { serverId, detail, tags })
+  return { container: toDetailView(row, { detail, reveal: false }), recreated: recreate }
 }
 
 export async function replacePorts(
@@ -281,7 +280,10 @@ export async function replacePorts(
     { ref: row.dockerId, ports, port_range: portRange(server) },
     { timeoutMs: CONTAINER_WRITE_TIMEOUT_MS },
   )
-  return { container: toDetailView(await stored(ctx, serverId, detail), detail, false), recreated: true }
+  return {
+    container: toDetailView(await stored(ctx, { serverId, detail }), { detail, reveal: false }),
+    recreated: true,
+  }
 }
 
 export type ContainerAction = 'start' | 'stop' | 'restart' | 'pause' | 'unpause' | 'kill'
@@ -302,7 +304,7 @@ export async function containerAction(
     { ref: row.dockerId, action, ...opts },
     { timeoutMs: CONTAINER_WRITE_TIMEOUT_MS + (opts.timeout ?? 10) * 1000 },
   )
-  return toDetailView(await stored(ctx, serverId, detail), detail, false)
+  return toDetailView(await stored(ctx, { serverId, detail }), { detail, reveal: false })
 }
 
 export async function removeContainer(
@@ -316,7 +318,7 @@ export async function removeContainer(
     { ref: row.dockerId, force, volumes },
     { timeoutMs: CONTAINER_WRITE_TIMEOUT_MS },
   )
-  await removeContainerRow(ctx, serverId, row.dockerId)
+  await removeContainerRow(ctx, { serverId, dockerId: row.dockerId })
 }
 
 export async function containerStatsNow(ctx: ActorContext, { serverId, ref }: ContainerRef) {
@@ -338,5 +340,5 @@ export async function containerStatsHistory(
   { serverId, ref, since }: ContainerRef & { since?: number },
 ) {
   const row = await findContainer(ctx, { serverId, ref })
-  return { container_id: row.id, samples: await statsHistory(ctx, row.id, since) }
+  return { container_id: row.id, samples: await statsHistory(ctx, { containerId: row.id, since }) }
 }

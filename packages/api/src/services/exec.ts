@@ -6,10 +6,13 @@ import type { AgentStream } from '../hub/hub.ts'
 import { log } from '../lib/log.ts'
 import { readClientFrame } from './client-frames.ts'
 import { type ClientHold, closeFor, endWhenRefused, holdClient } from './clients.ts'
-import { findContainer } from './containers.ts'
+import { type ContainerRef, findContainer } from './containers.ts'
 
 /** Bytes queued to a terminal's client past which it counts as not reading, and is disconnected. */
 export const TERMINAL_BACKLOG_BYTES = 8 * 1024 * 1024
+
+/** A process to start in a container: the container, and the command and its settings. */
+type ExecInput = ContainerRef & { query: z.output<typeof execQuery> }
 
 /**
  * Starts a process in a container on its server (docker exec); its output is the stream. The
@@ -17,21 +20,18 @@ export const TERMINAL_BACKLOG_BYTES = 8 * 1024 * 1024
  */
 export async function openExec(
   ctx: ActorContext,
-  bearer: string,
-  serverId: string,
-  ref: string,
-  q: z.output<typeof execQuery>,
+  { bearer, ...exec }: ExecInput & { bearer: string },
 ): Promise<{ stream: AgentStream; hold: ClientHold }> {
-  const hold = holdClient(ctx, bearer, { socket: true, streams: 1 })
+  const hold = holdClient(ctx, { bearer, socket: true, streams: 1 })
   try {
-    return { stream: await startExec(ctx, serverId, ref, q), hold }
+    return { stream: await startExec(ctx, exec), hold }
   } catch (err) {
     hold.release()
     throw err
   }
 }
 
-async function startExec(ctx: ActorContext, serverId: string, ref: string, q: z.output<typeof execQuery>) {
+async function startExec(ctx: ActorContext, { serverId, ref, query: q }: ExecInput) {
   const row = await findContainer(ctx, { serverId, ref })
   const env = Object.fromEntries(
     (q.env ?? []).map((pair) => {
@@ -57,11 +57,17 @@ async function startExec(ctx: ActorContext, serverId: string, ref: string, q: z.
  * closing) ends the process on the host. A frame that is not valid is answered with an `error`
  * frame and the session goes on. Returns the socket's handlers and the pump's promise.
  */
-export function terminalSession(
-  { stream, hold }: { stream: AgentStream; hold: ClientHold },
-  socket: ClientSocket,
-  ids: { requestId: string; now: () => number },
-): { handlers: ClientSocketHandlers; done: Promise<void> } {
+export function terminalSession({
+  stream,
+  hold,
+  socket,
+  ids,
+}: {
+  stream: AgentStream
+  hold: ClientHold
+  socket: ClientSocket
+  ids: { requestId: string; now: () => number }
+}): { handlers: ClientSocketHandlers; done: Promise<void> } {
   let open = true
   const end = (code: number, reason: string) => {
     if (!open) return
@@ -72,12 +78,15 @@ export function terminalSession(
   const sendError = (err: ApiError) =>
     socket.send(JSON.stringify({ type: 'error', error: errorBody(err, ids.requestId, ids.now()) }))
   // A terminal runs commands: it closes once its credential no longer grants write access.
-  endWhenRefused(hold, 'write', (refusal) => {
-    if (!open) return
-    stream.cancel()
-    sendError(refusal)
-    const close = closeFor(refusal)
-    end(close.code, close.reason)
+  endWhenRefused(hold, {
+    level: 'write',
+    refused: (refusal) => {
+      if (!open) return
+      stream.cancel()
+      sendError(refusal)
+      const close = closeFor(refusal)
+      end(close.code, close.reason)
+    },
   })
 
   const done = (async () => {

@@ -1,7 +1,7 @@
 import type { ActorContext } from '../context.ts'
 import type { AgentStream, StreamChunk } from '../hub/hub.ts'
 import { assertMayReveal } from './auth.ts'
-import { findContainer } from './containers.ts'
+import { type ContainerRef, findContainer } from './containers.ts'
 import { sendUpload } from './uploads.ts'
 
 /** Unpacking an archive into a container waits on Docker writing every file of it. */
@@ -9,7 +9,7 @@ const PUT_TIMEOUT_MS = 300_000
 
 export type ArchiveFormat = 'tar' | 'zip'
 
-export interface PutFilesInput {
+export interface PutFilesInput extends ContainerRef {
   /** An absolute directory in the container; made when missing. */
   path: string
   format: ArchiveFormat
@@ -20,10 +20,11 @@ export interface PutFilesInput {
  * Unpacks a tar or zip into a directory of a container, running or stopped. The agent refuses
  * the whole archive, writing nothing, when any entry would land outside `path`.
  */
-export async function putFiles(ctx: ActorContext, serverId: string, ref: string, input: PutFilesInput) {
-  const row = await findContainer(ctx, { serverId, ref })
+export async function putFiles(ctx: ActorContext, input: PutFilesInput) {
+  const { serverId } = input
+  const row = await findContainer(ctx, input)
   const uploadId = newUploadId()
-  await sendUpload(ctx, serverId, uploadId, input.bytes)
+  await sendUpload(ctx, { serverId, id: uploadId, bytes: input.bytes })
   const written = await ctx.hub.call(
     serverId,
     'files.put',
@@ -52,9 +53,7 @@ export interface FileDownload {
 /** Starts a download from a container: a file as is, anything else as a tar or zip of it. */
 export async function openFileDownload(
   ctx: ActorContext,
-  serverId: string,
-  ref: string,
-  query: { path: string; format: ArchiveFormat },
+  { serverId, ref, ...query }: ContainerRef & { path: string; format: ArchiveFormat },
 ): Promise<FileDownload> {
   const row = await findContainer(ctx, { serverId, ref })
   // A container's files hold what its masked env does, and more.

@@ -1,7 +1,7 @@
 import type { OpArgs, OpResult } from '@berth/shared'
 import type { ActorContext } from '../context.ts'
 import { ApiError } from '../errors.ts'
-import { findContainer } from './containers.ts'
+import { type ContainerRef, findContainer } from './containers.ts'
 
 export type GitAction = OpArgs<'git.run'>['action']
 
@@ -22,10 +22,7 @@ const GIT_CALL_MS = 30_000 + 15_000
  */
 export async function runGit(
   ctx: ActorContext,
-  serverId: string,
-  ref: string,
-  action: GitAction,
-  input: GitInput = {},
+  { serverId, ref, action, ...input }: ContainerRef & GitInput & { action: GitAction },
 ) {
   const row = await findContainer(ctx, { serverId, ref })
   const result = await ctx.hub.call(

@@ -24,22 +24,29 @@ async function onServer<O extends OpName>(
 
 export const listImages = (ctx: ActorContext, serverId: string) => onServer(ctx, serverId, 'image.list', {})
 
-export const pullImage = (ctx: ActorContext, serverId: string, image: string) =>
+export const pullImage = (ctx: ActorContext, { serverId, image }: { serverId: string; image: string }) =>
   onServer(ctx, serverId, 'image.pull', { image }, { timeoutMs: PULL_TIMEOUT_MS })
 
-export const removeImage = (ctx: ActorContext, serverId: string, ref: string, force: boolean) =>
-  onServer(ctx, serverId, 'image.remove', { ref, force })
+export const removeImage = (
+  ctx: ActorContext,
+  { serverId, ref, force }: { serverId: string; ref: string; force: boolean },
+) => onServer(ctx, serverId, 'image.remove', { ref, force })
 
-export const pruneImages = (ctx: ActorContext, serverId: string, all: boolean) =>
+export const pruneImages = (ctx: ActorContext, { serverId, all }: { serverId: string; all: boolean }) =>
   onServer(ctx, serverId, 'image.prune', { all }, { timeoutMs: PRUNE_TIMEOUT_MS })
 
 export const listVolumes = (ctx: ActorContext, serverId: string) => onServer(ctx, serverId, 'volume.list', {})
 
-export const createVolume = (ctx: ActorContext, serverId: string, input: z.infer<typeof createVolumeBody>) =>
-  onServer(ctx, serverId, 'volume.create', input)
+export const createVolume = (
+  ctx: ActorContext,
+  { serverId, body }: { serverId: string; body: z.infer<typeof createVolumeBody> },
+) => onServer(ctx, serverId, 'volume.create', body)
 
-export async function removeVolume(ctx: ActorContext, serverId: string, name: string, force: boolean) {
-  await refuseAgentOwn(ctx, serverId, { volumes: [name] })
+export async function removeVolume(
+  ctx: ActorContext,
+  { serverId, name, force }: { serverId: string; name: string; force: boolean },
+) {
+  await refuseAgentOwn(ctx, { serverId, volumes: [name] })
   await onServer(ctx, serverId, 'volume.remove', { name, force })
 }
 
@@ -51,10 +58,9 @@ export const listNetworks = (ctx: ActorContext, serverId: string) =>
 
 export const createNetwork = (
   ctx: ActorContext,
-  serverId: string,
-  input: z.infer<typeof createNetworkBody>,
-) => onServer(ctx, serverId, 'network.create', input)
+  { serverId, body }: { serverId: string; body: z.infer<typeof createNetworkBody> },
+) => onServer(ctx, serverId, 'network.create', body)
 
-export async function removeNetwork(ctx: ActorContext, serverId: string, ref: string) {
+export async function removeNetwork(ctx: ActorContext, { serverId, ref }: { serverId: string; ref: string }) {
   await onServer(ctx, serverId, 'network.remove', { ref })
 }

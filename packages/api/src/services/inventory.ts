@@ -21,6 +21,13 @@ export function tagsFromLabels(labels: Record<string, string>): string[] {
   }
 }
 
+/** What an agent reported of some of its server's containers, and when. */
+export interface ContainerReport {
+  serverId: string
+  reported: ContainerSummary[]
+  at: number
+}
+
 /**
  * Writes what an agent reported of some containers into the API's copy. A container Berth made
  * keeps its Berth id (from its label) across recreations; a report about the older container of
@@ -28,16 +35,14 @@ export function tagsFromLabels(labels: Record<string, string>): string[] {
  */
 export async function upsertContainers(
   ctx: ServiceContext,
-  serverId: string,
-  reported: ContainerSummary[],
-  observedAt: number,
+  { serverId, reported, at: observedAt }: ContainerReport,
 ): Promise<ContainerRow[]> {
   if (reported.length === 0) return []
   const labelled = reported
     .map((c) => c.labels[LABELS.id])
     .filter((id): id is string => !!id && BERTH_ID.test(id))
   // A label naming another server's container claims nothing: an agent speaks for its own server.
-  const foreign = await foreignContainerIds(ctx, serverId, labelled)
+  const foreign = await foreignContainerIds(ctx, { serverId, ids: labelled })
   if (foreign.size > 0) {
     log.warn(
       `server ${serverId} reported containers labelled with ids of other servers: ${[...foreign].join(', ')}`,
@@ -122,8 +127,7 @@ export async function upsertContainers(
 /** The Berth ids among `ids` that are rows of a server other than `serverId`. */
 async function foreignContainerIds(
   ctx: ServiceContext,
-  serverId: string,
-  ids: string[],
+  { serverId, ids }: { serverId: string; ids: string[] },
 ): Promise<Set<string>> {
   const foreign = new Set<string>()
   for (const slice of boundSlices([...new Set(ids)])) {
@@ -138,8 +142,7 @@ async function foreignContainerIds(
 
 export async function removeContainerRow(
   ctx: ServiceContext,
-  serverId: string,
-  dockerId: string,
+  { serverId, dockerId }: { serverId: string; dockerId: string },
 ): Promise<void> {
   await ctx.db
     .delete(containers)
@@ -147,13 +150,9 @@ export async function removeContainerRow(
 }
 
 /** A full inventory: the copy becomes exactly what the agent has. */
-async function applyInventory(
-  ctx: ServiceContext,
-  serverId: string,
-  reported: ContainerSummary[],
-  at: number,
-) {
-  await upsertContainers(ctx, serverId, reported, at)
+async function applyInventory(ctx: ServiceContext, report: ContainerReport) {
+  const { serverId, reported } = report
+  await upsertContainers(ctx, report)
   const present = new Set(reported.map((c) => c.docker_id))
   const stored = await ctx.db
     .select({ id: containers.id, dockerId: containers.dockerId })
@@ -166,14 +165,12 @@ async function applyInventory(
 /** Takes in an event frame from an agent. */
 export async function recordAgentEvent(
   ctx: ServiceContext,
-  serverId: string,
-  event: AgentEventFrame,
-  at: number,
+  { serverId, event, at }: { serverId: string; event: AgentEventFrame; at: number },
 ) {
   switch (event.kind) {
     case 'inventory': {
       const parsed = inventoryEvent.safeParse(event.data)
-      if (parsed.success) await applyInventory(ctx, serverId, parsed.data.containers, at)
+      if (parsed.success) await applyInventory(ctx, { serverId, reported: parsed.data.containers, at })
       else log.warn(`server ${serverId} sent an inventory that does not parse`)
       return
     }
@@ -184,13 +181,13 @@ export async function recordAgentEvent(
         return
       }
       const { docker_id, container } = parsed.data
-      if (container) await upsertContainers(ctx, serverId, [container], at)
-      else await removeContainerRow(ctx, serverId, docker_id)
+      if (container) await upsertContainers(ctx, { serverId, reported: [container], at })
+      else await removeContainerRow(ctx, { serverId, dockerId: docker_id })
       return
     }
     case 'app.health':
     case 'app.restarted':
-      await recordAppEvent(ctx, serverId, event.kind, event.data)
+      await recordAppEvent(ctx, { serverId, kind: event.kind, data: event.data })
       return
     default:
       // Kinds from newer agents are ignored.

@@ -27,7 +27,7 @@ const channelLevel = (channel: Channel): Level => (channel.kind === 'audit' ? 'a
 
 /** Holds a realtime socket for the acting user: refused with a rate_limited error beyond the user's limits. */
 export function holdRealtime(ctx: ActorContext, bearer: string): ClientHold {
-  return holdClient(ctx, bearer, { socket: true, streams: 0 })
+  return holdClient(ctx, { bearer, socket: true, streams: 0 })
 }
 
 /**
@@ -41,9 +41,7 @@ export function holdRealtime(ctx: ActorContext, bearer: string): ClientHold {
  */
 export function realtimeSession(
   opened: ActorContext,
-  hold: ClientHold,
-  socket: ClientSocket,
-  ids: { requestId: string },
+  { hold, socket, ids }: { hold: ClientHold; socket: ClientSocket; ids: { requestId: string } },
 ): ClientSocketHandlers {
   // The actor is swapped for the narrower one a re-check finds.
   const ctx: ActorContext = { ...opened }
@@ -78,7 +76,7 @@ export function realtimeSession(
         code: 'too_many_subscriptions',
       })
     }
-    assertLevel(ctx.actor, channelLevel(channel))
+    assertLevel(ctx.actor, { needed: channelLevel(channel) })
     hold.takeStream()
     starting.add(name)
     let started = false
@@ -120,7 +118,7 @@ export function realtimeSession(
     ctx.actor = result.actor
     for (const [name, { channel }] of subscriptions) {
       try {
-        assertLevel(ctx.actor, channelLevel(channel))
+        assertLevel(ctx.actor, { needed: channelLevel(channel) })
       } catch (err) {
         unsubscribe(name)
         sendError(err, name)
@@ -202,7 +200,7 @@ async function start(ctx: ActorContext, channel: Channel, emit: Emit): Promise<(
       const row = await findContainer(ctx, { serverId: channel.serverId, ref: channel.container })
       let last = Date.now()
       return every(REALTIME_POLL_MS, async () => {
-        const points = await statsHistory(ctx, row.id, Math.floor(last / 1000))
+        const points = await statsHistory(ctx, { containerId: row.id, since: Math.floor(last / 1000) })
         for (const point of points) {
           const at = Date.parse(point.at)
           if (at <= last) continue
@@ -226,7 +224,7 @@ async function start(ctx: ActorContext, channel: Channel, emit: Emit): Promise<(
     case 'audit': {
       let lastId = await latestAuditId(ctx)
       return every(REALTIME_POLL_MS, async () => {
-        for (const entry of await auditAfter(ctx, lastId, 100)) {
+        for (const entry of await auditAfter(ctx, { afterId: lastId, limit: 100 })) {
           lastId = entry.id
           emit('entry', entry)
         }

@@ -76,9 +76,7 @@ export function agentCommands(apiUrl: string, token: string): Enrollment['comman
 
 async function newEnrollment(
   ctx: ServiceContext,
-  serverId: string,
-  ttlSeconds: number | undefined,
-  now: number,
+  { serverId, ttlSeconds, now }: { serverId: string; ttlSeconds: number | undefined; now: number },
 ) {
   const token = newSecretToken('berth_enr')
   const expiresAt = now + (ttlSeconds ?? ctx.config.enrollmentTtlSeconds) * 1000
@@ -93,18 +91,20 @@ async function newEnrollment(
   return { token, expiresAt, row }
 }
 
-function enrollmentView(apiUrl: string, token: string, expiresAt: number): Enrollment {
+function enrollmentView(
+  apiUrl: string,
+  { token, expiresAt }: { token: string; expiresAt: number },
+): Enrollment {
   return { token, expires_at: iso(expiresAt), commands: agentCommands(apiUrl, token) }
 }
 
 export async function createServer(
   ctx: ServiceContext,
-  input: z.infer<typeof createServerBody>,
-  apiUrl: string,
+  { body: input, apiUrl }: { body: z.infer<typeof createServerBody>; apiUrl: string },
 ): Promise<{ server: Server; enrollment: Enrollment }> {
   const now = ctx.clock.now()
   const id = newId('server', now)
-  const enrollment = await newEnrollment(ctx, id, input.enrollment_ttl_s, now)
+  const enrollment = await newEnrollment(ctx, { serverId: id, ttlSeconds: input.enrollment_ttl_s, now })
   try {
     await ctx.db.batch([
       ctx.db.insert(servers).values({
@@ -122,7 +122,7 @@ export async function createServer(
   }
   return {
     server: await getServer(ctx, id),
-    enrollment: enrollmentView(apiUrl, enrollment.token, enrollment.expiresAt),
+    enrollment: enrollmentView(apiUrl, enrollment),
   }
 }
 
@@ -148,11 +148,10 @@ export async function findServer(ctx: ServiceContext, id: string): Promise<Serve
  */
 export async function refuseAgentOwn(
   ctx: ActorContext,
-  serverId: string,
-  target: { container?: string; volumes?: string[] },
+  target: { serverId: string; container?: string; volumes?: string[] },
 ): Promise<void> {
   if (levelAtLeast(actorLevel(ctx.actor), 'admin')) return
-  const server = await findServer(ctx, serverId)
+  const server = await findServer(ctx, target.serverId)
   if (target.container && target.container === server.agentContainer) {
     throw new ApiError('forbidden', 'only admins may reach the agent’s own container', {
       code: 'agent_container_forbidden',
@@ -190,8 +189,7 @@ export async function listServers(ctx: ActorContext, page: { cursor?: string; li
 
 export async function updateServer(
   ctx: ActorContext,
-  id: string,
-  input: z.infer<typeof updateServerBody>,
+  { id, body: input }: { id: string; body: z.infer<typeof updateServerBody> },
 ): Promise<Server> {
   await findServer(ctx, id)
   const { port_range, build_resources, ...rest } = input
@@ -221,18 +219,16 @@ export async function deleteServer(ctx: ActorContext, id: string): Promise<void>
 /** Issues a new enrollment token for a server; every earlier one stops working. */
 export async function rotateEnrollment(
   ctx: ServiceContext,
-  id: string,
-  ttlSeconds: number | undefined,
-  apiUrl: string,
+  { id, ttlSeconds, apiUrl }: { id: string; ttlSeconds: number | undefined; apiUrl: string },
 ): Promise<Enrollment> {
   await findServer(ctx, id)
   const now = ctx.clock.now()
-  const enrollment = await newEnrollment(ctx, id, ttlSeconds, now)
+  const enrollment = await newEnrollment(ctx, { serverId: id, ttlSeconds, now })
   await ctx.db.batch([
     ctx.db.delete(enrollmentTokens).where(eq(enrollmentTokens.serverId, id)),
     ctx.db.insert(enrollmentTokens).values(enrollment.row),
   ])
-  return enrollmentView(apiUrl, enrollment.token, enrollment.expiresAt)
+  return enrollmentView(apiUrl, enrollment)
 }
 
 /**
@@ -294,9 +290,7 @@ export async function authenticateAgent(ctx: ServiceContext, agentToken: string)
 
 export async function recordAgentOnline(
   ctx: ServiceContext,
-  serverId: string,
-  hello: Hello,
-  at: number,
+  { serverId, hello, at }: { serverId: string; hello: Hello; at: number },
 ): Promise<void> {
   await ctx.db
     .update(servers)
@@ -316,7 +310,10 @@ export async function recordAgentOnline(
     .where(eq(servers.id, serverId))
 }
 
-export async function recordAgentOffline(ctx: ServiceContext, serverId: string, at: number): Promise<void> {
+export async function recordAgentOffline(
+  ctx: ServiceContext,
+  { serverId, at }: { serverId: string; at: number },
+): Promise<void> {
   await ctx.db.update(servers).set({ status: 'offline', lastSeenAt: at }).where(eq(servers.id, serverId))
 }
 
@@ -327,7 +324,10 @@ export async function recordAgentOffline(ctx: ServiceContext, serverId: string, 
 export const LAST_SEEN_RESOLUTION_MS = 10_000
 const SEEN_CHUNK = 90
 
-export async function recordAgentsSeen(ctx: ServiceContext, serverIds: string[], at: number): Promise<void> {
+export async function recordAgentsSeen(
+  ctx: ServiceContext,
+  { serverIds, at }: { serverIds: string[]; at: number },
+): Promise<void> {
   for (let i = 0; i < serverIds.length; i += SEEN_CHUNK) {
     await ctx.db
       .update(servers)

@@ -14,7 +14,10 @@ const ROWS_PER_INSERT = 8
 const IDS_PER_QUERY = 90
 
 /** Stores a batch of samples from a server's agent under the Berth ids of their containers. */
-export async function recordStats(ctx: ServiceContext, serverId: string, raw: unknown[]): Promise<void> {
+export async function recordStats(
+  ctx: ServiceContext,
+  { serverId, samples: raw }: { serverId: string; samples: unknown[] },
+): Promise<void> {
   const parsed = samples.safeParse(raw)
   if (!parsed.success) {
     log.warn(`server ${serverId} sent stats that do not parse`)
@@ -76,7 +79,10 @@ export interface StatsPoint {
 }
 
 /** The series of one container since `since` (unix seconds), oldest first, with network deltas. */
-export async function statsHistory(ctx: ServiceContext, containerId: string, since: number | undefined) {
+export async function statsHistory(
+  ctx: ServiceContext,
+  { containerId, since }: { containerId: string; since: number | undefined },
+) {
   const from = since !== undefined ? since * 1000 : ctx.clock.now() - ctx.config.statsRetentionSeconds * 1000
   const rows = await ctx.db
     .select()

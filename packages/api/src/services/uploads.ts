@@ -7,9 +7,7 @@ const UPLOAD_CHUNK = 512 * 1024
 /** Hands an upload's bytes to a server's agent, which keeps them in a file named for `id`. */
 export async function sendUpload(
   ctx: ServiceContext,
-  serverId: string,
-  id: string,
-  bytes: Uint8Array,
+  { serverId, id, bytes }: { serverId: string; id: string; bytes: Uint8Array },
 ): Promise<void> {
   // At least one call, so even an empty upload exists on the host as a file.
   let offset = 0

@@ -107,8 +107,7 @@ const attemptKey = (email: string, clientAddress: string | null) => `${email}|${
 
 export async function loginUser(
   ctx: ServiceContext,
-  input: z.infer<typeof loginBody>,
-  clientAddress: string | null,
+  { body: input, clientAddress }: { body: z.infer<typeof loginBody>; clientAddress: string | null },
 ): Promise<{ token: string; expires_at: string; user: User }> {
   const attempt = await reservePasswordAttempt(ctx, attemptKey(input.email, clientAddress))
   const [row] = await ctx.db.select().from(users).where(eq(users.email, input.email)).limit(1)
@@ -127,8 +126,7 @@ export async function loginUser(
  */
 export async function changePassword(
   ctx: ActorContext,
-  input: z.infer<typeof changePasswordBody>,
-  clientAddress: string | null,
+  { body: input, clientAddress }: { body: z.infer<typeof changePasswordBody>; clientAddress: string | null },
 ): Promise<{ token: string; expires_at: string; user: User }> {
   const [row] = await ctx.db.select().from(users).where(eq(users.id, ctx.actor.userId)).limit(1)
   if (!row) throw notFound('user', ctx.actor.userId)
@@ -207,8 +205,7 @@ async function assertAnotherAdmin(ctx: ServiceContext, exceptId: string): Promis
 
 export async function updateUser(
   ctx: ActorContext,
-  id: string,
-  input: z.infer<typeof updateUserBody>,
+  { id, body: input }: { id: string; body: z.infer<typeof updateUserBody> },
 ): Promise<User> {
   if (input.role !== undefined || input.password !== undefined)
     assertNoLastingGrant(ctx.actor, "set a user's role or password")

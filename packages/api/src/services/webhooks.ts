@@ -47,7 +47,10 @@ export async function createWebhook(
   return { webhook: { ...toWebhookView(row, apiUrl), secret } }
 }
 
-async function findWebhook(ctx: ServiceContext, appId: string, id: string): Promise<WebhookRow> {
+async function findWebhook(
+  ctx: ServiceContext,
+  { appId, id }: { appId: string; id: string },
+): Promise<WebhookRow> {
   const [row] = await ctx.db
     .select()
     .from(webhooks)
@@ -67,14 +70,14 @@ export async function getWebhook(
   ctx: ActorContext,
   { appId, id, apiUrl }: { appId: string; id: string; apiUrl: string },
 ) {
-  return { webhook: toWebhookView(await findWebhook(ctx, appId, id), apiUrl) }
+  return { webhook: toWebhookView(await findWebhook(ctx, { appId, id }), apiUrl) }
 }
 
 export async function deleteWebhook(
   ctx: ActorContext,
   { appId, id }: { appId: string; id: string },
 ): Promise<void> {
-  await findWebhook(ctx, appId, id)
+  await findWebhook(ctx, { appId, id })
   await ctx.db.delete(webhooks).where(eq(webhooks.id, id))
 }
 
@@ -82,7 +85,7 @@ export async function listDeliveries(
   ctx: ActorContext,
   { appId, id, ...page }: { appId: string; id: string; cursor?: string; limit: number },
 ) {
-  await findWebhook(ctx, appId, id)
+  await findWebhook(ctx, { appId, id })
   const before = decodeCursor(page.cursor)
   const rows = await ctx.db
     .select()
@@ -116,6 +119,8 @@ export async function pruneDeliveries(ctx: ServiceContext): Promise<void> {
 
 /** What a provider's request says, read from its headers. */
 export interface Incoming {
+  /** The app the receiver's URL names. */
+  appId: string
   provider: Provider
   event: string | null
   deliveryId: string | null
@@ -128,7 +133,8 @@ const unauthorized = () =>
   new ApiError('auth_error', 'the webhook signature does not match', { code: 'bad_signature' })
 
 /** Checks a delivery against every webhook of the app for its provider, in constant time each. */
-async function authenticate(ctx: ServiceContext, appId: string, inc: Incoming): Promise<WebhookRow> {
+async function authenticate(ctx: ServiceContext, inc: Incoming): Promise<WebhookRow> {
+  const { appId } = inc
   if (!inc.signature) throw unauthorized()
   const rows = await ctx.db
     .select()
@@ -194,12 +200,13 @@ const PING_EVENTS: Record<Provider, string[]> = {
  * Takes a provider's delivery: checks its signature, answers pings, and deploys a push to the
  * app's branch at the pushed commit. A delivery id seen before is answered with what was done then.
  */
-export async function receiveWebhook(ctx: ServiceContext, appId: string, inc: Incoming) {
+export async function receiveWebhook(ctx: ServiceContext, inc: Incoming) {
+  const { appId } = inc
   const app = await findApp(ctx, appId).catch(() => {
     // An unknown app looks like a bad signature: the receiver says nothing about which apps exist.
     throw unauthorized()
   })
-  const hook = await authenticate(ctx, appId, inc)
+  const hook = await authenticate(ctx, inc)
   const event = inc.event ?? 'unknown'
   if (PING_EVENTS[inc.provider].includes(event)) return { status: 'pong' as const }
   // A body that is not JSON is refused before anything is recorded.

@@ -64,13 +64,12 @@ export async function startLocalAgent(
   if (!existsSync(files.state)) {
     const existing = await findServerByName(api.ctx, LOCAL_SERVER)
     token = existing
-      ? (await rotateEnrollment(api.ctx, existing.id, undefined, api.url)).token
+      ? (await rotateEnrollment(api.ctx, { id: existing.id, ttlSeconds: undefined, apiUrl: api.url })).token
       : (
-          await createServer(
-            api.ctx,
-            { name: LOCAL_SERVER, description: 'The host the API runs on' },
-            api.url,
-          )
+          await createServer(api.ctx, {
+            body: { name: LOCAL_SERVER, description: 'The host the API runs on' },
+            apiUrl: api.url,
+          })
         ).enrollment.token
   }
   if (!existsSync(AGENT_BUNDLE)) throw new Error(`no agent bundle at ${AGENT_BUNDLE}: run npm run build`)

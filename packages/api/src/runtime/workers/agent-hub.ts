@@ -8,8 +8,8 @@ import { DeploymentWatches } from '../../hub/watches.ts'
 import { log } from '../../lib/log.ts'
 import { agentEvents } from '../../services/agent-events.ts'
 import { LAST_SEEN_RESOLUTION_MS } from '../../services/servers.ts'
+import { type AgentHubRpc, SERVER_ID_HEADER } from './agent-hub-rpc.ts'
 import { type Env, serviceContextFor } from './env.ts'
-import { SERVER_ID_HEADER } from './hub.ts'
 import { type Outcome, settle, streamToLines } from './rpc.ts'
 
 /** What a hibernated socket remembers; the AgentLink is rebuilt from it when the object wakes. */
@@ -37,7 +37,7 @@ interface Entry {
  * string, and the agent's heartbeat carries a seq that heartbeat_ack echoes. Answering wakes the
  * object per heartbeat; last-seen goes into the attachment at most every half interval.
  */
-export class AgentHub extends DurableObject<Env> {
+export class AgentHub extends DurableObject<Env> implements AgentHubRpc {
   private readonly entries = new Map<WebSocket, Entry>()
   /** Streams opened through this object that are still running, by the handle the worker holds. */
   private readonly running = new Map<string, AgentStream>()

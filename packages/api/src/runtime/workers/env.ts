@@ -6,7 +6,7 @@ import type { Clock, Config, ServiceContext } from '../../context.ts'
 import type { Db } from '../../db/index.ts'
 import * as schema from '../../db/schema.ts'
 import { configFrom, settingsSchema } from '../../settings.ts'
-import type { AgentHub } from './agent-hub.ts'
+import type { AgentHubRpc } from './agent-hub-rpc.ts'
 import { WorkersHub } from './hub.ts'
 
 /** The bindings and vars of wrangler.toml; secrets come from `wrangler secret put` (or .dev.vars locally). */
@@ -17,7 +17,7 @@ export interface Env {
   DATABASE_URL?: string
   /** The libSQL server's auth token: a secret. */
   DATABASE_AUTH_TOKEN?: string
-  AGENT_HUB: DurableObjectNamespace<AgentHub>
+  AGENT_HUB: DurableObjectNamespace<AgentHubRpc>
   [key: string]: unknown
 }
 

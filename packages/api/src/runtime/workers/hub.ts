@@ -7,16 +7,13 @@ import { servers } from '../../db/schema.ts'
 import { upgradeRequired } from '../../errors.ts'
 import type { AgentStream, CallOptions, DeploymentWatch, Hub, OpenOptions } from '../../hub/hub.ts'
 import { log } from '../../lib/log.ts'
-import type { AgentHub } from './agent-hub.ts'
+import { type AgentHubRpc, SERVER_ID_HEADER } from './agent-hub-rpc.ts'
 import { fromWire, LineStream, type Outcome } from './rpc.ts'
-
-/** Tells the Durable Object which server an upgrade is for (it cannot read its own name). */
-export const SERVER_ID_HEADER = 'X-Berth-Server-Id'
 
 /** The Hub on Workers: each server's agent socket lives in its own AgentHub Durable Object. */
 export class WorkersHub implements Hub {
   constructor(
-    private readonly namespace: DurableObjectNamespace<AgentHub>,
+    private readonly namespace: DurableObjectNamespace<AgentHubRpc>,
     private readonly db: Db,
     private readonly config: Config,
   ) {}

@@ -64,7 +64,7 @@ export async function createDeployment(ctx: ServiceContext, req: DeployRequest) 
   const { app } = req
   const id = newId('deployment')
   const source = sourceFor(id, req)
-  if (req.upload) await sendUpload(ctx, app.serverId, id, req.upload)
+  if (req.upload) await sendUpload(ctx, { serverId: app.serverId, id, bytes: req.upload })
   const now = ctx.clock.now()
   await ctx.db.insert(deployments).values({
     id,
@@ -79,7 +79,7 @@ export async function createDeployment(ctx: ServiceContext, req: DeployRequest) 
   })
   if (req.onlyNewCommit && req.ref) {
     // Checked after the insert, so of two requests racing for one commit the later one sees the other.
-    const other = await findDeploymentOfCommit(ctx, app, req.ref, id)
+    const other = await findDeploymentOfCommit(ctx, { app, sha: req.ref, before: id })
     if (other) {
       await ctx.db.delete(deployments).where(eq(deployments.id, id))
       const what = other.state === 'running' ? 'deployed' : other.state
@@ -96,7 +96,10 @@ export async function createDeployment(ctx: ServiceContext, req: DeployRequest) 
  * The app's deployment of commit `sha` that makes another one pointless: its current deployment,
  * or one queued before `before` or under way (asked for at that commit, or resolved to it).
  */
-async function findDeploymentOfCommit(ctx: ServiceContext, app: AppRow, sha: string, before: string) {
+async function findDeploymentOfCommit(
+  ctx: ServiceContext,
+  { app, sha, before }: { app: AppRow; sha: string; before: string },
+) {
   const [row] = await ctx.db
     .select({ id: deployments.id, state: deployments.state })
     .from(deployments)
@@ -143,7 +146,8 @@ export async function cancelDeployment(ctx: ActorContext, id: string): Promise<D
     const { found } = await ctx.hub.call(row.serverId, 'deploy.cancel', { deployment_id: id })
     if (!found) {
       const fresh = await findDeployment(ctx, id)
-      if (!isFinal(fresh.state)) await finish(ctx, fresh, 'cancelled', { reason: 'cancelled' })
+      if (!isFinal(fresh.state))
+        await finish(ctx, { row: fresh, state: 'cancelled', data: { reason: 'cancelled' } })
     }
   }
   return toDeploymentView(await findDeployment(ctx, id))

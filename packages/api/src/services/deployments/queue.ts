@@ -55,7 +55,7 @@ export async function kick(ctx: ServiceContext, appId: string): Promise<void> {
   if (claimed.length === 0) return
   try {
     const app = await findApp(ctx, appId)
-    const args = await deployArgs(ctx, app, next)
+    const args = await deployArgs(ctx, { app, dep: next })
     await ctx.hub.call(next.serverId, 'deploy.start', args, { timeoutMs: DISPATCH_TIMEOUT_MS })
   } catch (err) {
     if (err instanceof ApiError && (err.kind === 'agent_offline' || err.kind === 'timeout')) {
@@ -65,11 +65,14 @@ export async function kick(ctx: ServiceContext, appId: string): Promise<void> {
     }
     const reason = err instanceof ApiError ? err.message : 'the deployment could not be started'
     if (!(err instanceof ApiError)) log.error(`deployment ${next.id} could not be started`, err)
-    await finish(ctx, next, 'failed', { reason })
+    await finish(ctx, { row: next, state: 'failed', data: { reason } })
   }
 }
 
-async function deployArgs(ctx: ServiceContext, app: AppRow, dep: DeploymentRow): Promise<DeployArgs> {
+async function deployArgs(
+  ctx: ServiceContext,
+  { app, dep }: { app: AppRow; dep: DeploymentRow },
+): Promise<DeployArgs> {
   const server = await findServer(ctx, app.serverId)
   const secrets = await envForDeploy(ctx, app.id)
   const env: Record<string, string> = {
@@ -120,13 +123,15 @@ async function deployArgs(ctx: ServiceContext, app: AppRow, dep: DeploymentRow):
   }
 }
 
+/** A state a deployment reached, with what its agent said of it. */
+export interface DeploymentReport {
+  row: DeploymentRow
+  state: DeploymentState
+  data: DeployJobData
+}
+
 /** Ends a deployment. Running: it replaces the app's serving deployment. Then the app's next in line starts. */
-export async function finish(
-  ctx: ServiceContext,
-  row: DeploymentRow,
-  state: DeploymentState,
-  data: DeployJobData,
-): Promise<void> {
+export async function finish(ctx: ServiceContext, { row, state, data }: DeploymentReport): Promise<void> {
   const now = ctx.clock.now()
   const notFinal = inArray(deployments.state, ['queued', ...ACTIVE_STATES])
   const update = ctx.db
@@ -172,7 +177,11 @@ export async function expireDeployments(ctx: ServiceContext): Promise<void> {
   for (const { dep, deadlines } of handed) {
     const allowed = (deadlines.clone + deadlines.build) * 1000 + DEPLOY_GRACE_MS
     if ((dep.startedAt ?? 0) + allowed < ctx.clock.now()) {
-      await finish(ctx, dep, 'failed', { reason: 'the agent did not report the outcome in time' })
+      await finish(ctx, {
+        row: dep,
+        state: 'failed',
+        data: { reason: 'the agent did not report the outcome in time' },
+      })
     }
   }
 }

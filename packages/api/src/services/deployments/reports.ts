@@ -1,18 +1,13 @@
-import {
-  ACTIVE_STATES,
-  type DeployJobData,
-  type DeploymentState,
-  deployJobData,
-  type LogLine,
-} from '@berth/shared'
+import { ACTIVE_STATES, type DeploymentState, deployJobData, type LogLine } from '@berth/shared'
 import { and, eq, inArray, isNull, max } from 'drizzle-orm'
 import type { ServiceContext } from '../../context.ts'
 import { deploymentLogs, deployments } from '../../db/schema.ts'
+import type { JobFrame } from '../../hub/hub.ts'
 import { log } from '../../lib/log.ts'
 import { findApp } from '../apps.ts'
 import { wakeFollowers } from './follow.ts'
-import { claimedOrActive, finish, kick } from './queue.ts'
-import { type DeploymentRow, imageTag, isFinal } from './read.ts'
+import { claimedOrActive, type DeploymentReport, finish, kick } from './queue.ts'
+import { imageTag, isFinal } from './read.ts'
 
 /** Lines a deployment keeps; later output is dropped (the agent narrates the outcome in a system line first). */
 export const MAX_LOG_LINES = 10_000
@@ -32,11 +27,9 @@ const STAGE: Record<DeploymentState, number> = {
 /** A `job` frame from a server's agent: a deployment's progress, outcome and output. */
 export async function recordJob(
   ctx: ServiceContext,
-  serverId: string,
-  jobId: string,
-  state: string,
-  rawData: unknown,
+  { serverId, job }: { serverId: string; job: Pick<JobFrame, 'jobId' | 'state' | 'data'> },
 ): Promise<void> {
+  const { jobId, state, data: rawData } = job
   const parsed = deployJobData.safeParse(rawData ?? {})
   if (!parsed.success) {
     log.warn(`ignored a malformed job frame for ${jobId} from server ${serverId}`)
@@ -48,32 +41,23 @@ export async function recordJob(
     .where(and(eq(deployments.id, jobId), eq(deployments.serverId, serverId)))
     .limit(1)
   if (!row) return
-  await applyJob(ctx, row, state as DeploymentState, parsed.data)
+  await applyJob(ctx, { row, state: state as DeploymentState, data: parsed.data })
 }
 
-async function applyJob(
-  ctx: ServiceContext,
-  row: DeploymentRow,
-  state: DeploymentState,
-  data: DeployJobData,
-): Promise<void> {
+async function applyJob(ctx: ServiceContext, report: DeploymentReport): Promise<void> {
   try {
-    await applyReport(ctx, row, state, data)
+    await applyReport(ctx, report)
   } finally {
-    wakeFollowers(ctx, row)
+    wakeFollowers(ctx, report.row)
   }
 }
 
-async function applyReport(
-  ctx: ServiceContext,
-  row: DeploymentRow,
-  state: DeploymentState,
-  data: DeployJobData,
-): Promise<void> {
-  if (data.logs?.length) await storeLogs(ctx, row.id, data.logs)
+async function applyReport(ctx: ServiceContext, report: DeploymentReport): Promise<void> {
+  const { row, state, data } = report
+  if (data.logs?.length) await storeLogs(ctx, { deploymentId: row.id, lines: data.logs })
   if (!(state in STAGE) || isFinal(row.state) || STAGE[state] < STAGE[row.state]) return
   if (isFinal(state)) {
-    await finish(ctx, row, state, data)
+    await finish(ctx, report)
     return
   }
   const changes = {
@@ -88,7 +72,10 @@ async function applyReport(
     .where(and(eq(deployments.id, row.id), inArray(deployments.state, ['queued', ...ACTIVE_STATES])))
 }
 
-async function storeLogs(ctx: ServiceContext, deploymentId: string, lines: LogLine[]): Promise<void> {
+async function storeLogs(
+  ctx: ServiceContext,
+  { deploymentId, lines }: { deploymentId: string; lines: LogLine[] },
+): Promise<void> {
   const [stored] = await ctx.db
     .select({ last: max(deploymentLogs.lastSeq) })
     .from(deploymentLogs)
@@ -126,7 +113,7 @@ export async function resumeDeployments(ctx: ServiceContext, serverId: string): 
     const known = new Map(jobs.map((j) => [j.deployment_id, j]))
     for (const row of handed) {
       const job = known.get(row.id)
-      if (job) await applyJob(ctx, row, job.state, job)
+      if (job) await applyJob(ctx, { row, state: job.state, data: job })
       else if (row.state === 'queued') {
         // Claimed but never received: hand it over again.
         await ctx.db.update(deployments).set({ startedAt: null }).where(eq(deployments.id, row.id))
@@ -135,8 +122,10 @@ export async function resumeDeployments(ctx: ServiceContext, serverId: string): 
           deployment_id: row.id,
           image_tag: imageTag((await findApp(ctx, row.appId)).name, row.id),
         })
-        await finish(ctx, row, 'failed', {
-          reason: 'the agent stopped during the deployment (its process or host restarted)',
+        await finish(ctx, {
+          row,
+          state: 'failed',
+          data: { reason: 'the agent stopped during the deployment (its process or host restarted)' },
         })
       }
     }
