@@ -9,7 +9,7 @@ import { WebSocket, WebSocketServer } from 'ws'
 import { createApp } from '../../app.ts'
 import type { ClientSocket, ClientSocketHandlers, Clock, Deps, ServiceContext } from '../../context.ts'
 import type { Db } from '../../db/index.ts'
-import { ApiError } from '../../errors.ts'
+import { upgradeRequired } from '../../errors.ts'
 import { log } from '../../lib/log.ts'
 import { agentEvents } from '../../services/agent-events.ts'
 import { flushAudit } from '../../services/audit.ts'
@@ -160,9 +160,7 @@ function upgradeClient(
 ): Response {
   const env = c.env as Partial<UpgradeEnv> | undefined
   if (!env?.incoming || !env.socket || !env.head || c.req.header('Upgrade')?.toLowerCase() !== 'websocket') {
-    throw new ApiError('validation_error', 'this endpoint takes a WebSocket upgrade', {
-      code: 'upgrade_required',
-    })
+    throw upgradeRequired()
   }
   env.upgraded = true
   if (protocol) PROTOCOL_OF.set(env.incoming, protocol)
