@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { buildResources } from './apps.ts'
+import { hostname } from './domains.ts'
 import { plainText } from './text.ts'
 
 // Request bodies of the REST API. Responses are described as types below them.
@@ -66,6 +67,11 @@ export const updateServerBody = z
       .refine((r) => r.start <= r.end, 'start must not be above end'),
     /** Caps on builds of apps on this server that set none of their own. */
     build_resources: buildResources,
+    /** Every app gets `<app>.<base_domain>`; with none, `<app>.<server-ip-with-dashes>.sslip.io`. */
+    base_domain: hostname.nullable(),
+    /** The ACME directory for `https: auto` domains; null for Let's Encrypt. */
+    acme_directory: z.string().url().max(2048).nullable(),
+    acme_email: z.string().email().max(254).nullable(),
   })
   .partial()
   .strict()

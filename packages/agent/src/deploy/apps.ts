@@ -182,6 +182,16 @@ export class AppHost implements DeployHost {
     })
   }
 
+  /** Routes the apps' domains through the host's Caddy; this host has none the agent drives yet. */
+  async syncRoutes(_table: OpArgs<'proxy.sync'>): Promise<OpResult<'proxy.sync'>> {
+    return { proxy: null }
+  }
+
+  /** The certificates Caddy serves for `hostnames`; none without a Caddy. */
+  async certificates(_hostnames: readonly string[]): Promise<OpResult<'proxy.status'>> {
+    return { proxy: null, certificates: [] }
+  }
+
   /** Remembers which deployment serves an app, so that an agent restarting mid-deploy serves that one again. */
   async recordServing(appId: string, deploymentId: string): Promise<void> {
     await this.servingRecord.update((record) => {

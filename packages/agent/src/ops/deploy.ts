@@ -13,7 +13,7 @@ export const deployOps: Pick<
   'app.remove': (args, { agent, signal }) => appsOf(agent).removeApp(args, signal),
 }
 
-function appsOf(agent: AgentRuntime): AppHost {
+export function appsOf(agent: AgentRuntime): AppHost {
   if (!agent.apps) throw new OpError('agent_error', 'this agent was started without apps')
   return agent.apps
 }

@@ -19,6 +19,7 @@ import { hostOps } from './host.ts'
 import { imageOps } from './images.ts'
 import { logOps } from './logs.ts'
 import { networkOps } from './networks.ts'
+import { proxyOps } from './proxy.ts'
 import { volumeOps } from './volumes.ts'
 
 export type { AgentRuntime, OpContext, StreamContext, StreamEnd, StreamName } from './context.ts'
@@ -36,6 +37,7 @@ export const handlers: OpHandlers = {
   ...fileOps,
   ...gitOps,
   ...deployOps,
+  ...proxyOps,
 }
 
 /** Runs the op a call names, with its arguments checked against the protocol. */

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { proxyInfo } from '../domains.ts'
 import { AGENT_ERROR_KINDS } from '../errors.ts'
 import { PROTOCOL_VERSION } from './link.ts'
 
@@ -35,6 +36,10 @@ export const hello = z.object({
     .optional(),
   /** The Docker volume that holds the agent's state file (its token), when one does. */
   stateVolume: z.string().max(255).optional(),
+  /** The host's Caddy as the agent found it at its admin endpoint; null when none answers. */
+  proxy: proxyInfo.nullable().optional(),
+  /** The host's first non-internal IPv4 address, for the automatic `<app>.<ip>.sslip.io` domain. */
+  ipv4: z.string().max(15).nullable().optional(),
 })
 
 export const heartbeat = z.object({ v, type: z.literal('heartbeat'), seq: z.number().int().nonnegative() })

@@ -8,6 +8,7 @@ import {
   statsSample,
   volumeMount,
 } from '../containers.ts'
+import { appRoutes, certificateStatus, proxyInfo, proxySettings } from '../domains.ts'
 
 // ---------------------------------------------------------------- operations
 
@@ -337,6 +338,22 @@ export const ops = {
       stdout: z.string(),
       stderr: z.string(),
     }),
+  },
+
+  // The host's Caddy. The agent owns only the config it tagged `berth-…` and leaves the rest alone.
+  /**
+   * Every domain of every app of this server, and the server's certificate settings: the agent
+   * routes each app it serves to its containers, re-asserts that after a Caddy restart, and
+   * removes the routes of apps not listed. Sent after each hello and after each domain change.
+   */
+  'proxy.sync': {
+    args: z.object({ settings: proxySettings, apps: z.array(appRoutes).max(10_000) }).strict(),
+    result: z.object({ proxy: proxyInfo.nullable() }),
+  },
+  /** The certificate Caddy serves for each hostname, read over TLS, with the last failure Caddy logged. */
+  'proxy.status': {
+    args: z.object({ hostnames: z.array(z.string().max(253)).max(100) }).strict(),
+    result: z.object({ proxy: proxyInfo.nullable(), certificates: z.array(certificateStatus) }),
   },
 
   /** Stops serving an app: its proxy, its containers, and its volumes when asked. */
