@@ -18,6 +18,16 @@ Usage: berth-agent --api <url> --token <enrollment token> [options]
                                                                        (env DOCKER_HOST)
                      default /var/run/docker.sock
   --name <name>      the host name to report (default: this host's name)
+  --caddy-admin <a>  the host's Caddy admin endpoint: an http:// URL, a unix socket path,
+                     or "off" to serve apps on their host ports with the agent's own proxy
+                                                                       (env BERTH_CADDY_ADMIN)
+                     default http://127.0.0.1:2019
+  --caddy-http-port <n>, --caddy-https-port <n>
+                     the ports Caddy serves domains on       (env BERTH_CADDY_HTTP_PORT,
+                     default 80 and 443                           BERTH_CADDY_HTTPS_PORT)
+  --caddy-tls-log <file>
+                     a file Caddy writes its certificate log to, for the reasons a
+                     certificate failed                       (env BERTH_CADDY_TLS_LOG)
   -h, --help         show this help
   -v, --version      show the version
 `
@@ -56,6 +66,17 @@ function main(): void {
       workDir: values['work-dir'] ?? (env.BERTH_AGENT_WORK_DIR || undefined),
       docker: values.docker,
       name: values.name,
+      caddy: {
+        admin: values['caddy-admin'] ?? (env.BERTH_CADDY_ADMIN || 'http://127.0.0.1:2019'),
+        httpPort: portOf(values['caddy-http-port'] ?? env.BERTH_CADDY_HTTP_PORT, 80, '--caddy-http-port'),
+        httpsPort: portOf(
+          values['caddy-https-port'] ?? env.BERTH_CADDY_HTTPS_PORT,
+          443,
+          '--caddy-https-port',
+        ),
+        tlsLog: values['caddy-tls-log'] ?? (env.BERTH_CADDY_TLS_LOG || null),
+        checkMs: env.BERTH_CADDY_CHECK_MS ? Number(env.BERTH_CADDY_CHECK_MS) : undefined,
+      },
     })
   } catch (err) {
     process.stderr.write(`berth-agent: ${messageOf(err)}\n`)
@@ -82,6 +103,14 @@ function main(): void {
     })
 }
 
+function portOf(raw: string | undefined, fallback: number, flag: string): number {
+  if (raw === undefined || raw === '') return fallback
+  const port = Number(raw)
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new TypeError(`${flag} must be a port, not "${raw}"`)
+  return port
+}
+
 function parse() {
   return parseArgs({
     options: {
@@ -91,6 +120,10 @@ function parse() {
       'work-dir': { type: 'string' },
       docker: { type: 'string' },
       name: { type: 'string' },
+      'caddy-admin': { type: 'string' },
+      'caddy-http-port': { type: 'string' },
+      'caddy-https-port': { type: 'string' },
+      'caddy-tls-log': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },

@@ -12,6 +12,7 @@ import {
   writeState,
 } from './link/enroll.ts'
 import { type Log, logToStderr, messageOf } from './log.ts'
+import { adminEndpoint, CaddyAdmin } from './proxy/admin.ts'
 
 export type { Docker, DockerInfo } from './docker/index.ts'
 export { connectDocker, DockerError } from './docker/index.ts'
@@ -41,6 +42,19 @@ export interface AgentOptions {
   backoff?: Backoff
   /** How long stop() lets running calls finish; defaults to 5000 ms. */
   drainMs?: number
+  /** The host's Caddy; without it the agent serves apps on their host ports with its own proxy. */
+  caddy?: CaddyOptions
+}
+
+export interface CaddyOptions {
+  /** Its admin endpoint: an http:// URL, a unix socket path, or `off`. */
+  admin: string
+  httpPort: number
+  httpsPort: number
+  /** A file Caddy writes its certificate log to, which the agent reads failures from. */
+  tlsLog: string | null
+  /** How often Berth's routes are checked in Caddy; 5000 ms by default. */
+  checkMs?: number
 }
 
 export interface AgentEnd {
@@ -74,6 +88,7 @@ interface Credentials {
 export function startAgent(options: AgentOptions): Agent {
   const api = apiBaseUrl(options.api)
   const docker = connectDocker(options.docker)
+  const caddyAdmin = options.caddy ? adminEndpoint(options.caddy.admin) : null
   const log = options.log ?? logToStderr
   const backoff = options.backoff ?? DEFAULT_BACKOFF
   const statePath = options.statePath ?? defaultStatePath()
@@ -90,6 +105,15 @@ export function startAgent(options: AgentOptions): Agent {
     workDir: options.workDir ?? join(dirname(statePath), 'work'),
     statePath,
     serverId: () => serverId,
+    caddy:
+      caddyAdmin && options.caddy
+        ? {
+            admin: new CaddyAdmin(caddyAdmin),
+            ports: { http: options.caddy.httpPort, https: options.caddy.httpsPort },
+            tlsLog: options.caddy.tlsLog,
+            checkMs: options.caddy.checkMs,
+          }
+        : undefined,
     onWelcome: (id) => {
       serverId = id
     },

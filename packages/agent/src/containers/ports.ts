@@ -23,6 +23,8 @@ export interface PlanOptions {
     /** Its host port for each `containerPort/protocol`, kept for a port asked without a host port. */
     previous: Map<string, number>
   }
+  /** Host ports the agent has promised elsewhere (its proxy's), taken whatever the host says. */
+  reserved?: ReadonlySet<number>
   signal?: AbortSignal
 }
 
@@ -38,12 +40,12 @@ export async function planPorts(
   options: PlanOptions = {},
 ): Promise<PortPlan[]> {
   if (requests.length === 0) return []
-  const { replacing, signal } = options
+  const { replacing, reserved, signal } = options
   const taken = await publishedHostPorts(docker, replacing?.id ?? null, signal)
   const claimed = new Set<string>()
   const usable = async (port: number, protocol: PortPlan['protocol']) => {
     const k = key(port, protocol)
-    if (taken.has(k) || claimed.has(k)) return false
+    if (taken.has(k) || claimed.has(k) || (protocol === 'tcp' && reserved?.has(port))) return false
     return replacing?.holds.has(k) || (await hostPortFree(port, protocol))
   }
 

@@ -1,17 +1,28 @@
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { APP_LABELS, type DeployArgs, type OpArgs, type OpResult, type ToApiBody } from '@berth/shared'
+import {
+  APP_LABELS,
+  type DeployArgs,
+  type OpArgs,
+  type OpResult,
+  type ProxyInfo,
+  type ToApiBody,
+} from '@berth/shared'
 import { z } from 'zod'
 import { Mutex } from '../concurrency.ts'
 import { type ContainerListing, type Docker, DockerError } from '../docker/index.ts'
 import { wait } from '../link/backoff.ts'
 import { type Log, messageOf } from '../log.ts'
+import type { CaddyAdmin } from '../proxy/admin.ts'
+import type { FrontDoorPorts, Upstream } from '../proxy/config.ts'
+import { FrontDoor } from '../proxy/front-door.ts'
+import { AppProxy } from '../proxy/tcp.ts'
 import type { Uploads } from '../uploads.ts'
 import { DeployJob, type JobFrame } from './job.ts'
 import { masker } from './mask.ts'
 import { HealthMonitor } from './monitor.ts'
-import { AppProxy, type Upstream } from './proxy.ts'
 import { JsonRecord } from './record.ts'
+import { servedByContainers, upstreamOf } from './restore.ts'
 import { bridgeAddress, SERVER_LABEL } from './rollout.ts'
 import { type DeployHost, runDeploy } from './run.ts'
 import { DeployCancelled } from './stage.ts'
@@ -40,6 +51,8 @@ export interface AppHostOptions {
   send(frame: JobFrame | EventFrame): void
   /** How often the health monitor looks for due checks and reports results; its defaults otherwise. */
   monitor?: { tickMs?: number; reportMs?: number }
+  /** The host's Caddy, the apps' front door once it answers; without it the agent proxies apps itself. */
+  caddy?: { admin: CaddyAdmin; ports: FrontDoorPorts; tlsLog: string | null; checkMs?: number }
 }
 
 interface Running {
@@ -49,11 +62,14 @@ interface Running {
 }
 
 /**
- * The apps this host serves: their deploys (jobs that outlive calls and links), the TCP proxy on
- * each app's host port, and the health monitor of their containers.
+ * The apps this host serves: their deploys (jobs that outlive calls and links), their front door
+ * (the host's Caddy, else the agent's own proxy on each app's host port), and the health monitor
+ * of their containers.
  */
 export class AppHost implements DeployHost {
   readonly proxies = new Map<string, AppProxy>()
+  readonly reservedPorts = new Set<number>()
+  readonly frontDoor: FrontDoor | null
   private readonly jobs = new Map<string, Running>()
   private readonly locks = new Map<string, Mutex>()
   private readonly monitor: HealthMonitor
@@ -71,6 +87,14 @@ export class AppHost implements DeployHost {
       ...options.monitor,
     })
     this.servingRecord = new JsonRecord(join(options.workDir, 'serving.json'), servingFile, {})
+    this.frontDoor = options.caddy
+      ? new FrontDoor({
+          ...options.caddy,
+          workDir: options.workDir,
+          log: options.log,
+          changed: (proxy) => this.proxyChanged(proxy),
+        })
+      : null
   }
 
   get docker(): Docker {
@@ -166,6 +190,7 @@ export class AppHost implements DeployHost {
       const proxy = this.proxies.get(app_id)
       this.proxies.delete(app_id)
       await proxy?.close()
+      await this.frontDoor?.forget(app_id)
       const { docker } = this
       const containers = await docker.findContainers([`${APP_LABELS.app}=${app_id}`], signal)
       await Promise.all(containers.map((c) => removeGone(docker, c.Id, signal)))
@@ -182,16 +207,6 @@ export class AppHost implements DeployHost {
     })
   }
 
-  /** Routes the apps' domains through the host's Caddy; this host has none the agent drives yet. */
-  async syncRoutes(_table: OpArgs<'proxy.sync'>): Promise<OpResult<'proxy.sync'>> {
-    return { proxy: null }
-  }
-
-  /** The certificates Caddy serves for `hostnames`; none without a Caddy. */
-  async certificates(_hostnames: readonly string[]): Promise<OpResult<'proxy.status'>> {
-    return { proxy: null, certificates: [] }
-  }
-
   /** Remembers which deployment serves an app, so that an agent restarting mid-deploy serves that one again. */
   async recordServing(appId: string, deploymentId: string): Promise<void> {
     await this.servingRecord.update((record) => {
@@ -206,6 +221,7 @@ export class AppHost implements DeployHost {
   async run(signal: AbortSignal): Promise<void> {
     // No deploy outlives the agent that ran it: what one left in its work folder is of no use.
     await rm(join(this.workDir, 'jobs'), { recursive: true, force: true }).catch(() => {})
+    await this.frontDoor?.start()
     await this.restore().catch((err: unknown) => {
       this.options.log(`cannot set up the apps' proxies: ${messageOf(err)}`)
     })
@@ -215,46 +231,73 @@ export class AppHost implements DeployHost {
         if (!signal.aborted) await this.refreshUpstreams()
       }
     })()
-    await Promise.all([this.monitor.run(signal), refreshing])
+    await Promise.all([this.monitor.run(signal), refreshing, this.frontDoor?.run(signal)])
+  }
+
+  /** The host's Caddy as the agent found it, once it has looked (within a few seconds of starting). */
+  async proxyInfo(): Promise<ProxyInfo | null> {
+    if (!this.frontDoor) return null
+    await Promise.race([this.frontDoor.looked, new Promise((resolve) => setTimeout(resolve, 3_000))])
+    return this.frontDoor.proxy
+  }
+
+  /** Routes the apps' domains through the host's Caddy. */
+  async syncRoutes(table: OpArgs<'proxy.sync'>): Promise<OpResult<'proxy.sync'>> {
+    return this.frontDoor ? this.frontDoor.sync(table) : { proxy: null }
+  }
+
+  /** The certificates Caddy serves for `hostnames`; none without a Caddy. */
+  async certificates(hostnames: readonly string[]): Promise<OpResult<'proxy.status'>> {
+    return this.frontDoor ? this.frontDoor.certificates(hostnames) : { proxy: null, certificates: [] }
+  }
+
+  /** Caddy started or stopped answering: the API is told; apps the agent proxied itself move to Caddy. */
+  private proxyChanged(proxy: ProxyInfo | null): void {
+    this.options.send({ type: 'event', kind: 'proxy.state', at: Date.now(), data: { proxy } })
+    if (proxy === null || this.proxies.size === 0) return
+    void (async () => {
+      for (const [appId, p] of this.proxies) {
+        await this.appLock(appId).run(async () => {
+          this.proxies.delete(appId)
+          await p.close()
+        })
+      }
+      await this.restore()
+    })().catch((err: unknown) => this.options.log(`cannot move the apps to Caddy: ${messageOf(err)}`))
   }
 
   /**
-   * A proxy for every app with running containers but none yet, to the containers of the
-   * deployment that served it last (else of its newest one); apps with a proxy are left as they
-   * are, so running it again is harmless.
+   * Serves every app with running containers that is not served yet (after the agent restarted):
+   * through Caddy, or else with a proxy of the agent's own, to the containers of the deployment that
+   * served it last (else of its newest one). Apps already served are left as they are, so running
+   * it again is harmless.
    */
   async restore(): Promise<void> {
     const serverId = this.serverId()
     if (serverId === null) return
-    const served = await this.servingRecord.read()
-    const containers = await this.docker.findContainers([APP_LABELS.app, `${SERVER_LABEL}=${serverId}`])
-    const byApp = new Map<string, ContainerListing[]>()
-    for (const c of containers) {
-      const appId = c.Labels?.[APP_LABELS.app]
-      if (c.State !== 'running' || !appId) continue
-      byApp.set(appId, [...(byApp.get(appId) ?? []), c])
+    const apps = await servedByContainers({
+      docker: this.docker,
+      serverId,
+      served: await this.servingRecord.read(),
+      deploying: (id) => this.isDeploying(id),
+    })
+    const door = this.frontDoor?.engaged ? this.frontDoor : null
+    if (door) {
+      await door.adopt(apps)
+      return
     }
-    for (const [appId, listed] of byApp) {
-      await this.appLock(appId).run(async () => {
-        if (this.proxies.has(appId)) return
-        const newest = listed.reduce((a, b) => ((b.Created ?? 0) > (a.Created ?? 0) ? b : a))
-        const last = listed.find((c) => c.Labels?.[APP_LABELS.deployment] === served[appId])
-        const labels = (last ?? newest).Labels ?? {}
-        const deployment = labels[APP_LABELS.deployment]
-        const hostPort = Number(labels[APP_LABELS.hostPort])
-        const port = Number(labels[APP_LABELS.port])
-        if (!(hostPort > 0 && port > 0) || (deployment && this.isDeploying(deployment))) return
+    for (const app of apps) {
+      await this.appLock(app.appId).run(async () => {
+        if (this.proxies.has(app.appId)) return
         try {
-          const members = listed.filter((c) => c.Labels?.[APP_LABELS.deployment] === deployment)
-          const upstreams = await Promise.all(members.map((c) => this.upstreamOf(c.Id, port)))
-          const proxy = await AppProxy.listen(hostPort)
-          proxy.route(upstreams)
-          this.proxies.set(appId, proxy)
+          const proxy = await AppProxy.listen(app.hostPort)
+          proxy.route(app.upstreams)
+          this.proxies.set(app.appId, proxy)
           this.options.log(
-            `app ${appId} answers on host port ${hostPort} again (${upstreams.length} container(s))`,
+            `app ${app.appId} answers on host port ${app.hostPort} again (${app.upstreams.length} container(s))`,
           )
         } catch (err) {
-          this.options.log(`cannot serve app ${appId} on host port ${hostPort}: ${messageOf(err)}`)
+          this.options.log(`cannot serve app ${app.appId} on host port ${app.hostPort}: ${messageOf(err)}`)
         }
       })
     }
@@ -275,23 +318,31 @@ export class AppHost implements DeployHost {
     return running !== undefined && !running.job.finished
   }
 
-  /** Follows address changes of the proxies' containers (Docker may give a restarted one another). */
+  /** Follows address changes of the apps' containers (Docker may give a restarted one another). */
   private async refreshUpstreams(): Promise<void> {
+    const moved = async (targets: readonly Upstream[]) => {
+      const refreshed = await Promise.all(
+        targets.map((t) => upstreamOf(this.docker, t.dockerId, t.port).catch(() => t)),
+      )
+      return refreshed.some((u, i) => u.host !== targets[i]?.host) ? refreshed : null
+    }
     for (const [appId, proxy] of this.proxies) {
       try {
-        const refreshed = await Promise.all(
-          proxy.targets.map((t) => this.upstreamOf(t.dockerId, t.port).catch(() => t)),
-        )
-        const changed = refreshed.some((u, i) => u.host !== proxy.targets[i]?.host)
-        if (changed && this.proxies.get(appId) === proxy) proxy.route(refreshed)
+        const refreshed = await moved(proxy.targets)
+        if (refreshed && this.proxies.get(appId) === proxy) proxy.route(refreshed)
       } catch (err) {
         this.options.log(`cannot look at the containers of app ${appId}: ${messageOf(err)}`)
       }
     }
-  }
-
-  private async upstreamOf(dockerId: string, port: number): Promise<Upstream> {
-    return { dockerId, host: bridgeAddress(await this.docker.inspectContainer(dockerId)), port }
+    for (const app of this.frontDoor?.servedApps() ?? []) {
+      await this.appLock(app.appId)
+        .run(async () => {
+          const refreshed = await moved(app.upstreams)
+          if (refreshed && this.frontDoor?.servedApp(app.appId) === app)
+            await this.frontDoor.route({ ...app, upstreams: refreshed })
+        })
+        .catch((err: unknown) => this.options.log(`cannot route app ${app.appId} again: ${messageOf(err)}`))
+    }
   }
 
   /** Forgets finished deploys older than KEEP_FINISHED_MS. */

@@ -1,13 +1,12 @@
 import { APP_LABELS, type DeployArgs, LABELS } from '@berth/shared'
-import type { Mutex } from '../concurrency.ts'
-import { planPorts } from '../containers/ports.ts'
 import { envList, limitsOf } from '../containers/spec.ts'
 import { type ContainerInspect, type ContainerSpec, type Docker, DockerError } from '../docker/index.ts'
 import { wait } from '../link/backoff.ts'
 import { messageOf } from '../log.ts'
+import type { Upstream } from '../proxy/config.ts'
+import { type Front, frontFor, type Serving } from './fronts.ts'
 import { type HealthCheck, probe } from './health.ts'
 import type { DeployJob } from './job.ts'
-import { AppProxy, type Upstream } from './proxy.ts'
 import { DeployFailure } from './stage.ts'
 
 /** Without a health check, a new container must keep running this long. */
@@ -16,8 +15,6 @@ export const GRACE_MS = 3_000
 const GRACE_CHECK_MS = 500
 /** Probes during a check's start period, when failures do not count, come at least this often. */
 const START_PERIOD_PROBE_MS = 1_000
-/** Connections in flight to the old containers get this long to finish before those are stopped. */
-const DRAIN_MS = 5_000
 /** `docker stop`'s time before SIGKILL, s. */
 const STOP_TIMEOUT_S = 10
 /** Log lines of a container that failed its health gate copied into the deploy's log. */
@@ -29,16 +26,6 @@ const FAILED_LOG_LINES = 20
  */
 export const SERVER_LABEL = 'berth.server'
 
-/** What a rollout works with: the host's Docker, the apps' proxies, and the lock for choosing host ports. */
-export interface Serving {
-  docker: Docker
-  portLock: Mutex
-  /** The server this agent is enrolled as, once known. */
-  serverId(): string | null
-  /** The proxy of each app, by app id. */
-  proxies: Map<string, AppProxy>
-}
-
 export interface Rolled {
   containers: string[]
   hostPort: number
@@ -46,9 +33,10 @@ export interface Rolled {
 
 /**
  * Starts the new containers beside the old ones, waits until every one is healthy, then switches
- * the app's proxy to them and removes the old ones. When a new container is not healthy (or the
- * deploy is cancelled) the new ones are removed and the old ones go on serving, the proxy untouched.
- * `commit` is called right before the switch, after which the rollout is not cancelled any more.
+ * the app's front (Caddy, or the agent's own proxy) to them and removes the old ones. When a new
+ * container is not healthy (or the deploy is cancelled) the new ones are removed and the old ones
+ * go on serving, the front untouched. `commit` is called right after the switch, after which the
+ * rollout is not cancelled any more.
  */
 export async function rollOut(
   serving: Serving,
@@ -59,75 +47,38 @@ export async function rollOut(
   commit: () => void,
 ): Promise<Rolled> {
   const { docker } = serving
-  const { proxy, previous } = await proxyFor(serving, args, job)
+  const front = await frontFor(serving, args, job)
   const made: string[] = []
-  let upstreams: Upstream[]
+  let switched: string
   try {
-    job.note({ host_port: proxy.port })
+    job.note({ host_port: front.hostPort })
     await createVolumes(docker, args, signal)
-    const labels = appLabels(args, proxy.port, serving.serverId())
+    const labels = appLabels(args, front.hostPort, serving.serverId())
     for (let i = 1; i <= args.run.instances; i++) {
       made.push(await createAppContainer(docker, args, image, labels, i, signal))
     }
     for (const id of made) await docker.startContainer(id, signal)
     job.log('system', `started ${made.length} container(s); waiting for them to be healthy`)
-    upstreams = await allHealthy(docker, made, args.run.port, args.run.health_check, job, signal)
+    const upstreams = await allHealthy(docker, made, args.run.port, args.run.health_check, job, signal)
     signal.throwIfAborted()
+    switched = await front.switchTo(upstreams)
   } catch (err) {
     await Promise.all(
       made.map((id) => docker.removeContainer(id, { force: true, volumes: false }).catch(() => {})),
     )
-    // A proxy opened for this deploy that never got containers goes again.
-    if (proxy !== previous) await proxy.close()
+    await front.abandon()
     throw err
   }
 
   // From here on the new containers serve: nothing undoes that.
   commit()
-  proxy.route(upstreams)
-  serving.proxies.set(args.app_id, proxy)
-  job.log('system', `the proxy on port ${proxy.port} sends new connections to the new containers`)
+  job.log('system', switched)
   try {
-    if (previous && previous !== proxy) {
-      await previous.drain(
-        previous.targets.map((t) => t.dockerId),
-        DRAIN_MS,
-      )
-      await previous.close()
-    }
-    await retire(serving, args.app_id, made, proxy, job)
+    await retire(serving, args.app_id, made, front, job)
   } catch (err) {
     job.log('system', `cannot remove the previous deployment's containers: ${messageOf(err)}`)
   }
-  return { containers: made, hostPort: proxy.port }
-}
-
-/** The app's proxy: the one it has, or one on a new port (the one asked for, else a free one in the range). */
-async function proxyFor(
-  serving: Serving,
-  args: DeployArgs,
-  job: DeployJob,
-): Promise<{ proxy: AppProxy; previous: AppProxy | undefined }> {
-  const previous = serving.proxies.get(args.app_id)
-  const wanted = args.run.host_port
-  if (previous && (wanted === null || wanted === previous.port)) return { proxy: previous, previous }
-  const proxy = await serving.portLock.run(async () => {
-    const port =
-      wanted ??
-      (await planPorts(serving.docker, [{ container: args.run.port, protocol: 'tcp' }], args.run.port_range)
-        .then(([plan]) => plan?.host)
-        .catch((err: unknown) => {
-          throw new DeployFailure(messageOf(err))
-        }))
-    if (port === undefined) throw new DeployFailure('no free host port for the app')
-    return AppProxy.listen(port).catch((err: unknown) => {
-      throw new DeployFailure(`cannot listen on host port ${port}: ${messageOf(err)}`)
-    })
-  })
-  job.log('system', `the app answers on host port ${proxy.port}`)
-  // Until the switch the new port serves what the old one did.
-  if (previous) proxy.route([...previous.targets])
-  return { proxy, previous }
+  return { containers: made, hostPort: front.hostPort }
 }
 
 function appLabels(args: DeployArgs, hostPort: number, serverId: string | null): Record<string, string> {
@@ -308,7 +259,7 @@ async function retire(
   serving: Serving,
   appId: string,
   keep: string[],
-  proxy: AppProxy,
+  front: Front,
   job: DeployJob,
 ): Promise<void> {
   const { docker } = serving
@@ -316,7 +267,7 @@ async function retire(
     .map((c) => c.Id)
     .filter((id) => !keep.includes(id))
   if (others.length === 0) return
-  await proxy.drain(others, DRAIN_MS)
+  await front.drain(others)
   await Promise.all(
     others.map(async (id) => {
       await docker.stopContainer(id, STOP_TIMEOUT_S).catch(() => {})

@@ -10,6 +10,7 @@ import {
   toAgent,
 } from '@berth/shared'
 import WebSocket from 'ws'
+import type { AppHostOptions } from '../deploy/apps.ts'
 import type { Docker } from '../docker/index.ts'
 import { ContainerWatch } from '../inventory.ts'
 import { type Log, messageOf } from '../log.ts'
@@ -46,6 +47,8 @@ export interface ConnectionOptions {
   /** The server this agent is enrolled as, once known. */
   serverId(): string | null
   onWelcome(serverId: string): void
+  /** The host's Caddy, the apps' front door. */
+  caddy?: AppHostOptions['caddy']
 }
 
 /** Why the agent stopped talking to the API: asked to, token refused at the upgrade, or revoked on a live link. */
@@ -84,6 +87,7 @@ export class Connection {
         docker,
         log,
         serverId: options.serverId,
+        caddy: options.caddy,
         // Deploys report again through deploy.status after a reconnect.
         send: (frame) => {
           if (this.linkReady) this.send(frame)
@@ -337,8 +341,20 @@ export class Connection {
       memoryBytes: os.totalmem(),
       ...(self ? { agentContainer: self.container } : {}),
       ...(self?.stateVolume ? { stateVolume: self.stateVolume } : {}),
+      proxy: (await this.agent.apps?.proxyInfo()) ?? null,
+      ipv4: hostIpv4(),
     }
   }
+}
+
+/** The host's first IPv4 address that is not loopback or one of Docker's bridges. */
+function hostIpv4(): string | null {
+  for (const [name, addresses] of Object.entries(os.networkInterfaces())) {
+    if (/^(docker|br-|veth|virbr)/.test(name)) continue
+    const found = addresses?.find((a) => a.family === 'IPv4' && !a.internal)
+    if (found) return found.address
+  }
+  return null
 }
 
 /** The WebSocket address of the API's agent endpoint: http→ws, https→wss. */

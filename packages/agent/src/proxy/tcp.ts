@@ -1,12 +1,7 @@
 import { once } from 'node:events'
 import net from 'node:net'
 
-/** Where a container of an app answers: its bridge address and the app's port. */
-export interface Upstream {
-  dockerId: string
-  host: string
-  port: number
-}
+import type { Upstream } from './config.ts'
 
 /** How long a connection to a container may take before the next one is tried. */
 const CONNECT_TIMEOUT_MS = 5_000
@@ -14,7 +9,7 @@ const CONNECT_TIMEOUT_MS = 5_000
 const MAX_ATTEMPTS = 3
 
 /**
- * A TCP proxy on an app's host port that forwards each connection to one of the app's current
+ * The agent's own TCP proxy on an app's host port, for a host without a Caddy: a proxy that forwards each connection to one of the app's current
  * containers, round robin. Switching to new containers changes where new connections go; the
  * connections in flight go on to the containers they started with. A container that refuses a
  * connection is skipped for the next one, before anything of the client's has been sent.
