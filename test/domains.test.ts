@@ -167,6 +167,16 @@ describe('with a server whose agent reported a Caddy (written into the database)
     expect(await domainsOf(second.id)).toHaveLength(1)
   })
 
+  test('an automatic domain yields to the same hostname added by hand before its app existed', async () => {
+    const holder = await host.createApp({ name: host.appName('holder'), source: image })
+    const hostname = `${host.appName('late')}.${base()}`
+    expect((await addDomain(holder.id, { hostname })).status).toBe(201)
+    const late = await host.createApp({ name: host.appName('late'), source: image })
+    expect(await domainsOf(late.id)).toEqual([])
+    expect((await addDomain(late.id, { hostname })).body.code).toBe('hostname_taken')
+    expect((await domainsOf(holder.id)).map((d) => d.hostname)).toContain(hostname)
+  })
+
   test('redirect_to names a domain of the same app, which stays while it is redirected to', async () => {
     const app = await host.createApp({ name: host.appName('apex'), source: image })
     const other = await host.createApp({ name: host.appName('other'), source: image })

@@ -12,7 +12,7 @@ import { apps, domains, servers } from '../db/schema.ts'
 import { ApiError, notFound } from '../errors.ts'
 import { log } from '../lib/log.ts'
 import { findApp } from './apps.ts'
-import { automaticDomain, syncProxy, syncProxyQuietly, toProxyDomain } from './proxy.ts'
+import { automaticDomain, automaticDomainOf, syncProxy, syncProxyQuietly, toProxyDomain } from './proxy.ts'
 import { findServer } from './servers.ts'
 
 // An app's domains: the automatic one its server gives it, and those added by hand.
@@ -108,7 +108,7 @@ export async function addDomain(
   if (own.length >= MAX_DOMAINS)
     throw new ApiError('state_error', `an app has at most ${MAX_DOMAINS} domains`)
   if (body.redirect_to) {
-    const names = [automaticDomain(app.name, server)?.hostname, ...own.map((d) => d.hostname)]
+    const names = [(await automaticDomainOf(ctx, app.name, server))?.hostname, ...own.map((d) => d.hostname)]
     if (!names.includes(body.redirect_to)) {
       throw new ApiError('state_error', `${body.redirect_to} is not a domain of the app ${app.name}`, {
         code: 'unknown_redirect_target',
@@ -200,7 +200,7 @@ export async function listDomains(ctx: ActorContext, appId: string): Promise<{ d
   const app = await findApp(ctx, appId)
   const server = await findServer(ctx, app.serverId)
   const rows = await ownDomains(ctx, app.id)
-  const automatic = server.proxy ? automaticDomain(app.name, server) : null
+  const automatic = server.proxy ? await automaticDomainOf(ctx, app.name, server) : null
   const all = [...(automatic ? [automatic] : []), ...rows.map(toProxyDomain)]
   const hostnames = all.filter((d) => d.https !== 'off').map((d) => d.hostname)
   const read = await readCertificates(ctx, { server, hostnames, rows })

@@ -5,8 +5,9 @@ import {
   type ProxyDomain,
   proxyStateEvent,
 } from '@berth/shared'
-import { asc, eq } from 'drizzle-orm'
+import { asc, eq, inArray } from 'drizzle-orm'
 import type { ServiceContext } from '../context.ts'
+import { boundSlices } from '../db/index.ts'
 import { apps, domains, servers } from '../db/schema.ts'
 import { ApiError, notFound } from '../errors.ts'
 import { log } from '../lib/log.ts'
@@ -28,6 +29,30 @@ export function automaticDomain(
   if (!hostname) return null
   const https = server.baseDomainHttps
   return { hostname, https, redirect_http: https !== 'off', redirect_to: null }
+}
+
+/** Which of `hostnames` an app holds as a domain: an automatic domain yields to a domain added by hand. */
+async function heldHostnames(ctx: ServiceContext, hostnames: string[]): Promise<Set<string>> {
+  const held = new Set<string>()
+  for (const slice of boundSlices(hostnames)) {
+    const rows = await ctx.db
+      .select({ hostname: domains.hostname })
+      .from(domains)
+      .where(inArray(domains.hostname, slice))
+    for (const row of rows) held.add(row.hostname)
+  }
+  return held
+}
+
+/** The app's automatic domain, unless an app holds that hostname as a domain. */
+export async function automaticDomainOf(
+  ctx: ServiceContext,
+  appName: string,
+  server: Pick<ServerRow, 'baseDomain' | 'baseDomainHttps' | 'ipv4'>,
+): Promise<ProxyDomain | null> {
+  const automatic = automaticDomain(appName, server)
+  if (!automatic || (await heldHostnames(ctx, [automatic.hostname])).size > 0) return null
+  return automatic
 }
 
 export const toProxyDomain = (row: DomainRow): ProxyDomain => ({
@@ -55,8 +80,14 @@ export async function proxyTable(ctx: ServiceContext, serverId: string): Promise
     .orderBy(asc(domains.createdAt), asc(domains.id))
   const byApp = new Map<string, ProxyDomain[]>(appRows.map((a) => [a.id, []]))
   for (const { domain } of stored) byApp.get(domain.appId)?.push(toProxyDomain(domain))
+  const automatics = new Map(appRows.map((app) => [app.id, automaticDomain(app.name, server)]))
+  const held = await heldHostnames(
+    ctx,
+    [...automatics.values()].flatMap((d) => (d ? [d.hostname] : [])),
+  )
   const table: AppRoutes[] = appRows.map((app) => {
-    const automatic = automaticDomain(app.name, server)
+    const candidate = automatics.get(app.id)
+    const automatic = candidate && !held.has(candidate.hostname) ? candidate : null
     const own = byApp.get(app.id) ?? []
     return { app_id: app.id, domains: automatic ? [automatic, ...own] : own }
   })
