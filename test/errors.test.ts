@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { registerAdmin } from './support/flows.ts'
-import type { Reply } from './support/http.ts'
+import { expectErrorBody, registerAdmin } from './support/flows.ts'
 import { type ApiTarget, startApi } from './support/target.ts'
 
 let api: ApiTarget
@@ -11,23 +10,6 @@ beforeAll(async () => {
   admin = await registerAdmin(api.http)
 })
 afterAll(() => api?.stop())
-
-/** The documented error body, with the request id that the header carries, and no stack trace. */
-function expectErrorBody(res: Reply, status: number, error: string) {
-  expect(res.status, res.text).toBe(status)
-  expect(res.body).toEqual(
-    expect.objectContaining({
-      error,
-      code: expect.any(String),
-      message: expect.any(String),
-      status,
-      request_id: res.headers.get('x-request-id'),
-      timestamp: expect.any(String),
-    }),
-  )
-  expect(res.text).not.toMatch(/\bat .+\.(ts|js|mjs):\d+/)
-  expect(res.text).not.toMatch(/node_modules|SQLITE|stack/i)
-}
 
 async function counts() {
   const [row] = await api.sql<Record<string, number>>(`select

@@ -33,7 +33,10 @@ interface HandWrittenAgent {
   close(): void
 }
 
-async function handWrittenAgent(name: string): Promise<HandWrittenAgent> {
+async function handWrittenAgent(
+  name: string,
+  hello: Record<string, unknown> = {},
+): Promise<HandWrittenAgent> {
   const created = await api.http.post('/servers', { token: admin, body: { name } })
   expect(created.status, created.text).toBe(201)
   const enrolled = await api.http.post('/agent/enroll', { body: { token: created.body.enrollment.token } })
@@ -55,6 +58,7 @@ async function handWrittenAgent(name: string): Promise<HandWrittenAgent> {
     dockerVersion: null,
     cpus: 1,
     memoryBytes: 1,
+    ...hello,
   })
   const heartbeats = setInterval(() => send({ type: 'heartbeat', seq: 0 }), 200)
   const agent = {
@@ -84,6 +88,22 @@ function summary(name: string, labels: Record<string, string>) {
     ports: [],
     labels,
   }
+}
+
+/** Reports a new container through `agent` and waits until the API lists it on the agent's server. */
+async function reportContainer(agent: HandWrittenAgent, name: string) {
+  const reported = summary(name, {})
+  agent.send({
+    type: 'event',
+    kind: 'container',
+    at: Date.now(),
+    data: { action: 'create', docker_id: reported.docker_id, container: reported },
+  })
+  const row = await waitFor(`the container ${name} on its server`, async () => {
+    const res = await api.http.get(`/servers/${agent.serverId}/containers`, { token: admin })
+    return res.body.containers?.find((c: { name: string }) => c.name === name)
+  })
+  return { reported, row }
 }
 
 async function serverWithContainer(name: string) {
@@ -135,17 +155,7 @@ describe('an agent speaks only for its own server', () => {
   test("stats naming another server's container land only on the reporting server's own", async () => {
     const a = await serverWithContainer('sec-agents-stats-a')
     const b = await handWrittenAgent('sec-agents-stats-b')
-    const own = summary('own', {})
-    b.send({
-      type: 'event',
-      kind: 'container',
-      at: Date.now(),
-      data: { action: 'create', docker_id: own.docker_id, container: own },
-    })
-    const onB = await waitFor('the container on server B', async () => {
-      const res = await api.http.get(`/servers/${b.serverId}/containers`, { token: admin })
-      return res.body.containers?.find((c: { name: string }) => c.name === 'own')
-    })
+    const { reported: own, row: onB } = await reportContainer(b, 'own')
     const sample = (docker_id: string) => ({
       docker_id,
       at: Date.now(),
@@ -172,5 +182,24 @@ describe('an agent speaks only for its own server', () => {
     })
     expect(onA.status, onA.text).toBe(200)
     expect(onA.body.samples.some((s: { memory: { used: number } }) => s.memory.used === 4242)).toBe(false)
+  })
+})
+
+describe("an agent's report of its host's Caddy", () => {
+  const CADDY = { kind: 'caddy', version: 'v2.6.2' }
+  const serverOf = async (id: string) => (await api.http.get(`/servers/${id}`, { token: admin })).body.server
+
+  test('the hello and proxy.state events that parse are shown; others change nothing', async () => {
+    const agent = await handWrittenAgent('sec-agents-caddy', { proxy: CADDY, ipv4: '198.51.100.4' })
+    await waitFor('the hello proxy', async () => (await serverOf(agent.serverId))?.proxy?.kind === 'caddy')
+    expect(await serverOf(agent.serverId)).toMatchObject({ proxy: CADDY, ipv4: '198.51.100.4' })
+    for (const data of [{ proxy: { kind: 'nginx', version: '1' } }, { proxy: 'yes' }, {}]) {
+      agent.send({ type: 'event', kind: 'proxy.state', at: Date.now(), data })
+    }
+    // Frames are recorded in order: once the container shows, the events before it were taken in.
+    await reportContainer(agent, 'after-proxy-events')
+    expect((await serverOf(agent.serverId)).proxy).toEqual(CADDY)
+    agent.send({ type: 'event', kind: 'proxy.state', at: Date.now(), data: { proxy: null } })
+    await waitFor('the Caddy to be gone', async () => (await serverOf(agent.serverId))?.proxy === null)
   })
 })

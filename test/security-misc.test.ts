@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { docker, removeContainers, TEST_IMAGE } from './support/docker.ts'
-import { registerAdmin, startServerWithAgent } from './support/flows.ts'
-import type { Reply } from './support/http.ts'
+import { expectErrorBody, registerAdmin, startServerWithAgent } from './support/flows.ts'
 import { type Child, waitFor } from './support/process.ts'
 import { type ApiTarget, startApi } from './support/target.ts'
 
@@ -27,21 +26,6 @@ afterAll(async () => {
   removeContainers(docker('ps', '-aq', '--filter', `name=t${run}-`).split('\n').filter(Boolean))
   await api?.stop()
 })
-
-/** The documented error body, with the request id that the header carries. */
-function expectError(res: Reply, status: number, error: string) {
-  expect(res.status, res.text).toBe(status)
-  expect(res.body).toEqual(
-    expect.objectContaining({
-      error,
-      code: expect.any(String),
-      message: expect.any(String),
-      status,
-      request_id: res.headers.get('x-request-id'),
-      timestamp: expect.any(String),
-    }),
-  )
-}
 
 describe('names', () => {
   const UNSAFE = [
@@ -116,7 +100,7 @@ describe('names', () => {
       ]
       for (const [method, path, body, field] of cases) {
         const res = await api.http.request(method, path, { token: admin, body })
-        expectError(res, 400, 'validation_error')
+        expectErrorBody(res, 400, 'validation_error')
         const paths = (res.body.details ?? []).map((d: { path: string }) => d.path)
         expect(
           paths.some((p: string) => p === field || p.startsWith(`${field}.`)),
@@ -127,7 +111,7 @@ describe('names', () => {
     expect(await counts()).toEqual(before)
     // A user's own name can be changed, and refuses them the same way.
     const me = (await api.http.get('/auth/me', { token: admin })).body.user
-    expectError(
+    expectErrorBody(
       await api.http.patch(`/users/${me.id}`, { token: admin, body: { name: 'Ad\u202emin' } }),
       400,
       'validation_error',
@@ -163,10 +147,10 @@ describe('audit log', () => {
   test('requests to no route are answered 404 and not stored', async () => {
     const junk = `nope-${run}-${'x'.repeat(2000)}`
     for (const method of ['POST', 'PUT', 'PATCH', 'DELETE']) {
-      expectError(await api.http.request(method, `/${junk}`), 404, 'not_found')
+      expectErrorBody(await api.http.request(method, `/${junk}`), 404, 'not_found')
     }
     // A wrong method on a known path is no route either.
-    expectError(await api.http.request('PUT', `/auth/login?${junk}`), 404, 'not_found')
+    expectErrorBody(await api.http.request('PUT', `/auth/login?${junk}`), 404, 'not_found')
     // A request to a route is stored: once it is, anything stored before it is too.
     const marker = await api.http.post('/auth/login', {
       body: { email: `marker-${run}@example.com`, password: 'x' },

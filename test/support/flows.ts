@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { expect } from 'vitest'
 import { startAgentProcess } from './agent.ts'
 import { removeContainers } from './docker.ts'
-import type { Client } from './http.ts'
+import type { Client, Reply } from './http.ts'
 import { type Child, waitFor } from './process.ts'
 import { type ApiTarget, startApi, type TargetOptions } from './target.ts'
 
@@ -111,4 +111,21 @@ export async function startContainerHost(
     await stop()
     throw err
   }
+}
+
+/** The documented error body, with the request id that the header carries, and no stack trace. */
+export function expectErrorBody(res: Reply, status: number, error: string) {
+  expect(res.status, res.text).toBe(status)
+  expect(res.body).toEqual(
+    expect.objectContaining({
+      error,
+      code: expect.any(String),
+      message: expect.any(String),
+      status,
+      request_id: res.headers.get('x-request-id'),
+      timestamp: expect.any(String),
+    }),
+  )
+  expect(res.text).not.toMatch(/\bat .+\.(ts|js|mjs):\d+/)
+  expect(res.text).not.toMatch(/node_modules|SQLITE|stack/i)
 }

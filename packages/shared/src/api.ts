@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { buildResources } from './apps.ts'
-import { hostname } from './domains.ts'
+import { HTTPS_MODES, type HttpsMode, hostname, type ProxyInfo } from './domains.ts'
 import { plainText } from './text.ts'
 
 // Request bodies of the REST API. Responses are described as types below them.
@@ -69,6 +69,8 @@ export const updateServerBody = z
     build_resources: buildResources,
     /** Every app gets `<app>.<base_domain>`; with none, `<app>.<server-ip-with-dashes>.sslip.io`. */
     base_domain: hostname.nullable(),
+    /** How the automatic domains of the server's apps are served. */
+    base_domain_https: z.enum(HTTPS_MODES),
     /** The ACME directory for `https: auto` domains; null for Let's Encrypt. */
     acme_directory: z.string().url().max(2048).nullable(),
     acme_email: z.string().email().max(254).nullable(),
@@ -139,6 +141,14 @@ export interface Server {
     cpus: number | null
     memory_bytes: number | null
   }
+  /** The host's Caddy as its agent last reported it; null when the agent reaches none. */
+  proxy: ProxyInfo | null
+  /** The host's IPv4 address as its agent reported it. */
+  ipv4: string | null
+  base_domain: string | null
+  base_domain_https: HttpsMode
+  acme_directory: string | null
+  acme_email: string | null
   created_at: string
   updated_at: string
 }

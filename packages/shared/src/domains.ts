@@ -132,6 +132,9 @@ export const proxyInfo = z
   .strict()
 export type ProxyInfo = z.infer<typeof proxyInfo>
 
+/** The data of an agent's `proxy.state` event: its host's Caddy came or went. */
+export const proxyStateEvent = z.object({ proxy: proxyInfo.nullable() })
+
 export const LETS_ENCRYPT_DIRECTORY = 'https://acme-v02.api.letsencrypt.org/directory'
 export const LETS_ENCRYPT_STAGING_DIRECTORY = 'https://acme-staging-v02.api.letsencrypt.org/directory'
 

@@ -12,6 +12,7 @@ export const ID_PREFIX = {
   deployment: 'dep',
   webhook: 'whk',
   delivery: 'dlv',
+  domain: 'dom',
 } as const
 
 export type IdKind = keyof typeof ID_PREFIX

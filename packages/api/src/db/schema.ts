@@ -1,9 +1,12 @@
 import {
   type AppSource,
+  type CertificateState,
   DEPLOYMENT_STATES,
   type DeploySource,
   type HealthCheck,
+  HTTPS_MODES,
   type LogLine,
+  type ProxyInfo,
   type PublishedPort,
 } from '@berth/shared'
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
@@ -74,6 +77,14 @@ export const servers = sqliteTable('servers', {
     .$type<{ cpus?: number; memory?: number }>()
     .notNull()
     .default({}),
+  /** Every app gets `<app>.<base_domain>` (the sslip.io name of `ipv4` when null), served as `baseDomainHttps` says. */
+  baseDomain: text('base_domain'),
+  baseDomainHttps: text('base_domain_https', { enum: HTTPS_MODES }).notNull().default('auto'),
+  acmeDirectory: text('acme_directory'),
+  acmeEmail: text('acme_email'),
+  /** The host's Caddy as the agent last reported it (hello or a proxy.state event). */
+  proxy: text('proxy', { mode: 'json' }).$type<ProxyInfo | null>(),
+  ipv4: text('ipv4'),
   createdAt: integer('created_at').notNull(),
   updatedAt: integer('updated_at').notNull(),
 })
@@ -211,6 +222,29 @@ export const apps = sqliteTable(
     updatedAt: integer('updated_at').notNull(),
   },
   (t) => [index('apps_server_idx').on(t.serverId)],
+)
+
+/** The hostnames an app is served at, beside its automatic one; certificate fields as last read from Caddy. */
+export const domains = sqliteTable(
+  'domains',
+  {
+    id: text('id').primaryKey(),
+    appId: text('app_id')
+      .notNull()
+      .references(() => apps.id, { onDelete: 'cascade' }),
+    hostname: text('hostname').notNull().unique(),
+    https: text('https', { enum: HTTPS_MODES }).notNull(),
+    redirectHttp: integer('redirect_http', { mode: 'boolean' }).notNull(),
+    redirectTo: text('redirect_to'),
+    /** Null until the certificate was first read back: shown as pending. */
+    certStatus: text('cert_status').$type<CertificateState>(),
+    certReason: text('cert_reason'),
+    certExpiresAt: integer('cert_expires_at'),
+    certIssuer: text('cert_issuer'),
+    certCheckedAt: integer('cert_checked_at'),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [index('domains_app_idx').on(t.appId)],
 )
 
 export const appEnv = sqliteTable(

@@ -1,5 +1,6 @@
 import {
   createAppBody,
+  createDomainBody,
   createWebhookBody,
   queryFlag,
   rollbackBody,
@@ -26,6 +27,7 @@ import {
 } from '../services/apps.ts'
 import { deployApp, rollback } from '../services/deployments/commands.ts'
 import { listDeployments } from '../services/deployments/read.ts'
+import { addDomain, listDomains, removeDomain } from '../services/domains.ts'
 import {
   createWebhook,
   deleteWebhook,
@@ -99,6 +101,19 @@ export const appRoutes = new Hono<AppEnv>()
   .post('/:id/deploy-key', requireAuth('write'), async (c) =>
     c.json(await regenerateDeployKey(actorContext(c), id(c)), 201),
   )
+
+  .get('/:id/domains', requireAuth('read'), async (c) =>
+    c.json(await listDomains(actorContext(c), id(c)), 200),
+  )
+  .post('/:id/domains', requireAuth('write'), jsonBody(createDomainBody), async (c) => {
+    const domain = await addDomain(actorContext(c), { appId: id(c), body: c.req.valid('json') })
+    c.set('auditTarget', domain.id)
+    return c.json({ domain }, 201)
+  })
+  .delete('/:id/domains/:did', requireAuth('write'), async (c) => {
+    await removeDomain(actorContext(c), { appId: id(c), id: c.req.param('did') })
+    return c.body(null, 204)
+  })
 
   .get('/:id/webhooks', requireAuth('read'), async (c) =>
     c.json(await listWebhooks(actorContext(c), { appId: id(c), apiUrl: publicUrl(c) }), 200),

@@ -17,6 +17,7 @@ import { generateSshKey, seal, unseal } from '../lib/crypto.ts'
 import { decodeCursor, toPage } from '../lib/pagination.ts'
 import { iso, isoOrNull } from '../lib/time.ts'
 import { actorLevel, assertMayReveal } from './auth.ts'
+import { syncProxyQuietly } from './proxy.ts'
 import { findServer } from './servers.ts'
 
 export type AppRow = typeof apps.$inferSelect
@@ -244,6 +245,7 @@ export async function deleteApp(
     if (!(opts.force && err instanceof ApiError && err.kind === 'agent_offline')) throw err
   }
   await ctx.db.delete(apps).where(eq(apps.id, id))
+  await syncProxyQuietly(ctx, row.serverId)
 }
 
 /** The Docker volume that holds an app's persistent volume: it carries over from deploy to deploy. */

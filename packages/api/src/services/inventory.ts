@@ -6,6 +6,7 @@ import { containers } from '../db/schema.ts'
 import type { AgentEventFrame } from '../hub/hub.ts'
 import { log } from '../lib/log.ts'
 import { recordAppEvent } from './app-health.ts'
+import { recordProxyState } from './proxy.ts'
 
 export type ContainerRow = typeof containers.$inferSelect
 
@@ -188,6 +189,9 @@ export async function recordAgentEvent(
     case 'app.health':
     case 'app.restarted':
       await recordAppEvent(ctx, { serverId, kind: event.kind, data: event.data })
+      return
+    case 'proxy.state':
+      await recordProxyState(ctx, { serverId, data: event.data })
       return
     default:
       // Kinds from newer agents are ignored.

@@ -12,6 +12,7 @@ import { newSecretToken, sha256Hex } from '../lib/crypto.ts'
 import { decodeCursor, toPage } from '../lib/pagination.ts'
 import { iso, isoOrNull } from '../lib/time.ts'
 import { actorLevel, levelAtLeast } from './auth.ts'
+import { syncProxyQuietly } from './proxy.ts'
 
 type ServerRow = typeof servers.$inferSelect
 
@@ -33,6 +34,12 @@ export function toServerView(row: ServerRow): Server {
       cpus: row.cpus,
       memory_bytes: row.memoryBytes,
     },
+    proxy: row.proxy ?? null,
+    ipv4: row.ipv4,
+    base_domain: row.baseDomain,
+    base_domain_https: row.baseDomainHttps,
+    acme_directory: row.acmeDirectory,
+    acme_email: row.acmeEmail,
     created_at: iso(row.createdAt),
     updated_at: iso(row.updatedAt),
   }
@@ -192,8 +199,20 @@ export async function updateServer(
   { id, body: input }: { id: string; body: z.infer<typeof updateServerBody> },
 ): Promise<Server> {
   await findServer(ctx, id)
-  const { port_range, build_resources, ...rest } = input
-  const changes: Partial<ServerRow> = { ...rest, buildResources: build_resources, updatedAt: ctx.clock.now() }
+  const { port_range, build_resources, base_domain, base_domain_https, acme_directory, acme_email, ...rest } =
+    input
+  const proxySettings = {
+    baseDomain: base_domain,
+    baseDomainHttps: base_domain_https,
+    acmeDirectory: acme_directory,
+    acmeEmail: acme_email,
+  }
+  const changes: Partial<ServerRow> = {
+    ...rest,
+    ...proxySettings,
+    buildResources: build_resources,
+    updatedAt: ctx.clock.now(),
+  }
   if (port_range) Object.assign(changes, { portRangeStart: port_range.start, portRangeEnd: port_range.end })
   try {
     await ctx.db.update(servers).set(changes).where(eq(servers.id, id))
@@ -201,6 +220,7 @@ export async function updateServer(
     if (isUniqueViolation(err) && input.name) throw nameTaken(input.name)
     throw err
   }
+  if (Object.values(proxySettings).some((v) => v !== undefined)) await syncProxyQuietly(ctx, id)
   return getServer(ctx, id)
 }
 
@@ -306,6 +326,8 @@ export async function recordAgentOnline(
       memoryBytes: hello.memoryBytes,
       agentContainer: hello.agentContainer ?? null,
       agentStateVolume: hello.stateVolume ?? null,
+      proxy: hello.proxy ?? null,
+      ipv4: hello.ipv4 ?? null,
     })
     .where(eq(servers.id, serverId))
 }
