@@ -44,6 +44,8 @@ export interface Caddy {
   stop(): Promise<void>
   /** Its log so far (JSON lines on stderr). */
   readonly output: string
+  /** The running process's id (a new one after restart()). */
+  readonly pid: number | undefined
 }
 
 /** Starts Caddy and waits until its admin endpoint answers. */
@@ -127,6 +129,9 @@ export async function startCaddy(opts: CaddyOptions): Promise<Caddy> {
     },
     get output() {
       return child.output
+    },
+    get pid() {
+      return child.proc.pid
     },
   }
 }
