@@ -36,6 +36,8 @@ export interface Caddy {
   admin(method: string, path: string, body?: unknown): Promise<AdminReply>
   /** GET /config/: the whole running config. */
   config(): Promise<any>
+  /** PEM of Caddy's local CA root (`https: "internal"`), for clients checking what it serves. */
+  localRootPem(): Promise<string>
   /** Stops and starts it on the same ports and storage; its config is the start file's again, as after a crash. */
   restart(): Promise<void>
   /** SIGKILL, leaving it down. */
@@ -115,6 +117,11 @@ export async function startCaddy(opts: CaddyOptions): Promise<Caddy> {
       const reply = await admin('GET', '/config/')
       if (reply.status !== 200) throw new Error(`GET /config/ answered ${reply.status}: ${reply.body}`)
       return reply.body
+    },
+    async localRootPem() {
+      const reply = await admin('GET', '/pki/ca/local')
+      if (reply.status !== 200) throw new Error(`GET /pki/ca/local answered ${reply.status}: ${reply.body}`)
+      return reply.body.root_certificate
     },
     async restart() {
       await child.stop('SIGTERM', 5000)
