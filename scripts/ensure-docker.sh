@@ -5,19 +5,7 @@
 set -euo pipefail
 
 TEST_IMAGE=${BERTH_TEST_IMAGE:-berth-test/busybox:latest}
-say() { echo "berth: $*" >&2; }
-
-can_apt() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
-apt_updated=0
-apt_install() {
-  if ! can_apt; then
-    say "missing: $* (install them, or run as root on Debian so this script can)"
-    exit 1
-  fi
-  if [ $apt_updated = 0 ]; then apt-get update -qq >/dev/null; apt_updated=1; fi
-  say "installing Debian packages: $*"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-}
+. "$(dirname "$0")/lib.sh"
 
 need=()
 command -v git >/dev/null 2>&1 || need+=(git)

@@ -1,4 +1,5 @@
-# Shared by the project's scripts: install dependencies when the lock file changed.
+# Shared by the project's scripts: install dependencies when the lock file changed, and Debian's
+# packages a suite needs when running as root on Debian.
 ensure_node_modules() {
   if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     echo "berth: installing dependencies" >&2
@@ -12,4 +13,18 @@ ensure_agent_bundle() {
   if [ ! -f packages/agent/dist/berth-agent.mjs ] || [ -n "$(find packages/agent/src packages/shared/src -newer packages/agent/dist/berth-agent.mjs -name '*.ts' -print -quit)" ]; then
     npm run build --silent
   fi
+}
+
+say() { echo "berth: $*" >&2; }
+
+can_apt() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
+apt_updated=0
+apt_install() {
+  if ! can_apt; then
+    say "missing: $* (install them, or run as root on Debian so this script can)"
+    exit 1
+  fi
+  if [ $apt_updated = 0 ]; then apt-get update -qq >/dev/null; apt_updated=1; fi
+  say "installing Debian packages: $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }

@@ -10,9 +10,20 @@ export function startAgentProcess(opts: {
   stateDir: string
   name?: string
   env?: Record<string, string>
+  /** The host's Caddy (test/support/caddy.ts); without it the agent is told there is none. */
+  caddy?: { agentEnv: Record<string, string> }
 }): Child {
   const args = [AGENT_BUNDLE, '--api', opts.api, '--state', join(opts.stateDir, 'agent.json')]
   if (opts.token) args.push('--token', opts.token)
   if (opts.name) args.push('--name', opts.name)
-  return spawnNode(args, { BERTH_API_URL: undefined, BERTH_AGENT_TOKEN: undefined, ...opts.env })
+  return spawnNode(args, {
+    BERTH_API_URL: undefined,
+    BERTH_AGENT_TOKEN: undefined,
+    // Off unless given, so no test agent drives a Caddy it was not given (a host's own on :2019).
+    BERTH_CADDY_ADMIN: 'off',
+    BERTH_CADDY_HTTP_PORT: undefined,
+    BERTH_CADDY_HTTPS_PORT: undefined,
+    ...opts.caddy?.agentEnv,
+    ...opts.env,
+  })
 }

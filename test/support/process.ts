@@ -36,8 +36,17 @@ export class Child {
 }
 
 export function spawnNode(args: string[], env: Record<string, string | undefined>): Child {
+  return spawnProcess(process.execPath, args, env)
+}
+
+/** Starts a program from the repository's root with the tests' environment plus `env`. */
+export function spawnProcess(
+  command: string,
+  args: string[],
+  env: Record<string, string | undefined>,
+): Child {
   return new Child(
-    spawn(process.execPath, args, {
+    spawn(command, args, {
       cwd: ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -55,6 +64,13 @@ export async function freePort(): Promise<number> {
       )
     })
   })
+}
+
+/** `n` free ports that differ from each other (each is free when asked, so two asks may give one). */
+export async function freePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>()
+  while (ports.size < n) ports.add(await freePort())
+  return [...ports]
 }
 
 /** Polls until `check` returns a value other than undefined/false, or fails after `timeoutMs`. */
