@@ -97,14 +97,21 @@ export interface AppHost {
   deployedApp(opts: GitAppOptions): Promise<{ app: any; repo: Repository; deployment: any }>
 }
 
-/** Starts an AppHost before the file's tests and removes all it made after them. */
-export function appHost(options: TargetOptions = { env: { BERTH_MAINTENANCE_MS: '1000' } }): AppHost {
+/**
+ * Starts an AppHost before the file's tests and removes all it made after them. `caddy`, when
+ * given, is called first and the agent drives the Caddy it returns.
+ */
+export function appHost(
+  options: TargetOptions = { env: { BERTH_MAINTENANCE_MS: '1000' } },
+  caddy?: () => Promise<{ agentEnv: Record<string, string> }>,
+): AppHost {
+  let agentCaddy: { agentEnv: Record<string, string> } | undefined
   const run = Math.random().toString(36).slice(2, 7)
   let stateDir = ''
   const host = {
     appName: (what: string) => `t${run}-${what}`,
     restartAgent() {
-      host.agent = startAgentProcess({ api: host.api.url, stateDir })
+      host.agent = startAgentProcess({ api: host.api.url, stateDir, caddy: agentCaddy })
     },
     async createApp(body: Record<string, unknown>) {
       const res = await host.api.http.post('/apps', {
@@ -167,7 +174,8 @@ export function appHost(options: TargetOptions = { env: { BERTH_MAINTENANCE_MS: 
     host.work = mkdtempSync(join(os.tmpdir(), 'berth-apps-'))
     host.api = await startApi(options)
     host.admin = await registerAdmin(host.api.http)
-    const started = await startServerWithAgent(host.api, host.admin, 'app-host')
+    agentCaddy = await caddy?.()
+    const started = await startServerWithAgent(host.api, host.admin, 'app-host', agentCaddy)
     ;({ serverId: host.serverId, agent: host.agent, stateDir } = started)
   })
 

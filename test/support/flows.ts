@@ -50,12 +50,17 @@ export async function waitForServerStatus(
 }
 
 /** Creates a server and starts a real agent process for it; resolves once the server is online. */
-export async function startServerWithAgent(api: { url: string; http: Client }, admin: string, name: string) {
+export async function startServerWithAgent(
+  api: { url: string; http: Client },
+  admin: string,
+  name: string,
+  caddy?: { agentEnv: Record<string, string> },
+) {
   const created = await api.http.post('/servers', { token: admin, body: { name } })
   expect(created.status, created.text).toBe(201)
   const serverId: string = created.body.server.id
   const stateDir = mkdtempSync(join(os.tmpdir(), 'berth-agent-'))
-  const agent = startAgentProcess({ api: api.url, token: created.body.enrollment.token, stateDir })
+  const agent = startAgentProcess({ api: api.url, token: created.body.enrollment.token, stateDir, caddy })
   await waitForServerStatus(api.http, admin, serverId, 'online')
   return { serverId, stateDir, agent }
 }

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { BERTH_VERSION } from '@berth/shared'
 import { startAgent } from './index.ts'
@@ -28,6 +29,7 @@ Usage: berth-agent --api <url> --token <enrollment token> [options]
   --caddy-tls-log <file>
                      a file Caddy writes its certificate log to, for the reasons a
                      certificate failed                       (env BERTH_CADDY_TLS_LOG)
+                     default /var/log/caddy/berth-tls.log when that folder exists
   -h, --help         show this help
   -v, --version      show the version
 `
@@ -74,7 +76,7 @@ function main(): void {
           443,
           '--caddy-https-port',
         ),
-        tlsLog: values['caddy-tls-log'] ?? (env.BERTH_CADDY_TLS_LOG || null),
+        tlsLog: values['caddy-tls-log'] ?? (env.BERTH_CADDY_TLS_LOG || defaultTlsLog()),
         checkMs: env.BERTH_CADDY_CHECK_MS ? Number(env.BERTH_CADDY_CHECK_MS) : undefined,
       },
     })
@@ -101,6 +103,11 @@ function main(): void {
       process.off('SIGTERM', stop)
       process.off('SIGINT', stop)
     })
+}
+
+/** Beside Caddy's own logs when Debian's package made their folder (owned by Caddy's user), else none. */
+function defaultTlsLog(): string | null {
+  return existsSync('/var/log/caddy') ? '/var/log/caddy/berth-tls.log' : null
 }
 
 function portOf(raw: string | undefined, fallback: number, flag: string): number {

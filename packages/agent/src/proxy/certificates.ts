@@ -45,12 +45,50 @@ export function servedCertificate(host: string, port: number, servername: string
   })
 }
 
-/** The last thing Caddy's certificate log says about each name: obtained, or the error it gave. */
-export async function lastObtainResults(
-  file: string,
-): Promise<Map<string, { error: string | null; at: number }>> {
-  const results = new Map<string, { error: string | null; at: number }>()
-  let text: string
+interface LogEntry {
+  logger?: unknown
+  identifier?: unknown
+  error?: unknown
+  msg?: unknown
+  ts?: unknown
+  level?: unknown
+}
+
+/**
+ * Why the last attempt at each name's certificate failed, from the end of Caddy's certificate log;
+ * names whose last word there is a success are left out. The ACME server's own account of a failed
+ * challenge ("connection refused to 203.0.113.7") wins over Caddy's summary of the attempt.
+ */
+export async function lastFailures(file: string): Promise<Map<string, string>> {
+  const text = await readTail(file)
+  const problems = new Map<string, string>()
+  const errors = new Map<string, string>()
+  for (const line of text.split('\n')) {
+    let entry: LogEntry
+    try {
+      entry = JSON.parse(line)
+    } catch {
+      continue
+    }
+    const name = entry.identifier
+    if (typeof name !== 'string') continue
+    if (typeof entry.msg === 'string' && /certificate obtained successfully/.test(entry.msg)) {
+      problems.delete(name)
+      errors.delete(name)
+      continue
+    }
+    // An attempt cut short by a config load is tried again at once; it says nothing about the name.
+    if (entry.level !== 'error' || typeof entry.error !== 'string' || /context canceled/.test(entry.error))
+      continue
+    if (entry.msg === 'challenge failed') problems.set(name, entry.error)
+    else errors.set(name, entry.error)
+  }
+  const failures = new Map(errors)
+  for (const [name, problem] of problems) failures.set(name, problem)
+  return failures
+}
+
+async function readTail(file: string): Promise<string> {
   try {
     const handle = await open(file, 'r')
     try {
@@ -58,29 +96,13 @@ export async function lastObtainResults(
       const start = Math.max(0, size - LOG_TAIL_BYTES)
       const buffer = Buffer.alloc(size - start)
       await handle.read(buffer, 0, buffer.length, start)
-      text = buffer.toString('utf8')
+      return buffer.toString('utf8')
     } finally {
       await handle.close()
     }
   } catch {
-    return results
+    return ''
   }
-  for (const line of text.split('\n')) {
-    let entry: { identifier?: unknown; error?: unknown; msg?: unknown; ts?: unknown; level?: unknown }
-    try {
-      entry = JSON.parse(line)
-    } catch {
-      continue
-    }
-    if (typeof entry.identifier !== 'string') continue
-    const at = typeof entry.ts === 'number' ? entry.ts * 1000 : 0
-    if (typeof entry.error === 'string' && entry.level === 'error') {
-      results.set(entry.identifier, { error: entry.error, at })
-    } else if (typeof entry.msg === 'string' && /certificate obtained successfully/.test(entry.msg)) {
-      results.set(entry.identifier, { error: null, at })
-    }
-  }
-  return results
 }
 
 /** Where each hostname's certificate stands: served (active), last attempt failed, or still to come. */
@@ -90,14 +112,14 @@ export async function readCertificates(input: {
   port: number
   tlsLog: string | null
 }): Promise<CertificateStatus[]> {
-  const logged = input.tlsLog ? await lastObtainResults(input.tlsLog) : new Map()
+  const failures = input.tlsLog ? await lastFailures(input.tlsLog) : new Map<string, string>()
   return mapBounded(input.hostnames, 8, async (hostname) => {
     // A wildcard's certificate is asked for with a name under it.
     const servername = hostname.replace(/^\*\./, 'berth-check.')
     const served = await servedCertificate(input.host, input.port, servername)
     if (served)
       return { hostname, status: 'active', reason: null, expires_at: served.expiresAt, issuer: served.issuer }
-    const failure = logged.get(hostname)?.error ?? null
+    const failure = failures.get(hostname) ?? null
     return {
       hostname,
       status: failure ? 'failed' : 'pending',

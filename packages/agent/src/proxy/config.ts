@@ -200,7 +200,7 @@ export function desiredConfig(input: {
             writer: { output: 'file', filename: input.tlsLog, roll_size_mb: 1, roll_keep: 1 },
             encoder: { format: 'json' },
             level: 'INFO',
-            include: ['tls.obtain', 'tls.issuance.acme'],
+            include: ['tls.obtain', 'http.acme_client'],
           },
         }
       : null

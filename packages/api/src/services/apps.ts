@@ -185,6 +185,8 @@ export async function createApp(ctx: ActorContext, body: CreateAppBody) {
     if (isUniqueViolation(err)) throw nameTaken(body.name)
     throw err
   }
+  // The app's automatic domain is routed from its first deploy on.
+  await syncProxyQuietly(ctx, body.server_id)
   return viewOf(ctx, await findApp(ctx, id))
 }
 
