@@ -7,7 +7,6 @@ import {
   type OpResult,
   type ProxyDomain,
   type ProxyInfo,
-  type ProxySettings,
   proxySettings,
 } from '@berth/shared'
 import { z } from 'zod'
