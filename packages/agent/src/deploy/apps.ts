@@ -224,6 +224,8 @@ export class AppHost implements DeployHost {
     await this.restore().catch((err: unknown) => {
       this.options.log(`cannot set up the apps' proxies: ${messageOf(err)}`)
     })
+    // Whatever restore found, the front door may now change Caddy.
+    await this.frontDoor?.adopt([])
     const refreshing = (async () => {
       while (!signal.aborted) {
         await wait(REFRESH_MS, signal)

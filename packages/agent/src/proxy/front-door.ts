@@ -57,6 +57,14 @@ export class FrontDoor {
   private readonly lock = new Mutex()
   private version: string | null | undefined
   private lookedAt: () => void = () => {}
+  private restoredAt: () => void = () => {}
+  /**
+   * Settles once the apps running on the host are known (restore): until then nothing is written
+   * to Caddy, since a table without them would take their routes out.
+   */
+  private readonly restored = new Promise<void>((resolve) => {
+    this.restoredAt = resolve
+  })
   /** Settles once the agent has looked for Caddy for the first time. */
   readonly looked = new Promise<void>((resolve) => {
     this.lookedAt = resolve
@@ -106,7 +114,10 @@ export class FrontDoor {
     }
   }
 
-  /** Routes apps found running that are not routed yet (after the agent restarted), in one change. */
+  /**
+   * Routes apps found running that are not routed yet (after the agent restarted), in one change;
+   * the first call opens the way for every other change.
+   */
   async adopt(apps: readonly ServedApp[]): Promise<void> {
     let added = 0
     for (const app of apps) {
@@ -114,6 +125,7 @@ export class FrontDoor {
       this.served.set(app.appId, app)
       added++
     }
+    this.restoredAt()
     if (added > 0) await this.apply()
   }
 
@@ -173,7 +185,8 @@ export class FrontDoor {
   }
 
   /** Writes what Berth wants into Caddy, one apply at a time. */
-  private apply(): Promise<void> {
+  private async apply(): Promise<void> {
+    await this.restored
     return this.lock.run(async () => {
       const desired = desiredConfig({
         apps: [...this.served.values()],
