@@ -68,6 +68,31 @@ export const appVolume = z
   })
   .strict()
 
+const portNumber = z.number().int().min(1).max(65535)
+/**
+ * A port Docker publishes on the host as is (a game server's TCP or UDP port), never through a
+ * Berth process or Caddy. The app's own HTTP `port` is served by the host's front door instead.
+ */
+export const appRawPort = z
+  .object({ host: portNumber, container: portNumber, protocol: z.enum(['tcp', 'udp']).default('tcp') })
+  .strict()
+export type AppRawPort = z.infer<typeof appRawPort>
+const rawPorts = z
+  .array(appRawPort)
+  .max(16)
+  .refine(
+    (ports) => new Set(ports.map((p) => `${p.host}/${p.protocol}`)).size === ports.length,
+    'each host port once per protocol',
+  )
+
+/** Raw ports bind their host ports, so only one container at a time can hold them. */
+const oneInstanceWithPorts = <T extends { ports?: unknown[]; instances?: number }>(b: T) =>
+  !(b.ports && b.ports.length > 0 && (b.instances ?? 1) > 1)
+const ONE_INSTANCE = {
+  message: 'an app that publishes raw ports runs one instance: a host port is bound by one container',
+  path: ['instances'],
+}
+
 /** How long each stage may take before the deployment fails, in seconds. */
 export const deadlines = z
   .object({
@@ -112,9 +137,11 @@ const appFields = {
   auto_deploy: z.boolean().default(true),
   deadlines: deadlines.default({ clone: 600, build: 1800 }),
   build_resources: buildResources.default({}),
+  /** Raw TCP/UDP ports Docker publishes directly; a redeploy switches them with a short gap. */
+  ports: rawPorts.default([]),
 }
 
-export const createAppBody = z.object(appFields).strict()
+export const createAppBody = z.object(appFields).strict().refine(oneInstanceWithPorts, ONE_INSTANCE)
 export type CreateAppBody = z.infer<typeof createAppBody>
 
 export const updateAppBody = z
@@ -128,10 +155,12 @@ export const updateAppBody = z
     auto_deploy: z.boolean(),
     deadlines: deadlines.partial(),
     build_resources: buildResources,
+    ports: rawPorts,
   })
   .partial()
   .strict()
   .refine((b) => Object.keys(b).length > 0, 'nothing to change')
+  .refine(oneInstanceWithPorts, ONE_INSTANCE)
 
 /** `PUT /apps/:id/env`: merged into the app's env; a null value deletes the key. */
 export const setEnvBody = z.object({ env: z.record(envKey, envValue.nullable()) }).strict()
@@ -239,6 +268,8 @@ export const deployArgs = z
       /** The host port the app answers on; null on a first deploy: the agent picks one from `port_range`. */
       host_port: z.number().int().nullable(),
       port_range: z.object({ start: z.number().int(), end: z.number().int() }),
+      /** Raw ports Docker publishes; with any, the old container stops before the new one starts. */
+      ports: z.array(appRawPort).default([]),
     }),
     /** Milliseconds each stage may take. The health gate's own deadline follows from the health check. */
     deadlines: z.object({ clone_ms: z.number().int().positive(), build_ms: z.number().int().positive() }),

@@ -49,6 +49,8 @@ export async function rollOut(
   const { docker } = serving
   const front = await frontFor(serving, args, job)
   const made: string[] = []
+  // Containers of the previous deployment stopped to free the raw ports, started again on failure.
+  let paused: string[] = []
   let switched: string
   try {
     job.note({ host_port: front.hostPort })
@@ -56,6 +58,11 @@ export async function rollOut(
     const labels = appLabels(args, front.hostPort, serving.serverId())
     for (let i = 1; i <= args.run.instances; i++) {
       made.push(await createAppContainer(docker, args, image, labels, i, signal))
+    }
+    if (args.run.ports.length > 0) {
+      paused = await stopOthers(docker, args.app_id, made)
+      if (paused.length > 0)
+        job.log('system', `stopped ${paused.length} container(s) to free the app's raw ports`)
     }
     for (const id of made) await docker.startContainer(id, signal)
     job.log('system', `started ${made.length} container(s); waiting for them to be healthy`)
@@ -66,6 +73,7 @@ export async function rollOut(
     await Promise.all(
       made.map((id) => docker.removeContainer(id, { force: true, volumes: false }).catch(() => {})),
     )
+    for (const id of paused) await docker.startContainer(id).catch(() => {})
     await front.abandon()
     throw err
   }
@@ -95,6 +103,29 @@ function appLabels(args: DeployArgs, hostPort: number, serverId: string | null):
   return labels
 }
 
+/** Stops the app's running containers other than `keep`; returns those it stopped. */
+async function stopOthers(docker: Docker, appId: string, keep: string[]): Promise<string[]> {
+  const running = (await docker.findContainers([`${APP_LABELS.app}=${appId}`]))
+    .filter((c) => c.State === 'running' && !keep.includes(c.Id))
+    .map((c) => c.Id)
+  await Promise.all(running.map((id) => docker.stopContainer(id, STOP_TIMEOUT_S)))
+  return running
+}
+
+/** Docker's port fields for the app's raw ports: each container port once, with its host ports. */
+function publishedPorts(args: DeployArgs): Pick<ContainerSpec, 'ExposedPorts'> & { PortBindings?: object } {
+  if (args.run.ports.length === 0) return {}
+  const bindings: Record<string, { HostPort: string }[]> = {}
+  for (const p of args.run.ports) {
+    const key = `${p.container}/${p.protocol}`
+    bindings[key] = [...(bindings[key] ?? []), { HostPort: String(p.host) }]
+  }
+  return {
+    ExposedPorts: Object.fromEntries(Object.keys(bindings).map((k) => [k, {}])),
+    PortBindings: bindings,
+  }
+}
+
 async function createVolumes(docker: Docker, args: DeployArgs, signal: AbortSignal): Promise<void> {
   for (const { volume } of args.run.volumes) {
     // Creating a volume that exists leaves it as it is.
@@ -112,11 +143,14 @@ async function createAppContainer(
   signal: AbortSignal,
 ): Promise<string> {
   const name = `berth-${args.app_name}-${args.deployment_id.slice(-8)}-${i}`
+  const { PortBindings, ...exposed } = publishedPorts(args)
   const spec: ContainerSpec = {
     Image: image,
     Env: envList(args.run.env),
     Labels: labels,
+    ...exposed,
     HostConfig: {
+      ...(PortBindings ? { PortBindings } : {}),
       ...limitsOf(args.run.resources),
       Mounts: args.run.volumes.map((v) => ({ Type: 'volume', Source: v.volume, Target: v.target })),
       RestartPolicy: { Name: 'unless-stopped', MaximumRetryCount: 0 },

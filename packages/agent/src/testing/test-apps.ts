@@ -167,6 +167,7 @@ export class AppBench {
         health_check: QUICK_CHECK,
         host_port: null,
         port_range: portRange(8),
+        ports: [],
         ...run,
       },
       deadlines: { clone_ms: 30_000, build_ms: 60_000 },

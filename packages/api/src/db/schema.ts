@@ -205,6 +205,11 @@ export const apps = sqliteTable(
       .$type<{ cpus?: number; memory?: number; pids?: number }>()
       .notNull(),
     instances: integer('instances').notNull(),
+    /** Raw TCP/UDP ports Docker publishes for the app's container. */
+    ports: text('ports', { mode: 'json' })
+      .$type<{ host: number; container: number; protocol: 'tcp' | 'udp' }[]>()
+      .notNull()
+      .default([]),
     healthCheck: text('health_check', { mode: 'json' }).$type<HealthCheck | null>(),
     autoDeploy: integer('auto_deploy', { mode: 'boolean' }).notNull(),
     deadlines: text('deadlines', { mode: 'json' }).$type<{ clone: number; build: number }>().notNull(),

@@ -39,6 +39,7 @@ export function toAppView(row: AppRow, { envKeys, status }: { envKeys: string[];
     volumes: row.volumes,
     resources: row.resources,
     instances: row.instances,
+    ports: row.ports,
     health_check: row.healthCheck,
     auto_deploy: row.autoDeploy,
     deadlines: row.deadlines,
@@ -81,6 +82,7 @@ type SettingFields = Partial<
     | 'volumes'
     | 'resources'
     | 'instances'
+    | 'ports'
     | 'health_check'
     | 'auto_deploy'
     | 'build_resources'
@@ -96,6 +98,7 @@ function settingColumns<B extends SettingFields>(
   volumes: B['volumes']
   resources: B['resources']
   instances: B['instances']
+  ports: B['ports']
   healthCheck: B['health_check']
   autoDeploy: B['auto_deploy']
   buildResources: B['build_resources']
@@ -106,6 +109,7 @@ function settingColumns<B extends SettingFields>(
     volumes: b.volumes,
     resources: b.resources,
     instances: b.instances,
+    ports: b.ports,
     healthCheck: b.health_check,
     autoDeploy: b.auto_deploy,
     buildResources: b.build_resources,
@@ -219,6 +223,11 @@ export async function updateApp(
 ) {
   const row = await findApp(ctx, id)
   if (body.source) assertSourceAllowed(ctx, body.source)
+  if ((body.ports ?? row.ports).length > 0 && (body.instances ?? row.instances) > 1) {
+    throw new ApiError('validation_error', 'the request body is not valid', {
+      details: [{ path: 'instances', message: 'an app that publishes raw ports runs one instance' }],
+    })
+  }
   await ctx.db
     .update(apps)
     .set({

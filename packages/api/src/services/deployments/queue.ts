@@ -117,6 +117,7 @@ async function deployArgs(
       health_check: app.healthCheck,
       host_port: app.hostPort,
       port_range: { start: server.portRangeStart, end: server.portRangeEnd },
+      ports: app.ports,
     },
     deadlines: { clone_ms: app.deadlines.clone * 1000, build_ms: app.deadlines.build * 1000 },
     mask: [...Object.values(secrets), ...(sshKey ? [sshKey] : [])].filter((v) => v.length >= 3),

@@ -1,0 +1,1 @@
+ALTER TABLE `apps` ADD `ports` text DEFAULT '[]' NOT NULL;
