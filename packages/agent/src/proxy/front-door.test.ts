@@ -1,4 +1,4 @@
-import { appendFile, mkdtemp, rm } from 'node:fs/promises'
+import { appendFile, mkdtemp, rm, stat } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import os from 'node:os'
@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import type { OpArgs, ProxyDomain, ProxyInfo } from '@berth/shared'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { type Caddy, httpGet, startCaddy } from '../../../../test/support/caddy.ts'
-import { freePort } from '../../../../test/support/process.ts'
+import { freePort, waitFor } from '../../../../test/support/process.ts'
 import { CaddyAdmin } from './admin.ts'
 import type { ServedApp } from './config.ts'
 import { FrontDoor } from './front-door.ts'
@@ -40,7 +40,9 @@ afterEach(async () => {
   await rm(folder, { recursive: true, force: true })
 })
 
-async function frontDoor(options: { tlsLog?: string; checkMs?: number } = {}): Promise<FrontDoor> {
+async function frontDoor(
+  options: { tlsLog?: string; checkMs?: number; running?: ServedApp[] } = {},
+): Promise<FrontDoor> {
   const door = new FrontDoor({
     admin: new CaddyAdmin({ url: new URL(caddy.adminUrl) }),
     ports: { http: caddy.httpPort, https: caddy.httpsPort },
@@ -51,6 +53,8 @@ async function frontDoor(options: { tlsLog?: string; checkMs?: number } = {}): P
     checkMs: options.checkMs,
   })
   await door.start()
+  // As the agent does once it knows which apps run on the host.
+  await door.adopt(options.running ?? [])
   return door
 }
 
@@ -102,6 +106,39 @@ async function addHandConfig(port: number): Promise<void> {
 }
 
 describe('FrontDoor against a real Caddy', () => {
+  it('after an agent restart, writes nothing until it knows the running apps, then keeps their routes', async () => {
+    const first = await frontDoor()
+    const app = await servedApp()
+    await first.sync(table({ [app.appId]: [plain('kept.example.test')] }))
+    await first.route(app)
+    expect(await byHost('kept.example.test')).toBe('app says kept.example.test')
+
+    // The same work folder: a new agent process, which the API syncs before restore has run.
+    const before = await caddy.config()
+    const secondLog: string[] = []
+    const door = new FrontDoor({
+      admin: new CaddyAdmin({ url: new URL(caddy.adminUrl) }),
+      ports: { http: caddy.httpPort, https: caddy.httpsPort },
+      tlsLog: null,
+      workDir: folder,
+      log: (line) => secondLog.push(line),
+      changed: () => {},
+    })
+    await door.start()
+    const record = join(folder, 'proxy.json')
+    const written = (await stat(record)).ino
+    const synced = door.sync(table({ [app.appId]: [plain('kept.example.test')] }))
+    // The table is kept (a new file) before anything would be written to Caddy.
+    await waitFor('the table kept', async () => (await stat(record)).ino !== written)
+    expect(await byHost('kept.example.test')).toBe('app says kept.example.test')
+    await door.adopt([app])
+    await synced
+    // Had the sync been written before the apps were known, their routes would have gone and come back.
+    expect(secondLog.filter((line) => /change\(s\)/.test(line))).toEqual([])
+    expect(await caddy.config()).toEqual(before)
+    expect(await byPort(app.hostPort)).toBe(`app says 127.0.0.1:${app.hostPort}`)
+  })
+
   it('serves an app on its host port and a domain by Host on the http port', async () => {
     const door = await frontDoor()
     expect(door.proxy).toEqual({ kind: 'caddy', version: expect.stringMatching(/^v?2\./) })
