@@ -61,6 +61,7 @@ describe('enrollment', () => {
     }
     expect(enrollment.commands.docker).toContain('/var/run/docker.sock')
     expect(enrollment.commands.docker).toContain('--pid=host')
+    expect(enrollment.commands.docker).toContain('--network host')
     expect(enrollment.commands.systemd).toContain('[Service]')
     const stored = JSON.stringify(await api.sql('select * from enrollment_tokens'))
     expect(stored).not.toContain(enrollment.token)

@@ -56,8 +56,9 @@ export function agentCommands(apiUrl: string, token: string): Enrollment['comman
     node: `curl -fsSL ${download} -o berth-agent.mjs && node berth-agent.mjs ${args}`,
     npm: `npm run agent -- ${args}`,
     docker: [
-      // The host's pid namespace, so the agent can signal and end the processes terminals start.
-      'docker run -d --name berth-agent --restart unless-stopped --pid=host',
+      // The host's pid namespace, so the agent can signal and end the processes terminals start;
+      // the host's network, so it reaches the host's Caddy on 127.0.0.1 and apps' host ports.
+      'docker run -d --name berth-agent --restart unless-stopped --pid=host --network host',
       '-v /var/run/docker.sock:/var/run/docker.sock -v berth-agent:/var/lib/berth',
       `node:20-alpine sh -c "wget -qO /var/lib/berth/berth-agent.mjs ${download} &&`,
       `exec node /var/lib/berth/berth-agent.mjs ${args} --state /var/lib/berth/agent.json"`,
