@@ -175,3 +175,30 @@ describe('streams', () => {
     request.destroy()
   })
 })
+
+describe('an agent that comes back', () => {
+  test('takes out the routes of an app deleted while it was away, and only those', async () => {
+    const kept = await servedApp('kept')
+    const { app, url } = await servedApp('deleted')
+    const hostPort = await host.hostPort(app.id)
+    await host.agent.stop()
+    await waitFor('the server offline', async () => {
+      const server = (await host.api.http.get(`/servers/${host.serverId}`, { token: host.admin })).body.server
+      return server.status === 'offline'
+    })
+    const res = await host.api.http.delete(`/apps/${app.id}?force=true`, { token: host.admin })
+    expect(res.status, res.text).toBe(204)
+    // Caddy serves it all the while: nothing of Berth's is on the app's path.
+    expect((await httpsGet(url, { resolveTo: caddy.httpsPort, ca: root })).status).toBe(200)
+
+    host.restartAgent()
+    const config = await waitFor('the deleted app out of Caddy', async () => {
+      const now = await caddy.config()
+      return JSON.stringify(now).includes(app.id) ? undefined : now
+    })
+    expect(config.apps.http.servers[`berth-port-${hostPort}`]).toBeUndefined()
+    const page = await httpsGet(kept.url, { resolveTo: caddy.httpsPort, ca: root })
+    expect(page.status).toBe(200)
+    expect(page.body).toBe('version one\n')
+  })
+})

@@ -106,6 +106,26 @@ async function addHandConfig(port: number): Promise<void> {
 }
 
 describe('FrontDoor against a real Caddy', () => {
+  it('does not route again an app the API no longer lists, found running after a restart', async () => {
+    const door = new FrontDoor({
+      admin: new CaddyAdmin({ url: new URL(caddy.adminUrl) }),
+      ports: { http: caddy.httpPort, https: caddy.httpsPort },
+      tlsLog: null,
+      workDir: folder,
+      log: () => {},
+      changed: () => {},
+    })
+    await door.start()
+    const gone = await servedApp('app_gone')
+    const kept = await servedApp('app_kept')
+    // The API's table arrives before restore has found the containers, or after: either way.
+    const synced = door.sync(table({ [kept.appId]: [] }))
+    await door.adopt([gone, kept])
+    await synced
+    expect(await byPort(kept.hostPort)).toBe(`app says 127.0.0.1:${kept.hostPort}`)
+    expect(await byPort(gone.hostPort).catch(() => 'refused')).toBe('refused')
+  })
+
   it('after an agent restart, writes nothing until it knows the running apps, then keeps their routes', async () => {
     const first = await frontDoor()
     const app = await servedApp()

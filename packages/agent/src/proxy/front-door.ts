@@ -26,6 +26,8 @@ const DRAIN_POLL_MS = 100
 const stored = z.object({
   /** Caddy answered this agent once: apps are served through it, never by the agent itself. */
   engaged: z.boolean(),
+  /** The API has handed over its table at least once: apps it does not list were deleted. */
+  synced: z.boolean().default(false),
   settings: proxySettings,
   apps: z.array(appRoutes),
 })
@@ -52,7 +54,12 @@ export interface FrontDoorOptions {
 export class FrontDoor {
   private readonly served = new Map<string, ServedApp>()
   private readonly record: JsonRecord<Stored>
-  private table: Stored = { engaged: false, settings: { acme_directory: null, acme_email: null }, apps: [] }
+  private table: Stored = {
+    engaged: false,
+    synced: false,
+    settings: { acme_directory: null, acme_email: null },
+    apps: [],
+  }
   private info: ProxyInfo | null = null
   private readonly lock = new Mutex()
   private version: string | null | undefined
@@ -102,6 +109,10 @@ export class FrontDoor {
 
   /** Routes `app` through Caddy; on failure Caddy and this stay as they were, and the error is thrown. */
   async route(app: ServedApp): Promise<void> {
+    // A deploy is the API's word that the app exists, whatever table came last.
+    if (!this.table.apps.some((a) => a.app_id === app.appId)) {
+      this.table = { ...this.table, apps: [...this.table.apps, { app_id: app.appId, domains: [] }] }
+    }
     const before = this.served.get(app.appId)
     this.served.set(app.appId, app)
     try {
@@ -137,11 +148,8 @@ export class FrontDoor {
 
   /** Takes the server's domain table from the API and routes by it. */
   async sync(table: OpArgs<'proxy.sync'>): Promise<OpResult<'proxy.sync'>> {
-    const listed = new Set(table.apps.map((a) => a.app_id))
-    this.table = { ...this.table, settings: table.settings, apps: table.apps }
+    this.table = { ...this.table, synced: true, settings: table.settings, apps: table.apps }
     await this.record.update((doc) => Object.assign(doc, this.table))
-    // An app the API no longer lists was deleted while the agent was away.
-    for (const appId of this.served.keys()) if (!listed.has(appId)) this.served.delete(appId)
     await this.apply().catch((err: unknown) => this.options.log(`cannot update Caddy: ${messageOf(err)}`))
     return { proxy: this.info }
   }
@@ -188,8 +196,11 @@ export class FrontDoor {
   private async apply(): Promise<void> {
     await this.restored
     return this.lock.run(async () => {
+      // An app the API no longer lists was deleted (maybe while the agent was away): its
+      // containers may still run, but Caddy stops sending it requests.
+      const listed = new Set(this.table.apps.map((a) => a.app_id))
       const desired = desiredConfig({
-        apps: [...this.served.values()],
+        apps: [...this.served.values()].filter((a) => !this.table.synced || listed.has(a.appId)),
         domains: this.domainsOf(),
         settings: this.table.settings,
         ports: this.options.ports,
