@@ -22,6 +22,8 @@ export interface WebOptions {
   /** A fresh connection per request unless given an agent that keeps them (see loadLoop). */
   agent?: HttpAgent
   timeoutMs?: number
+  /** The address to connect from (another loopback address, to tell the client from a proxy). */
+  localAddress?: string
 }
 
 /** One request; never follows a redirect, so a test sees the 308 Caddy answers on http://. */
@@ -41,6 +43,7 @@ export function webRequest(url: string, opts: WebOptions = {}): Promise<WebReply
         headers: { host: target.host, ...opts.headers },
         agent: opts.agent ?? false,
         timeout: opts.timeoutMs ?? 10_000,
+        ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
         ...(https ? { ca: opts.ca, ...(isIP(hostname) ? {} : { servername: hostname }) } : {}),
       },
       (res) => {

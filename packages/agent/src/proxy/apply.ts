@@ -107,7 +107,18 @@ export async function applyConfig(
 
   // How many routes each server holds, to know where "first" is (Caddy cannot insert into an empty array).
   const routeCount = new Map(Object.entries(servers).map(([name, s]) => [name, s.routes?.length ?? 0]))
+  // A server of the host's own on Berth's port (its own site on :443, say) takes Berth's routes:
+  // Caddy lets one server listen on an address.
+  const hostServers = new Map<string, string>()
   for (const { name, server } of desired.domainServers) {
+    const port = (server.listen as string[])[0] ?? ''
+    const own = Object.entries(servers).find(
+      ([other, s]) => !other.startsWith(ID_PREFIX) && (s.listen ?? []).some((a) => a.endsWith(port)),
+    )
+    if (own) {
+      hostServers.set(name, own[0])
+      continue
+    }
     if (servers[name]) continue
     await write(() => admin.put(`/config/apps/http/servers/${name}`, server))
     routeCount.set(name, 0)
@@ -118,7 +129,8 @@ export async function applyConfig(
     else if (canonical(current) !== canonical(server))
       await write(() => admin.patch(`/config/apps/http/servers/${name}`, server))
   }
-  for (const { id, server, wildcard, route } of desired.routes) {
+  for (const { id, server: placeholder, wildcard, route } of desired.routes) {
+    const server = hostServers.get(placeholder) ?? placeholder
     const current = ids.get(id)
     if (current === undefined) {
       const path = `/config/apps/http/servers/${server}/routes`
