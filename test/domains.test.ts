@@ -31,7 +31,7 @@ describe('a server whose agent has no Caddy', () => {
     expectErrorBody(res, 422, 'state_error')
     expect(res.body.code).toBe('proxy_missing')
     expect(res.body.message).toBe(
-      'the server app-host has no Caddy the agent can reach; install Caddy beside the agent (Debian: apt install caddy) and start the agent with --caddy-admin; see docs/agent.md',
+      'the server app-host has no Caddy the agent can reach; install Caddy beside the agent (Debian: apt install caddy, then systemctl enable --now caddy-api) and start the agent with --caddy-admin; see docs/agent.md',
     )
     expect(await domainsOf(app.id)).toEqual([])
     expect(await host.api.sql('select * from domains')).toEqual([])

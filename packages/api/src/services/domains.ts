@@ -30,7 +30,7 @@ const STATUS_TIMEOUT_MS = 5_000
 const proxyMissing = (server: ServerRow) =>
   new ApiError(
     'state_error',
-    `the server ${server.name} has no Caddy the agent can reach; install Caddy beside the agent (Debian: apt install caddy) and start the agent with --caddy-admin; see docs/agent.md`,
+    `the server ${server.name} has no Caddy the agent can reach; install Caddy beside the agent (Debian: apt install caddy, then systemctl enable --now caddy-api) and start the agent with --caddy-admin; see docs/agent.md`,
     { code: 'proxy_missing' },
   )
 
