@@ -38,30 +38,42 @@ export function describeEndpoint(endpoint: AdminEndpoint): string {
 export class CaddyAdmin {
   constructor(readonly endpoint: AdminEndpoint) {}
 
-  get<T = unknown>(path: string, signal?: AbortSignal): Promise<T> {
-    return this.request('GET', path, undefined, signal) as Promise<T>
+  async get<T = unknown>(path: string, signal?: AbortSignal): Promise<T> {
+    return (await this.request('GET', path, undefined, { signal })).body as T
+  }
+
+  /** The config at `path` with its ETag (`"<path> <hash>"`), for a write that must not overwrite a change since. */
+  async getTagged<T = unknown>(path: string): Promise<{ body: T; etag: string | null }> {
+    const { body, etag } = await this.request('GET', path)
+    return { body: body as T, etag }
   }
 
   /** Sets or replaces the object at `path`; appends to an array. */
-  post(path: string, body: unknown): Promise<unknown> {
-    return this.request('POST', path, body)
+  async post(path: string, body: unknown): Promise<unknown> {
+    return (await this.request('POST', path, body)).body
   }
 
   /** Creates the object at `path` (an error when it exists); inserts into an array at an index. */
-  put(path: string, body: unknown): Promise<unknown> {
-    return this.request('PUT', path, body)
+  async put(path: string, body: unknown, ifMatch?: string | null): Promise<unknown> {
+    return (await this.request('PUT', path, body, { ifMatch })).body
   }
 
-  /** Replaces the object at `path`, which must exist. */
-  patch(path: string, body: unknown): Promise<unknown> {
-    return this.request('PATCH', path, body)
+  /** Replaces the object at `path`, which must exist; with `ifMatch`, only if the config is still that one (412 otherwise). */
+  async patch(path: string, body: unknown, ifMatch?: string | null): Promise<unknown> {
+    return (await this.request('PATCH', path, body, { ifMatch })).body
   }
 
-  delete(path: string): Promise<unknown> {
-    return this.request('DELETE', path)
+  async delete(path: string): Promise<unknown> {
+    return (await this.request('DELETE', path)).body
   }
 
-  private request(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<unknown> {
+  private request(
+    method: string,
+    path: string,
+    body?: unknown,
+    options: { signal?: AbortSignal; ifMatch?: string | null } = {},
+  ): Promise<{ body: unknown; etag: string | null }> {
+    const { signal, ifMatch } = options
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
     const target =
       'socket' in this.endpoint
@@ -79,6 +91,7 @@ export class CaddyAdmin {
           // Caddy checks the Host of admin requests against its listen address.
           headers: {
             host: 'socket' in this.endpoint ? 'localhost' : this.endpoint.url.host,
+            ...(ifMatch ? { 'if-match': ifMatch } : {}),
             ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}),
           },
         },
@@ -90,7 +103,9 @@ export class CaddyAdmin {
             const text = Buffer.concat(pieces).toString('utf8')
             const status = res.statusCode ?? 0
             if (status >= 200 && status < 300) {
-              resolve(text.trim() === '' ? null : JSON.parse(text))
+              // Caddy sends a GET's ETag as a trailer, once it has hashed what it sent.
+              const etag = res.trailers.etag ?? res.headers.etag ?? null
+              resolve({ body: text.trim() === '' ? null : JSON.parse(text), etag })
               return
             }
             reject(new CaddyError(status, errorText(text) ?? `HTTP ${status}`))

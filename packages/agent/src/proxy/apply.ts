@@ -1,4 +1,4 @@
-import type { CaddyAdmin } from './admin.ts'
+import { type CaddyAdmin, CaddyError } from './admin.ts'
 import {
   canonical,
   type DesiredConfig,
@@ -8,35 +8,104 @@ import {
   TLS_LOG,
 } from './config.ts'
 
-// Brings the host's Caddy to what Berth wants with the admin API's path operations: only objects
-// that differ are written, each where it lives, so other config and unchanged routes stay as they are.
+// Brings the host's Caddy to what Berth wants. Caddy loads its whole config again on every change,
+// and each load in Caddy 2.6 can reset a connection being accepted, so all of Berth's changes to
+// the apps go in one write of `/config/apps`, made from what Caddy holds (guarded by its ETag, so
+// a change someone else made meanwhile is never overwritten) with only Berth's objects changed.
 
+type Json = Record<string, unknown>
 interface CaddyServer {
   listen?: string[]
-  routes?: { '@id'?: string }[]
+  routes?: Json[]
+}
+interface CaddyApps {
+  http?: { http_port?: number; https_port?: number; servers?: Record<string, CaddyServer> }
+  tls?: { automation?: { policies?: Json[] } }
+  pki?: unknown
+  [app: string]: unknown
 }
 interface CaddyConfig {
   logging?: { logs?: Record<string, unknown> }
-  apps?: {
-    http?: { http_port?: number; https_port?: number; servers?: Record<string, CaddyServer> }
-    tls?: { automation?: { policies?: { '@id'?: string }[] } }
-    pki?: unknown
-  }
+  apps?: CaddyApps
+  [key: string]: unknown
 }
 
-/** What Berth holds in Caddy now, found by `@id` and server name. */
-function berthObjects(config: CaddyConfig | null) {
-  const ids = new Map<string, unknown>()
-  const servers = config?.apps?.http?.servers ?? {}
-  for (const server of Object.values(servers)) {
-    for (const route of server.routes ?? []) {
-      if (route['@id']?.startsWith(ID_PREFIX)) ids.set(route['@id'], route)
+const idOf = (o: Json) => (typeof o['@id'] === 'string' ? o['@id'] : '')
+const isBerths = (o: Json) => idOf(o).startsWith(ID_PREFIX)
+
+/**
+ * Caddy's `apps` with Berth's part as `desired` wants it and everything else as it was: Berth's
+ * routes in place where they are (new ones first, wildcards last), its policies first, its port
+ * servers whole. A server of the host's own on Berth's domain port takes Berth's routes, since
+ * Caddy lets only one server listen on an address.
+ */
+export function nextApps(current: CaddyApps, desired: DesiredConfig, ports: FrontDoorPorts): CaddyApps {
+  const apps = structuredClone(current)
+  const wantsHttp = desired.routes.length > 0 || desired.portServers.length > 0
+  if (wantsHttp || apps.http) apps.http = { ...apps.http, servers: { ...apps.http?.servers } }
+  const servers = apps.http?.servers ?? {}
+
+  if (desired.routes.length > 0 && apps.http) {
+    // Caddy decides which of its servers is the plain-HTTP one (and where redirects go) by these.
+    if ((apps.http.http_port ?? 80) !== ports.http) apps.http.http_port = ports.http
+    if ((apps.http.https_port ?? 443) !== ports.https) apps.http.https_port = ports.https
+  }
+  // The local CA stays out of the host's trust store; Berth's users trust it if they want to.
+  if (desired.internalCa && apps.pki === undefined) {
+    apps.pki = { certificate_authorities: { local: { install_trust: false } } }
+  }
+
+  const routeServer = new Map<string, string>()
+  for (const { name, server } of desired.domainServers) {
+    const port = (server.listen as string[])[0] ?? ''
+    const own = Object.entries(servers).find(
+      ([other, s]) => !other.startsWith(ID_PREFIX) && (s.listen ?? []).some((a) => a.endsWith(port)),
+    )
+    if (own) routeServer.set(name, own[0])
+    else servers[name] ??= structuredClone(server) as CaddyServer
+  }
+  for (const name of Object.keys(servers)) if (isPortServer(name)) delete servers[name]
+  for (const { name, server } of desired.portServers) servers[name] = structuredClone(server) as CaddyServer
+
+  // Berth's routes: replaced where they are, taken out when no longer wanted, new ones added.
+  const wanted = new Map(desired.routes.map((r) => [r.id, r]))
+  const placed = new Set<string>()
+  for (const [name, server] of Object.entries(servers)) {
+    if (isPortServer(name) || !server.routes) continue
+    server.routes = server.routes.flatMap((route) => {
+      if (!isBerths(route)) return [route]
+      const want = wanted.get(idOf(route))
+      if (!want) return []
+      placed.add(want.id)
+      return [structuredClone(want.route)]
+    })
+  }
+  for (const r of desired.routes) {
+    if (placed.has(r.id)) continue
+    const target = servers[routeServer.get(r.server) ?? r.server]
+    if (!target) continue
+    const route = structuredClone(r.route)
+    // Exact hostnames first: Caddy takes the first route that matches.
+    target.routes = r.wildcard ? [...(target.routes ?? []), route] : [route, ...(target.routes ?? [])]
+  }
+
+  const existing = apps.tls?.automation?.policies ?? []
+  const policies = existing.filter((p) => !isBerths(p))
+  if (desired.policies.length > 0 || policies.length !== existing.length) {
+    apps.tls = {
+      ...apps.tls,
+      automation: {
+        ...apps.tls?.automation,
+        policies: [...desired.policies.map((p) => p.policy), ...policies],
+      },
     }
   }
-  for (const policy of config?.apps?.tls?.automation?.policies ?? []) {
-    if (policy['@id']?.startsWith(ID_PREFIX)) ids.set(policy['@id'], policy)
+  // Nothing of Berth's to hold: what was not there stays not there.
+  if (apps.http && current.http?.servers === undefined && Object.keys(servers).length === 0) {
+    delete apps.http.servers
+    if (current.http === undefined && Object.keys(apps.http).length === 0) delete apps.http
   }
-  return { ids, servers }
+  return apps
 }
 
 /** The changes one apply made, for the log. */
@@ -44,130 +113,48 @@ export interface Applied {
   writes: number
 }
 
-/**
- * Makes Caddy hold `desired`: policies first (so Caddy never asks a public CA for a Berth domain),
- * then servers and routes, then removes Berth's objects that are no longer wanted.
- */
+const ATTEMPTS = 3
+
+/** Makes Caddy hold `desired`, writing only when something of Berth's differs. */
 export async function applyConfig(
   admin: CaddyAdmin,
   desired: DesiredConfig,
   ports: FrontDoorPorts,
 ): Promise<Applied> {
   let writes = 0
-  const write = async (op: () => Promise<unknown>) => {
-    await op()
-    writes++
-  }
-  let config = await admin.get<CaddyConfig | null>('/config/')
-  const needsHttp = desired.routes.length > 0 || desired.portServers.length > 0
-  if (needsHttp && !config?.apps?.http?.servers) {
-    await write(() => ensurePath(admin, config, ['apps', 'http', 'servers'], {}))
-    config = await admin.get<CaddyConfig | null>('/config/')
-  }
-  const { ids, servers } = berthObjects(config)
-
-  // Caddy decides which of its servers is the plain-HTTP one (and where redirects go) by these.
-  if (desired.routes.length > 0) {
-    const http = config?.apps?.http ?? {}
-    if ((http.http_port ?? 80) !== ports.http)
-      await write(() => admin.post('/config/apps/http/http_port', ports.http))
-    if ((http.https_port ?? 443) !== ports.https)
-      await write(() => admin.post('/config/apps/http/https_port', ports.https))
-  }
-  if (desired.internalCa && config?.apps?.pki === undefined) {
-    // The local CA stays out of the host's trust store; Berth's users trust it if they want to.
-    await write(() =>
-      admin.put('/config/apps/pki', { certificate_authorities: { local: { install_trust: false } } }),
-    )
-  }
-
-  if (!desired.tlsLog && config?.logging?.logs?.[TLS_LOG] !== undefined) {
-    await write(() => admin.delete(`/config/logging/logs/${TLS_LOG}`))
-  }
-  if (desired.tlsLog) {
-    const { name, log } = desired.tlsLog
-    const current = config?.logging?.logs?.[name]
-    if (current === undefined) await write(() => ensurePath(admin, config, ['logging', 'logs', name], log))
-    else if (canonical(current) !== canonical(log))
-      await write(() => admin.patch(`/config/logging/logs/${name}`, log))
-    config = await admin.get<CaddyConfig | null>('/config/')
-  }
-
-  for (const { id, policy } of desired.policies) {
-    const current = ids.get(id)
-    if (current === undefined) {
-      if (!config?.apps?.tls?.automation?.policies) {
-        await write(() => ensurePath(admin, config, ['apps', 'tls', 'automation', 'policies'], [policy]))
-        config = await admin.get<CaddyConfig | null>('/config/')
-      } else if (config.apps.tls.automation.policies.length === 0)
-        await write(() => admin.post('/config/apps/tls/automation/policies', policy))
-      else await write(() => admin.put('/config/apps/tls/automation/policies/0', policy))
-    } else if (canonical(current) !== canonical(policy)) await write(() => admin.patch(`/id/${id}`, policy))
-  }
-
-  // How many routes each server holds, to know where "first" is (Caddy cannot insert into an empty array).
-  const routeCount = new Map(Object.entries(servers).map(([name, s]) => [name, s.routes?.length ?? 0]))
-  // A server of the host's own on Berth's port (its own site on :443, say) takes Berth's routes:
-  // Caddy lets one server listen on an address.
-  const hostServers = new Map<string, string>()
-  for (const { name, server } of desired.domainServers) {
-    const port = (server.listen as string[])[0] ?? ''
-    const own = Object.entries(servers).find(
-      ([other, s]) => !other.startsWith(ID_PREFIX) && (s.listen ?? []).some((a) => a.endsWith(port)),
-    )
-    if (own) {
-      hostServers.set(name, own[0])
-      continue
+  for (let attempt = 1; ; attempt++) {
+    const { body, etag } = await admin.getTagged<CaddyConfig | null>('/config/')
+    const config = body ?? {}
+    writes += await applyLog(admin, config, desired)
+    const current = config.apps ?? {}
+    const next = nextApps(current, desired, ports)
+    if (canonical(next) === canonical(current)) return { writes }
+    try {
+      // An empty Caddy has no config at all: its root is set, the admin settings kept.
+      if (body === null) await admin.post('/config/', { ...config, apps: next })
+      else if (config.apps === undefined) await admin.put('/config/apps', next, etag)
+      else await admin.patch('/config/apps', next, etag)
+      return { writes: writes + 1 }
+    } catch (err) {
+      // Someone changed Caddy's config between the read and the write: read it again.
+      if (!(err instanceof CaddyError && err.status === 412) || attempt >= ATTEMPTS) throw err
     }
-    if (servers[name]) continue
-    await write(() => admin.put(`/config/apps/http/servers/${name}`, server))
-    routeCount.set(name, 0)
   }
-  for (const { name, server } of desired.portServers) {
-    const current = servers[name]
-    if (!current) await write(() => admin.put(`/config/apps/http/servers/${name}`, server))
-    else if (canonical(current) !== canonical(server))
-      await write(() => admin.patch(`/config/apps/http/servers/${name}`, server))
-  }
-  for (const { id, server: placeholder, wildcard, route } of desired.routes) {
-    const server = hostServers.get(placeholder) ?? placeholder
-    const current = ids.get(id)
-    if (current === undefined) {
-      const path = `/config/apps/http/servers/${server}/routes`
-      const count = routeCount.get(server) ?? 0
-      // Exact hostnames first: Caddy takes the first route that matches.
-      await write(() => (wildcard || count === 0 ? admin.post(path, route) : admin.put(`${path}/0`, route)))
-      routeCount.set(server, count + 1)
-    } else if (canonical(current) !== canonical(route)) await write(() => admin.patch(`/id/${id}`, route))
-  }
-
-  const wanted = new Set([...desired.routes.map((r) => r.id), ...desired.policies.map((p) => p.id)])
-  for (const id of ids.keys()) {
-    if (!wanted.has(id) && !id.startsWith(`${ID_PREFIX}port-`)) await write(() => admin.delete(`/id/${id}`))
-  }
-  const wantedServers = new Set(desired.portServers.map((s) => s.name))
-  for (const name of Object.keys(servers)) {
-    if (isPortServer(name) && !wantedServers.has(name))
-      await write(() => admin.delete(`/config/apps/http/servers/${name}`))
-  }
-  return { writes }
 }
 
-/** Creates the first missing object on `path` with what lies below it, `leaf` at the end. */
-async function ensurePath(admin: CaddyAdmin, config: unknown, path: string[], leaf: unknown): Promise<void> {
-  let node = config as Record<string, unknown> | null | undefined
-  for (let i = 0; i < path.length; i++) {
-    const key = path[i] as string
-    const next = node?.[key] as Record<string, unknown> | undefined
-    if (next === undefined || next === null) {
-      const value = path.slice(i + 1).reduceRight<unknown>((inner, k) => ({ [k]: inner }), leaf)
-      const at = `/config/${path.slice(0, i + 1).join('/')}`
-      // An empty Caddy has no config at all: its root is set whole, the admin settings kept.
-      if (node === null || node === undefined)
-        await admin.post('/config/', { ...(config ?? {}), [key]: value })
-      else await admin.put(at, value)
-      return
-    }
-    node = next
+/** The certificate log Berth reads failures from, kept apart from the apps (it changes seldom). */
+async function applyLog(admin: CaddyAdmin, config: CaddyConfig, desired: DesiredConfig): Promise<number> {
+  const current = config.logging?.logs?.[TLS_LOG]
+  if (!desired.tlsLog) {
+    if (current === undefined) return 0
+    await admin.delete(`/config/logging/logs/${TLS_LOG}`)
+    return 1
   }
+  const { log } = desired.tlsLog
+  if (current !== undefined && canonical(current) === canonical(log)) return 0
+  if (current !== undefined) await admin.patch(`/config/logging/logs/${TLS_LOG}`, log)
+  else if (config.logging?.logs) await admin.put(`/config/logging/logs/${TLS_LOG}`, log)
+  else if (config.logging) await admin.put('/config/logging/logs', { [TLS_LOG]: log })
+  else await admin.put('/config/logging', { logs: { [TLS_LOG]: log } })
+  return 1
 }

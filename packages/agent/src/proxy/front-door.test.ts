@@ -186,6 +186,30 @@ describe('FrontDoor against a real Caddy', () => {
     expect(await caddy.config()).toEqual(before)
   })
 
+  it('switches an app with domains on both ports to new upstreams in one config load', async () => {
+    const door = await frontDoor()
+    const app = await servedApp()
+    await door.sync(
+      table({
+        app_a: [
+          plain('a.example.test'),
+          { ...plain('s.example.test'), https: 'internal', redirect_http: false },
+        ],
+      }),
+    )
+    await door.route(app)
+    logLines.length = 0
+    const other = createServer((_req, res) => res.end('the new one')).listen(0, '127.0.0.1')
+    stops.push(() => other.close())
+    await new Promise((resolve) => other.once('listening', resolve))
+    const port = (other.address() as AddressInfo).port
+    await door.route({ ...app, upstreams: [{ dockerId: 'c2', host: '127.0.0.1', port }] })
+    // The port server, the HTTPS route and the plain-HTTP route all changed: one write.
+    expect(logLines).toEqual(["Caddy: 1 change(s) to Berth's routes"])
+    expect(await byHost('a.example.test')).toBe('the new one')
+    expect(await byPort(app.hostPort)).toBe('the new one')
+  })
+
   it('leaves a route added by hand and a server of the host own through sync and forget', async () => {
     const door = await frontDoor()
     const app = await servedApp()
