@@ -33,6 +33,10 @@ const TARGET_P50_ADDED_MS = 0.3
 const TARGET_THROUGHPUT = 0.8
 const LABEL = 'berth.bench=proxy'
 const APP = 'app_benchproxy'
+// Caddy's transport options to try on the route (JSON, e.g. {"keep_alive":{"enabled":false}}); Caddy's defaults without.
+const TRANSPORT = process.env.BENCH_PROXY_TRANSPORT
+  ? { transport: { protocol: 'http', ...JSON.parse(process.env.BENCH_PROXY_TRANSPORT) } }
+  : {}
 
 const run = promisify(execFile)
 
@@ -124,7 +128,7 @@ runBench('proxy', async () => {
         routes: [
           {
             '@id': `berth-port-${APP}`,
-            handle: [{ handler: 'reverse_proxy', upstreams: [{ dial: `${address}:3000` }] }],
+            handle: [{ handler: 'reverse_proxy', upstreams: [{ dial: `${address}:3000` }], ...TRANSPORT }],
           },
         ],
       },
@@ -133,6 +137,7 @@ runBench('proxy', async () => {
   if (reply.status !== 200)
     throw new Error(`Caddy refused the route: ${reply.status} ${JSON.stringify(reply.body)}`)
   const proxied = `http://127.0.0.1:${hostPort}/`
+  if (process.env.BENCH_PROXY_TRANSPORT) console.log(`Caddy's transport: ${JSON.stringify(TRANSPORT)}`)
   await waitFor('Caddy to serve the route', () => get(proxied).then(() => true))
 
   // ---------------------------------------------------------------- overhead of one request

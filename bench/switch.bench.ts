@@ -31,6 +31,10 @@ const TARGET_RATIO = 1.05
 const NAME = 'bench-switch'
 const SWITCHED = /sends new (requests|connections) to the new containers/
 const STARTED = /^started \d+ container\(s\); waiting for them to be healthy/
+const RUNNING = /^running on host port/
+// Fresh connections by default, so the poller costs both sides alike (busybox httpd closes each one,
+// so the agent's proxy cannot keep them); a browser's kept-alive connections with BENCH_SWITCH_KEEPALIVE=1.
+const KEEP_ALIVE = process.env.BENCH_SWITCH_KEEPALIVE === '1'
 
 interface Side {
   label: string
@@ -42,10 +46,12 @@ interface Side {
 
 interface Round {
   deployMs: number
+  /** From the start line (new containers started) to the switch line: the health gate and the switch. */
+  gateMs: number
   /** From the switch line to the first answer of the new version that stays. */
   switchMs: number
-  /** From the start line (new containers started, health gate next) to the same answer. */
-  startedMs: number
+  /** From the switch line to the running line: the drain and the old containers' removal. */
+  retireMs: number
   requests: number
   failures: number
   /** Answers of the old version after the new one had answered once. */
@@ -62,7 +68,7 @@ interface Answer {
 
 /** Polls `port` one request at a time until `stop` is called, keeping every answer. */
 function poll(port: number): { stop(): Promise<Answer[]> } {
-  const agent = new HttpAgent({ keepAlive: true, maxSockets: 1 })
+  const agent = KEEP_ALIVE ? new HttpAgent({ keepAlive: true, maxSockets: 1 }) : undefined
   const answers: Answer[] = []
   let running = true
   const loop = (async () => {
@@ -80,7 +86,7 @@ function poll(port: number): { stop(): Promise<Answer[]> } {
     async stop() {
       running = false
       await loop
-      agent.destroy()
+      agent?.destroy()
       return answers
     },
   }
@@ -108,11 +114,17 @@ async function deployUntilRunning(
   return { id, ms: performance.now() - started }
 }
 
-async function logLineAt(http: Client, token: string, id: string, pattern: RegExp): Promise<number> {
-  const res = await http.get(`/deployments/${id}/logs`, { token })
-  const line = (res.body.lines as { at: number; text: string }[]).find((l) => pattern.test(l.text))
-  if (!line) throw new Error(`deployment ${id} logged no line matching ${pattern}`)
-  return line.at
+/** When the deployment logged a line matching each pattern (the agent's clock, Date.now()). */
+async function loggedAt(http: Client, token: string, id: string, patterns: RegExp[]): Promise<number[]> {
+  const lines = (await http.get(`/deployments/${id}/logs`, { token })).body.lines as {
+    at: number
+    text: string
+  }[]
+  return patterns.map((pattern) => {
+    const line = lines.find((l) => pattern.test(l.text))
+    if (!line) throw new Error(`deployment ${id} logged no line matching ${pattern}`)
+    return line.at
+  })
 }
 
 async function redeploy(
@@ -135,18 +147,26 @@ async function redeploy(
   const isOld = (a: Answer) => a.body === `${previous}\n`
   // Anything but the old or the new page is a failed request: an error, a 5xx, Caddy's empty 200.
   const failed = answers.filter((a) => !isNew(a) && !isOld(a))
-  for (const a of failed.slice(0, 3)) {
-    console.log(`${side.label}: a failed request at ${a.at}: ${a.error ?? JSON.stringify(a.body)}`)
-  }
-  const stays = answers[answers.findLastIndex((a) => !isNew(a)) + 1]
+  const lastOld = answers.findLastIndex(isOld)
+  const stays = answers.slice(lastOld + 1).find(isNew)
   if (!stays) throw new Error(`${side.label}: the new version never answered (${answers.length} requests)`)
   const oldAfterNew = answers.slice(answers.findIndex(isNew)).filter(isOld).length
-  const switchedAt = await logLineAt(http, token, deployment.id, SWITCHED)
-  const startedAt = await logLineAt(http, token, deployment.id, STARTED)
+  const [startedAt = 0, switchedAt = 0, runningAt = 0] = await loggedAt(http, token, deployment.id, [
+    STARTED,
+    SWITCHED,
+    RUNNING,
+  ])
+  for (const a of failed.slice(0, 3)) {
+    const when = a.at - switchedAt
+    console.log(
+      `${side.label}: a failed request ${when} ms after the switch line: ${a.error ?? JSON.stringify(a.body)}`,
+    )
+  }
   return {
     deployMs: deployment.ms,
+    gateMs: switchedAt - startedAt,
     switchMs: stays.at - switchedAt,
-    startedMs: stays.at - startedAt,
+    retireMs: runningAt - switchedAt,
     requests: answers.length,
     failures: failed.length,
     oldAfterNew,
@@ -167,6 +187,9 @@ function removeLeftovers(): void {
 }
 
 runBench('switch', async () => {
+  console.log(
+    `the client polls with ${KEEP_ALIVE ? 'kept-alive connections' : 'a fresh connection per request'}`,
+  )
   removeLeftovers()
   process.once('exit', removeLeftovers)
   const work = tempDir('berth-bench-switch-')
@@ -223,8 +246,9 @@ runBench('switch', async () => {
       perRound.push([
         `${i} ${side.label}`,
         fmt(r.deployMs, 0),
-        fmt(r.startedMs, 0),
+        fmt(r.gateMs, 0),
         fmt(r.switchMs, 0),
+        fmt(r.retireMs, 0),
         String(r.requests),
         String(r.failures),
         String(r.oldAfterNew),
@@ -232,7 +256,16 @@ runBench('switch', async () => {
     }
   }
   printTable(
-    ['round', 'deploy ms', 'started→new ms', 'switch→new ms', 'requests', 'failed', 'old after new'],
+    [
+      'round',
+      'deploy ms',
+      'started→switch ms',
+      'switch→new ms',
+      'switch→running ms',
+      'requests',
+      'failed',
+      'old after new',
+    ],
     perRound,
   )
 
