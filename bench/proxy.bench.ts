@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
+import { reverseProxy } from '../packages/agent/src/proxy/config.ts'
 import { startCaddy } from '../test/support/caddy.ts'
 import { docker, removeContainers, TEST_IMAGE } from '../test/support/docker.ts'
 import { freePort } from '../test/support/process.ts'
@@ -20,8 +21,8 @@ import {
 // Caddy on an app's data path: what it adds to a small GET, and the requests/s it passes with 32
 // connections, each against the same GET made directly to the container's bridge address in the
 // same run. Caddy is configured as the agent configures an app's host port: a `berth-port-<port>`
-// server, automatic HTTPS off, one route `@id berth-port-<app>` that proxies to the container, so
-// the bench measures Caddy's data path and nothing of Berth's.
+// server, automatic HTTPS off, one route `@id berth-port-<app>` with the agent's own reverse_proxy
+// handler, so the bench measures Caddy's data path and nothing of Berth's.
 
 const CALLS = 2000
 const WARMUP_MS = 3_000
@@ -120,6 +121,7 @@ runBench('proxy', async () => {
   onCleanUp(() => caddy.stop())
   const hostPort = await freePort()
   const server = `berth-port-${hostPort}`
+  const upstreams = [{ dockerId: container, host: address, port: 3000 }]
   const reply = await caddy.admin('PUT', '/config/apps/http', {
     servers: {
       [server]: {
@@ -128,7 +130,8 @@ runBench('proxy', async () => {
         routes: [
           {
             '@id': `berth-port-${APP}`,
-            handle: [{ handler: 'reverse_proxy', upstreams: [{ dial: `${address}:3000` }], ...TRANSPORT }],
+            handle: [{ ...reverseProxy({ appId: APP, hostPort, upstreams, health: null }), ...TRANSPORT }],
+            terminal: true,
           },
         ],
       },
