@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
+import { reverseProxy } from '../packages/agent/src/proxy/config.ts'
 import { startCaddy } from '../test/support/caddy.ts'
 import { docker, removeContainers, TEST_IMAGE } from '../test/support/docker.ts'
 import { freePort } from '../test/support/process.ts'
@@ -20,8 +21,8 @@ import {
 // Caddy on an app's data path: what it adds to a small GET, and the requests/s it passes with 32
 // connections, each against the same GET made directly to the container's bridge address in the
 // same run. Caddy is configured as the agent configures an app's host port: a `berth-port-<port>`
-// server, automatic HTTPS off, one route `@id berth-port-<app>` that proxies to the container, so
-// the bench measures Caddy's data path and nothing of Berth's.
+// server, automatic HTTPS off, one route `@id berth-port-<app>` with the agent's own reverse_proxy
+// handler, so the bench measures Caddy's data path and nothing of Berth's.
 
 const CALLS = 2000
 const WARMUP_MS = 3_000
@@ -33,6 +34,10 @@ const TARGET_P50_ADDED_MS = 0.3
 const TARGET_THROUGHPUT = 0.8
 const LABEL = 'berth.bench=proxy'
 const APP = 'app_benchproxy'
+// Caddy's transport options to try on the route (JSON, e.g. {"keep_alive":{"enabled":false}}); Caddy's defaults without.
+const TRANSPORT = process.env.BENCH_PROXY_TRANSPORT
+  ? { transport: { protocol: 'http', ...JSON.parse(process.env.BENCH_PROXY_TRANSPORT) } }
+  : {}
 
 const run = promisify(execFile)
 
@@ -116,6 +121,7 @@ runBench('proxy', async () => {
   onCleanUp(() => caddy.stop())
   const hostPort = await freePort()
   const server = `berth-port-${hostPort}`
+  const upstreams = [{ dockerId: container, host: address, port: 3000 }]
   const reply = await caddy.admin('PUT', '/config/apps/http', {
     servers: {
       [server]: {
@@ -124,7 +130,8 @@ runBench('proxy', async () => {
         routes: [
           {
             '@id': `berth-port-${APP}`,
-            handle: [{ handler: 'reverse_proxy', upstreams: [{ dial: `${address}:3000` }] }],
+            handle: [{ ...reverseProxy({ appId: APP, hostPort, upstreams, health: null }), ...TRANSPORT }],
+            terminal: true,
           },
         ],
       },
@@ -133,6 +140,7 @@ runBench('proxy', async () => {
   if (reply.status !== 200)
     throw new Error(`Caddy refused the route: ${reply.status} ${JSON.stringify(reply.body)}`)
   const proxied = `http://127.0.0.1:${hostPort}/`
+  if (process.env.BENCH_PROXY_TRANSPORT) console.log(`Caddy's transport: ${JSON.stringify(TRANSPORT)}`)
   await waitFor('Caddy to serve the route', () => get(proxied).then(() => true))
 
   // ---------------------------------------------------------------- overhead of one request

@@ -111,11 +111,12 @@ export async function enroll(http: Client, enrollmentToken: string): Promise<Enr
   return res.body
 }
 
-/** A server with the real bundled agent enrolled and online. */
+/** A server with the real bundled agent enrolled and online; it drives `caddy` when given. */
 export async function startOnlineAgent(
   api: Pick<ApiTarget, 'url' | 'http'>,
   token: string,
   name: string,
+  caddy?: { agentEnv: Record<string, string> },
 ): Promise<{ id: string; agent: Child }> {
   const server = await createServer(api.http, token, name)
   const agent = track(
@@ -123,6 +124,7 @@ export async function startOnlineAgent(
       api: api.url,
       token: server.enrollmentToken,
       stateDir: tempDir('berth-bench-agent-'),
+      caddy,
     }),
   )
   await waitFor(
