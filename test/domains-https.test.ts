@@ -73,7 +73,7 @@ describe('an app with a domain through Caddy', () => {
     await addDomain(app.id, { hostname, https: 'auto', redirect_http: true })
 
     const domain = await certificateOf(app.id, hostname, 'active')
-    expect(domain.certificate.expires_at).toBeGreaterThan(Date.now() + 86_400_000)
+    expect(Date.parse(domain.certificate.expires_at)).toBeGreaterThan(Date.now() + 86_400_000)
     expect(domain.certificate.issuer).toMatch(/Pebble/i)
     const page = await httpsGet(`https://${hostname}/`, {
       resolveTo: caddy.httpsPort,

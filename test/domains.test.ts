@@ -86,7 +86,7 @@ describe('with a server whose agent reported a Caddy (written into the database)
       redirect_to: null,
       automatic: false,
       certificate: { status: 'pending', reason: null, expires_at: null, issuer: null },
-      created_at: expect.any(Number),
+      created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
     }
     expect(added.body.domain).toEqual(domain)
     const automatic = {

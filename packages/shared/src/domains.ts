@@ -95,9 +95,9 @@ export interface DomainView {
   redirect_to: string | null
   /** The domain every app gets from its server's base domain; it cannot be removed. */
   automatic: boolean
-  /** Null for `https: off`. */
-  certificate: Omit<CertificateStatus, 'hostname'> | null
-  created_at: number | null
+  /** Null for `https: off`; `expires_at` as an ISO time, like every time the API shows. */
+  certificate: (Omit<CertificateStatus, 'hostname' | 'expires_at'> & { expires_at: string | null }) | null
+  created_at: string | null
 }
 
 // ---------------------------------------------------------------- what the agent is told

@@ -11,6 +11,7 @@ import { isUniqueViolation } from '../db/errors.ts'
 import { apps, domains, servers } from '../db/schema.ts'
 import { ApiError, notFound } from '../errors.ts'
 import { log } from '../lib/log.ts'
+import { isoOrNull } from '../lib/time.ts'
 import { findApp } from './apps.ts'
 import { automaticDomain, automaticDomainOf, syncProxy, syncProxyQuietly, toProxyDomain } from './proxy.ts'
 import { findServer } from './servers.ts'
@@ -69,9 +70,12 @@ const ownDomains = (ctx: ActorContext, appId: string) =>
     .where(eq(domains.appId, appId))
     .orderBy(asc(domains.createdAt), asc(domains.id))
 
-const PENDING: DomainView['certificate'] = { status: 'pending', reason: null, expires_at: null, issuer: null }
+/** A certificate as stored and as the agent reads it (expiry in ms). */
+type Certificate = Omit<CertificateStatus, 'hostname'>
 
-function storedCertificate(row: DomainRow): DomainView['certificate'] {
+const PENDING: Certificate = { status: 'pending', reason: null, expires_at: null, issuer: null }
+
+function storedCertificate(row: DomainRow): Certificate {
   if (!row.certStatus) return PENDING
   return {
     status: row.certStatus,
@@ -84,15 +88,16 @@ function storedCertificate(row: DomainRow): DomainView['certificate'] {
 function toDomainView(
   appId: string,
   domain: ProxyDomain,
-  extra: { id: string; automatic: boolean; certificate: DomainView['certificate']; createdAt: number | null },
+  extra: { id: string; automatic: boolean; certificate: Certificate | null; createdAt: number | null },
 ): DomainView {
+  const cert = extra.certificate
   return {
     id: extra.id,
     app_id: appId,
     ...domain,
     automatic: extra.automatic,
-    certificate: domain.https === 'off' ? null : extra.certificate,
-    created_at: extra.createdAt,
+    certificate: domain.https === 'off' || !cert ? null : { ...cert, expires_at: isoOrNull(cert.expires_at) },
+    created_at: isoOrNull(extra.createdAt),
   }
 }
 
