@@ -67,7 +67,6 @@ interface Running {
  */
 export class AppHost implements DeployHost {
   readonly proxies = new Map<string, AppProxy>()
-  readonly reservedPorts = new Set<number>()
   readonly frontDoor: FrontDoor | null
   private readonly jobs = new Map<string, Running>()
   private readonly locks = new Map<string, Mutex>()

@@ -3,6 +3,7 @@ import type { Mutex } from '../concurrency.ts'
 import { planPorts } from '../containers/ports.ts'
 import type { Docker } from '../docker/index.ts'
 import { messageOf } from '../log.ts'
+import { CaddyError } from '../proxy/admin.ts'
 import type { ServedApp, Upstream } from '../proxy/config.ts'
 import type { FrontDoor } from '../proxy/front-door.ts'
 import { AppProxy } from '../proxy/tcp.ts'
@@ -22,9 +23,10 @@ export interface Serving {
   frontDoor: FrontDoor | null
   /** The agent's own proxy of each app, by app id, on a host without a Caddy. */
   proxies: Map<string, AppProxy>
-  /** Host ports deploys have chosen and Caddy does not listen on yet. */
-  reservedPorts: Set<number>
 }
+
+/** Host ports tried for a new app before the deploy gives up: others may take one between look and claim. */
+const PORT_ATTEMPTS = 5
 
 /** Where an app's traffic comes in during a rollout, and how it is switched to the new containers. */
 export interface Front {
@@ -72,20 +74,15 @@ async function caddyFront(
   const previous = door.servedApp(args.app_id)
   const wanted = args.run.host_port
   let hostPort: number
-  let reserved = false
+  let claimed = false
   if (previous && (wanted === null || wanted === previous.hostPort)) hostPort = previous.hostPort
   else {
-    hostPort = await serving.portLock.run(async () => {
-      const taken = new Set([...serving.reservedPorts, ...door.servedApps().map((a) => a.hostPort)])
-      const port = await choosePort(serving, args, taken)
-      serving.reservedPorts.add(port)
-      return port
-    })
-    reserved = true
+    hostPort = await serving.portLock.run(() => claimPort(serving, door, args))
+    claimed = true
     job.log('system', `the app answers on host port ${hostPort}`)
   }
   const release = async () => {
-    if (reserved) serving.reservedPorts.delete(hostPort)
+    if (claimed) await door.release(hostPort)
   }
   const check = args.run.health_check
   return {
@@ -101,8 +98,6 @@ async function caddyFront(
         await door.route(app)
       } catch (err) {
         throw new DeployFailure(`Caddy did not take the new route: ${messageOf(err)}`)
-      } finally {
-        await release()
       }
       return `Caddy sends new requests to the new containers (host port ${hostPort})`
     },
@@ -116,13 +111,34 @@ async function caddyFront(
   }
 }
 
+/**
+ * Chooses the app's host port and has Caddy listen on it at once, so nothing else takes it during
+ * the deploy; a port taken between the look and the claim is skipped for the next free one.
+ */
+async function claimPort(serving: Serving, door: FrontDoor, args: DeployArgs): Promise<number> {
+  const taken = new Set(door.heldPorts())
+  for (let attempt = 1; ; attempt++) {
+    const port = await choosePort(serving, args, taken)
+    try {
+      await door.claim(port, args.app_id)
+      return port
+    } catch (err) {
+      const inUse = err instanceof CaddyError && /address already in use/.test(err.message)
+      if (!inUse || args.run.host_port !== null || attempt >= PORT_ATTEMPTS) {
+        throw new DeployFailure(`Caddy cannot listen on host port ${port}: ${messageOf(err)}`)
+      }
+      taken.add(port)
+    }
+  }
+}
+
 async function proxyFront(serving: Serving, args: DeployArgs, job: DeployJob): Promise<Front> {
   const previous = serving.proxies.get(args.app_id)
   const wanted = args.run.host_port
   let proxy = previous
   if (!proxy || (wanted !== null && wanted !== proxy.port)) {
     proxy = await serving.portLock.run(async () => {
-      const port = await choosePort(serving, args, serving.reservedPorts)
+      const port = await choosePort(serving, args, new Set())
       return AppProxy.listen(port).catch((err: unknown) => {
         throw new DeployFailure(`cannot listen on host port ${port}: ${messageOf(err)}`)
       })

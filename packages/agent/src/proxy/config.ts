@@ -97,6 +97,8 @@ export function desiredConfig(input: {
   settings: ProxySettings
   ports: FrontDoorPorts
   tlsLog: string | null
+  /** Host ports deploys have chosen, held by Caddy until their app is routed there. */
+  claims?: ReadonlyMap<number, string>
 }): DesiredConfig {
   const { ports } = input
   const routes: DesiredRoute[] = []
@@ -162,6 +164,25 @@ export function desiredConfig(input: {
         },
       })
     }
+  }
+
+  const routedPorts = new Set(portServers.map((p) => p.name))
+  for (const [hostPort, appId] of [...(input.claims ?? [])].sort(([a], [b]) => a - b)) {
+    if (routedPorts.has(portServerName(hostPort))) continue
+    portServers.push({
+      name: portServerName(hostPort),
+      server: {
+        listen: [`:${hostPort}`],
+        automatic_https: { disable: true },
+        routes: [
+          {
+            '@id': `${ID_PREFIX}port-${appId}-claim`,
+            handle: [{ handler: 'static_response', status_code: 503, body: 'this app is being deployed\n' }],
+            terminal: true,
+          },
+        ],
+      },
+    })
   }
 
   const policies: DesiredConfig['policies'] = []

@@ -210,6 +210,24 @@ describe('FrontDoor against a real Caddy', () => {
     expect(await byPort(app.hostPort)).toBe('the new one')
   })
 
+  it('holds a claimed host port until the app is routed there, and refuses one already in use', async () => {
+    const door = await frontDoor()
+    const app = await servedApp()
+    await door.claim(app.hostPort, app.appId)
+    const held = await httpGet(`http://127.0.0.1:${app.hostPort}/`)
+    expect(held.status).toBe(503)
+    await door.route(app)
+    expect(await byPort(app.hostPort)).toBe(`app says 127.0.0.1:${app.hostPort}`)
+
+    const busy = createServer().listen(0)
+    stops.push(() => busy.close())
+    await new Promise((resolve) => busy.once('listening', resolve))
+    const taken = (busy.address() as AddressInfo).port
+    await expect(door.claim(taken, 'app_b')).rejects.toThrow(/address already in use/)
+    expect(door.heldPorts()).toEqual([app.hostPort])
+    expect(await byPort(app.hostPort)).toBe(`app says 127.0.0.1:${app.hostPort}`)
+  })
+
   it('leaves a route added by hand and a server of the host own through sync and forget', async () => {
     const door = await frontDoor()
     const app = await servedApp()

@@ -53,6 +53,8 @@ export interface FrontDoorOptions {
  */
 export class FrontDoor {
   private readonly served = new Map<string, ServedApp>()
+  /** Host ports claimed for deploys under way, by port: Caddy listens on them from the claim on. */
+  private readonly claims = new Map<number, string>()
   private readonly record: JsonRecord<Stored>
   private table: Stored = {
     engaged: false,
@@ -107,6 +109,32 @@ export class FrontDoor {
     return [...this.served.values()]
   }
 
+  /** Host ports Caddy listens on for apps: routed ones and claimed ones. */
+  heldPorts(): number[] {
+    return [...[...this.served.values()].map((a) => a.hostPort), ...this.claims.keys()]
+  }
+
+  /**
+   * Has Caddy listen on `hostPort` for `appId` now (answering 503 until the app is routed there),
+   * so that nothing else on the host takes the port during the deploy. Throws, holding nothing,
+   * when Caddy cannot listen there.
+   */
+  async claim(hostPort: number, appId: string): Promise<void> {
+    this.claims.set(hostPort, appId)
+    try {
+      await this.apply()
+    } catch (err) {
+      this.claims.delete(hostPort)
+      await this.apply().catch(() => {})
+      throw err
+    }
+  }
+
+  /** Gives up a claim a deploy no longer needs. */
+  async release(hostPort: number): Promise<void> {
+    if (this.claims.delete(hostPort)) await this.apply().catch(() => {})
+  }
+
   /** Routes `app` through Caddy; on failure Caddy and this stay as they were, and the error is thrown. */
   async route(app: ServedApp): Promise<void> {
     // A deploy is the API's word that the app exists, whatever table came last.
@@ -115,11 +143,15 @@ export class FrontDoor {
     }
     const before = this.served.get(app.appId)
     this.served.set(app.appId, app)
+    // The app's own port server takes over its claim in the same load.
+    const claimed = this.claims.get(app.hostPort)
+    if (claimed === app.appId) this.claims.delete(app.hostPort)
     try {
       await this.apply()
     } catch (err) {
       if (before) this.served.set(app.appId, before)
       else this.served.delete(app.appId)
+      if (claimed === app.appId) this.claims.set(app.hostPort, app.appId)
       await this.apply().catch(() => {})
       throw err
     }
@@ -205,6 +237,7 @@ export class FrontDoor {
         settings: this.table.settings,
         ports: this.options.ports,
         tlsLog: this.options.tlsLog,
+        claims: this.claims,
       })
       try {
         const { writes } = await applyConfig(this.options.admin, desired, this.options.ports)
