@@ -13,6 +13,7 @@ import {
   runBench,
   type Summary,
   summarize,
+  summaryRow,
   verdict,
   waitFor,
   warmUp,
@@ -145,14 +146,7 @@ runBench('proxy', async () => {
 
   // ---------------------------------------------------------------- overhead of one request
   const m = await latencies(direct, proxied)
-  const row = (name: string, s: Summary) => [
-    name,
-    String(s.n),
-    fmt(s.p50, 3),
-    fmt(s.p90, 3),
-    fmt(s.p99, 3),
-    fmt(s.max, 3),
-  ]
+  const row = summaryRow
   printTable(
     ['ms', 'n', 'p50', 'p90', 'p99', 'max'],
     [row('GET container (bridge address)', m.direct), row('GET through Caddy', m.proxied)],

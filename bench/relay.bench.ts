@@ -9,6 +9,7 @@ import {
   startApi,
   startOnlineAgent,
   summarize,
+  summaryRow,
   verdict,
   warmUp,
 } from './support.ts'
@@ -116,14 +117,7 @@ async function measure(
 
 /** Prints one runtime's tables and its `result:` line. */
 function report(runtime: string, resultName: string, m: Measured): void {
-  const row = (name: string, s: Summary) => [
-    name,
-    String(s.n),
-    fmt(s.p50, 3),
-    fmt(s.p90, 3),
-    fmt(s.p99, 3),
-    fmt(s.max, 3),
-  ]
+  const row = summaryRow
   console.log(`\n-- API on ${runtime}`)
   printTable(
     ['ms', 'n', 'p50', 'p90', 'p99', 'max'],

@@ -229,6 +229,11 @@ export function summarize(values: readonly number[]): Summary {
 
 // ------------------------------------------------------------------ output
 
+/** One table row of a latency summary in ms: name, count, p50, p90, p99, max. */
+export function summaryRow(name: string, s: Summary): string[] {
+  return [name, String(s.n), fmt(s.p50, 3), fmt(s.p90, 3), fmt(s.p99, 3), fmt(s.max, 3)]
+}
+
 /** A number with `digits` decimals, or "-" when there is none. */
 export function fmt(value: number, digits = 2): string {
   return Number.isFinite(value) ? value.toFixed(digits) : '-'
