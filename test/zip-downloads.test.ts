@@ -27,9 +27,7 @@ const run = Math.random().toString(36).slice(2, 7)
 const volume = `t${run}-zip-data`
 
 beforeAll(async () => {
-  // The heartbeat users run with (10 s): writing the central directory of 65,540 entries keeps
-  // the agent busy for a few seconds at the end, longer than the suites' quick heartbeat allows.
-  api = await startApi({ env: { BERTH_HEARTBEAT_MS: '10000' } })
+  api = await startApi()
   admin = await registerAdmin(api.http)
   ;({ serverId, agent } = await startServerWithAgent(api, admin, 'zip-host'))
   const res = await api.http.post(`/servers/${serverId}/containers`, {

@@ -5,7 +5,10 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
+import { promisify } from 'node:util'
+import { crc32 } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import yauzl from 'yauzl'
 import { ZipReader, ZipWriter } from './zip.ts'
 
 let dir: string
@@ -180,4 +183,43 @@ print(len(z.infolist()), z.infolist()[-1].filename, z.infolist()[-1].file_size)`
     expect(listing.trim()).toBe('65540 e/last 5')
     expect(await readFile(join(extracted, 'e/last'), 'utf8')).toBe('65539')
   }, 60_000)
+
+  test('writes an entry past 4 GiB with zip64 sizes and the CRC of its data', async () => {
+    // 4 GiB of one reused zero-filled buffer and a short tail: cheap to make, to CRC and to deflate.
+    const zeros = Buffer.alloc(1 << 20)
+    const tail = Buffer.from('the end')
+    function* data() {
+      for (let i = 0; i < 4096; i++) yield zeros
+      yield tail
+    }
+    const size = 4096 * zeros.length + tail.length
+    let crc = 0
+    for (const chunk of data()) crc = crc32(chunk, crc)
+
+    const pieces: Buffer[] = []
+    const zip = new ZipWriter(async (piece) => {
+      pieces.push(Buffer.from(piece))
+    })
+    await zip.file('big.bin', 0o644, new Date(2024, 4, 6), Readable.from(data()))
+    await zip.finish()
+
+    const [entry, ...rest] = await entriesIn(Buffer.concat(pieces))
+    expect(rest).toHaveLength(0)
+    expect(entry?.fileName).toBe('big.bin')
+    expect(entry?.uncompressedSize).toBe(size)
+    expect(entry?.crc32).toBe(crc)
+    // The central directory record carries the real sizes in its zip64 extended information field.
+    const zip64 = entry?.extraFields.find((field) => field.id === 0x0001)
+    expect(zip64?.data.readBigUInt64LE(0)).toBe(BigInt(size))
+  }, 120_000)
 })
+
+async function entriesIn(bytes: Buffer): Promise<yauzl.Entry[]> {
+  const zip = await promisify<Buffer, yauzl.Options, yauzl.ZipFile>(yauzl.fromBuffer)(bytes, {
+    lazyEntries: false,
+  })
+  const entries: yauzl.Entry[] = []
+  zip.on('entry', (entry: yauzl.Entry) => entries.push(entry))
+  await once(zip, 'end')
+  return entries
+}

@@ -1,5 +1,7 @@
+import { once } from 'node:events'
 import { type Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import { crc32 } from 'node:zlib'
 import yauzl from 'yauzl'
@@ -210,7 +212,9 @@ export class ZipWriter {
 
   /** Writes the central directory; nothing may be added after. */
   async finish(): Promise<void> {
-    ;(await this.zip).finalize()
+    const zip = (await this.zip) as unknown as CentralDirectoryWriter
+    // A write that fails stops the output; the directory waiting for it to drain would never end.
+    await Promise.race([writeCentralDirectory(zip), this.written])
     await this.written
   }
 
@@ -224,4 +228,43 @@ export class ZipWriter {
     // A write that fails stops the zip's output; the entry waiting on it would never end.
     return Promise.race([added, this.written.then(() => added)])
   }
+}
+
+/** The parts of compress-commons' ZipArchiveOutputStream (zip-stream's base) that end a zip. */
+interface CentralDirectoryWriter {
+  offset: number
+  writableNeedDrain: boolean
+  _entries: unknown[]
+  _archive: { centralOffset: number; centralLength: number; finish: boolean; finished: boolean }
+  _writeCentralFileHeader(entry: unknown): void
+  _writeCentralDirectoryZip64(): void
+  _writeCentralDirectoryEnd(): void
+  isZip64(): boolean
+  end(): void
+}
+
+/** Directory records written per turn of the event loop: a few milliseconds of work each. */
+const RECORDS_PER_SLICE = 250
+
+/**
+ * zip-stream's finalize, in slices: it writes every directory record in one go, which at 65,000
+ * entries holds the agent's event loop (and its heartbeats) for seconds.
+ */
+async function writeCentralDirectory(zip: CentralDirectoryWriter): Promise<void> {
+  const archive = zip._archive
+  archive.finish = true
+  archive.centralOffset = zip.offset
+  for (let first = 0; first < zip._entries.length; first += RECORDS_PER_SLICE) {
+    for (const entry of zip._entries.slice(first, first + RECORDS_PER_SLICE)) {
+      zip._writeCentralFileHeader(entry)
+    }
+    if (zip.writableNeedDrain) await once(zip as unknown as NodeJS.EventEmitter, 'drain')
+    // A drain can come within the same turn; only a macrotask lets heartbeats and sockets in.
+    await nextTurn()
+  }
+  archive.centralLength = zip.offset - archive.centralOffset
+  if (zip.isZip64()) zip._writeCentralDirectoryZip64()
+  zip._writeCentralDirectoryEnd()
+  archive.finished = true
+  zip.end()
 }
