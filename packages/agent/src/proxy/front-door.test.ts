@@ -40,18 +40,23 @@ afterEach(async () => {
   await rm(folder, { recursive: true, force: true })
 })
 
-async function frontDoor(
-  options: { tlsLog?: string; checkMs?: number; running?: ServedApp[] } = {},
-): Promise<FrontDoor> {
-  const door = new FrontDoor({
+/** A front door on the test's Caddy and work folder, not started. */
+function newFrontDoor(options: { tlsLog?: string; checkMs?: number; log?: (line: string) => void } = {}) {
+  return new FrontDoor({
     admin: new CaddyAdmin({ url: new URL(caddy.adminUrl) }),
     ports: { http: caddy.httpPort, https: caddy.httpsPort },
     tlsLog: options.tlsLog ?? null,
     workDir: folder,
-    log: (line) => logLines.push(line),
+    log: options.log ?? ((line) => logLines.push(line)),
     changed: (proxy) => told.push(proxy),
     checkMs: options.checkMs,
   })
+}
+
+async function frontDoor(
+  options: { tlsLog?: string; checkMs?: number; running?: ServedApp[] } = {},
+): Promise<FrontDoor> {
+  const door = newFrontDoor(options)
   await door.start()
   // As the agent does once it knows which apps run on the host.
   await door.adopt(options.running ?? [])
@@ -107,14 +112,7 @@ async function addHandConfig(port: number): Promise<void> {
 
 describe('FrontDoor against a real Caddy', () => {
   it('does not route again an app the API no longer lists, found running after a restart', async () => {
-    const door = new FrontDoor({
-      admin: new CaddyAdmin({ url: new URL(caddy.adminUrl) }),
-      ports: { http: caddy.httpPort, https: caddy.httpsPort },
-      tlsLog: null,
-      workDir: folder,
-      log: () => {},
-      changed: () => {},
-    })
+    const door = newFrontDoor({ log: () => {} })
     await door.start()
     const gone = await servedApp('app_gone')
     const kept = await servedApp('app_kept')
@@ -136,14 +134,7 @@ describe('FrontDoor against a real Caddy', () => {
     // The same work folder: a new agent process, which the API syncs before restore has run.
     const before = await caddy.config()
     const secondLog: string[] = []
-    const door = new FrontDoor({
-      admin: new CaddyAdmin({ url: new URL(caddy.adminUrl) }),
-      ports: { http: caddy.httpPort, https: caddy.httpsPort },
-      tlsLog: null,
-      workDir: folder,
-      log: (line) => secondLog.push(line),
-      changed: () => {},
-    })
+    const door = newFrontDoor({ log: (line) => secondLog.push(line) })
     await door.start()
     const record = join(folder, 'proxy.json')
     const written = (await stat(record)).ino
