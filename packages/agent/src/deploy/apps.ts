@@ -1,5 +1,6 @@
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
+import { setTimeout as delay } from 'node:timers/promises'
 import {
   APP_LABELS,
   type DeployArgs,
@@ -237,7 +238,8 @@ export class AppHost implements DeployHost {
   /** The host's Caddy as the agent found it, once it has looked (within a few seconds of starting). */
   async proxyInfo(): Promise<ProxyInfo | null> {
     if (!this.frontDoor) return null
-    await Promise.race([this.frontDoor.looked, new Promise((resolve) => setTimeout(resolve, 3_000))])
+    // The hello waits a little for the first look, never longer; the timer keeps no process alive.
+    await Promise.race([this.frontDoor.looked, delay(3_000, undefined, { ref: false })])
     return this.frontDoor.proxy
   }
 
