@@ -49,6 +49,20 @@ export async function waitForServerStatus(
   )
 }
 
+let serversStarted = 0
+
+/**
+ * A slice of the default port range of its own for each agent started here. A host has one agent
+ * that owns its range; the test files running at once put several on this host, and one agent
+ * cannot see a port another has chosen but not yet bound. Files running at once have different
+ * pool ids, and each file's agents take turns through its half.
+ */
+function ownPortRange(): { start: number; end: number } {
+  const pool = Number(process.env.VITEST_POOL_ID ?? 1) - 1
+  const start = 20_000 + (pool % 2) * 5_000 + (serversStarted++ % 10) * 500
+  return { start, end: start + 499 }
+}
+
 /** Creates a server and starts a real agent process for it; resolves once the server is online. */
 export async function startServerWithAgent(
   api: { url: string; http: Client },
@@ -59,6 +73,11 @@ export async function startServerWithAgent(
   const created = await api.http.post('/servers', { token: admin, body: { name } })
   expect(created.status, created.text).toBe(201)
   const serverId: string = created.body.server.id
+  const ranged = await api.http.patch(`/servers/${serverId}`, {
+    token: admin,
+    body: { port_range: ownPortRange() },
+  })
+  expect(ranged.status, ranged.text).toBe(200)
   const stateDir = mkdtempSync(join(os.tmpdir(), 'berth-agent-'))
   const agent = startAgentProcess({ api: api.url, token: created.body.enrollment.token, stateDir, caddy })
   await waitForServerStatus(api.http, admin, serverId, 'online')

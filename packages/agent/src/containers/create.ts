@@ -2,7 +2,7 @@ import { type ContainerDetail, LABELS, type OpArgs } from '@berth/shared'
 import type { ContainerSpec, Docker } from '../docker/index.ts'
 import { OpError } from '../errors.ts'
 import type { OpContext } from '../ops/context.ts'
-import { planPorts, portConflictOf } from './ports.ts'
+import { portConflictOf } from './ports.ts'
 import { detailOf } from './report.ts'
 import { envList, exposedPortsOf, limitsOf, missingImage, portBindingsOf, requireImage } from './spec.ts'
 
@@ -14,8 +14,8 @@ export async function createContainer(
 ): Promise<ContainerDetail> {
   if (args.contained) await refuseHostReach(docker, args, signal)
   await requireImage(docker, args.image, signal)
-  const id = await agent.portLock.run(async () => {
-    const ports = await planPorts(docker, args.ports, args.port_range, { signal })
+  const id = await agent.ports.choose(async (plan) => {
+    const ports = await plan(docker, args.ports, args.port_range, { signal })
     const spec: ContainerSpec = {
       Image: args.image,
       Cmd: args.cmd,

@@ -1,7 +1,7 @@
 import dgram from 'node:dgram'
 import net from 'node:net'
 import type { OpArgs } from '@berth/shared'
-import { mapBounded } from '../concurrency.ts'
+import { Mutex, mapBounded } from '../concurrency.ts'
 import { type Docker, DockerError } from '../docker/index.ts'
 import { OpError } from '../errors.ts'
 
@@ -28,12 +28,47 @@ export interface PlanOptions {
   signal?: AbortSignal
 }
 
+/** planPorts, with the ports promised outside Docker already reserved. */
+export type PortPlanner = (
+  docker: Docker,
+  requests: readonly PortRequest[],
+  range: PortRange,
+  options?: PlanOptions,
+) => Promise<PortPlan[]>
+
+/**
+ * The host's ports as this agent hands them out: one lock, held from choosing host ports until
+ * what publishes them exists, and the ports promised outside Docker (the apps' front door), which
+ * no plan made under it hands out, even while what holds them is down (a Caddy restarting).
+ */
+export class HostPorts {
+  private readonly lock = new Mutex()
+  private promised: () => Iterable<number> = () => []
+
+  /** Names what holds host ports outside Docker; the apps' host calls it once. */
+  promiseFrom(source: () => Iterable<number>): void {
+    this.promised = source
+  }
+
+  /** Runs `work` under the lock; its `plan` decides host ports as planPorts does, never a promised one. */
+  choose<T>(work: (plan: PortPlanner) => Promise<T>): Promise<T> {
+    return this.lock.run(() =>
+      work((docker, requests, range, options = {}) =>
+        planPorts(docker, requests, range, {
+          ...options,
+          reserved: new Set([...this.promised(), ...(options.reserved ?? [])]),
+        }),
+      ),
+    )
+  }
+}
+
 /**
  * Decides the host port of every port asked for: a given host port must be free, one not given is
  * taken from `range`. Free means published by no container on this host (running or not) and not
- * in use on the host. Call it under the agent's port lock, and create the container before releasing it.
+ * in use on the host. Call it through HostPorts.choose, and create the container before it returns.
  */
-export async function planPorts(
+async function planPorts(
   docker: Docker,
   requests: readonly PortRequest[],
   range: PortRange,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { ContainerDetail, OpArgs } from '@berth/shared'
 import type { ContainerInspect, ContainerSpec, Docker, ImageInspect, PortMappings } from '../docker/index.ts'
 import type { OpContext } from '../ops/context.ts'
-import { planPorts, portConflictOf } from './ports.ts'
+import { type PortPlanner, portConflictOf } from './ports.ts'
 import { detailOf, portsOf } from './report.ts'
 import { envList, exposedPortsOf, portBindingsOf, requireImage } from './spec.ts'
 
@@ -22,8 +22,8 @@ export async function recreateContainer(args: RecreateArgs, ctx: OpContext): Pro
   const image = await recreatedImage(docker, old, args.image, signal)
 
   const replacement = new Replacement(docker, old.Id, name, wasRunning)
-  const id = await agent.portLock.run(async () => {
-    const spec = await recreatedSpec(docker, old, args, image, signal)
+  const id = await agent.ports.choose(async (plan) => {
+    const spec = await recreatedSpec(docker, plan, old, args, image, signal)
     await replacement.park(signal)
     return replacement.create(spec, extraNetworks(old), signal)
   })
@@ -107,6 +107,7 @@ async function recreatedImage(
 
 async function recreatedSpec(
   docker: Docker,
+  plan: PortPlanner,
   old: ContainerInspect,
   args: RecreateArgs,
   { ref, image }: { ref: string; image: ImageInspect },
@@ -119,7 +120,7 @@ async function recreatedSpec(
     PortBindings: keptBindings(old),
   }
   if (args.ports) {
-    const plans = await planPorts(docker, args.ports, args.port_range, {
+    const plans = await plan(docker, args.ports, args.port_range, {
       replacing: { id: old.Id, holds: heldPorts(old), previous: previousHostPorts(old) },
       signal,
     })

@@ -11,6 +11,7 @@ import {
 } from '@berth/shared'
 import { z } from 'zod'
 import { Mutex } from '../concurrency.ts'
+import type { HostPorts } from '../containers/ports.ts'
 import { type Docker, DockerError } from '../docker/index.ts'
 import { wait } from '../link/backoff.ts'
 import { type Log, messageOf } from '../log.ts'
@@ -42,8 +43,8 @@ export interface AppHostOptions {
   workDir: string
   /** The agent's uploads, which upload deploys unpack. */
   uploads: Uploads
-  /** The agent's lock for choosing host ports. */
-  portLock: Mutex
+  /** Who chooses host ports on this host; the apps' host ports are promised to it. */
+  ports: HostPorts
   log: Log
   /** The server this agent is enrolled as, once known: it serves the apps of that server only. */
   serverId(): string | null
@@ -94,6 +95,11 @@ export class AppHost implements DeployHost {
           changed: (proxy) => this.proxyChanged(proxy),
         })
       : null
+    // An app's host port stays its own while Caddy or the agent's proxy is not listening on it.
+    options.ports.promiseFrom(() => [
+      ...(this.frontDoor?.heldPorts() ?? []),
+      ...[...this.proxies.values()].map((p) => p.port),
+    ])
   }
 
   get docker(): Docker {
@@ -108,8 +114,8 @@ export class AppHost implements DeployHost {
     return this.options.uploads
   }
 
-  get portLock(): Mutex {
-    return this.options.portLock
+  get ports(): HostPorts {
+    return this.options.ports
   }
 
   serverId(): string | null {

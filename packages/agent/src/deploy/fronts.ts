@@ -1,6 +1,5 @@
 import type { DeployArgs } from '@berth/shared'
-import type { Mutex } from '../concurrency.ts'
-import { planPorts } from '../containers/ports.ts'
+import type { HostPorts, PortPlanner } from '../containers/ports.ts'
 import type { Docker } from '../docker/index.ts'
 import { messageOf } from '../log.ts'
 import { CaddyError } from '../proxy/admin.ts'
@@ -13,10 +12,10 @@ import { DeployFailure } from './stage.ts'
 /** Connections (or requests) in flight to the old containers get this long to finish before those are stopped. */
 export const DRAIN_MS = 5_000
 
-/** What a rollout works with: the host's Docker, the apps' front door, and the lock for choosing host ports. */
+/** What a rollout works with: the host's Docker, the apps' front door, and who chooses host ports. */
 export interface Serving {
   docker: Docker
-  portLock: Mutex
+  ports: HostPorts
   /** The server this agent is enrolled as, once known. */
   serverId(): string | null
   /** The host's Caddy; apps go through it once it has answered. */
@@ -48,13 +47,14 @@ export function frontFor(serving: Serving, args: DeployArgs, job: DeployJob): Pr
 /** Picks the app's host port: the one asked for, else a free one in the range. */
 async function choosePort(
   serving: Serving,
+  plan: PortPlanner,
   args: DeployArgs,
   reserved: ReadonlySet<number>,
 ): Promise<number> {
   const wanted = args.run.host_port
   const port =
     wanted ??
-    (await planPorts(serving.docker, [{ container: args.run.port, protocol: 'tcp' }], args.run.port_range, {
+    (await plan(serving.docker, [{ container: args.run.port, protocol: 'tcp' }], args.run.port_range, {
       reserved,
     })
       .then(([plan]) => plan?.host)
@@ -77,7 +77,7 @@ async function caddyFront(
   let claimed = false
   if (previous && (wanted === null || wanted === previous.hostPort)) hostPort = previous.hostPort
   else {
-    hostPort = await serving.portLock.run(() => claimPort(serving, door, args))
+    hostPort = await serving.ports.choose((plan) => claimPort(serving, plan, door, args))
     claimed = true
     job.log('system', `the app answers on host port ${hostPort}`)
   }
@@ -115,10 +115,15 @@ async function caddyFront(
  * Chooses the app's host port and has Caddy listen on it at once, so nothing else takes it during
  * the deploy; a port taken between the look and the claim is skipped for the next free one.
  */
-async function claimPort(serving: Serving, door: FrontDoor, args: DeployArgs): Promise<number> {
-  const taken = new Set(door.heldPorts())
+async function claimPort(
+  serving: Serving,
+  plan: PortPlanner,
+  door: FrontDoor,
+  args: DeployArgs,
+): Promise<number> {
+  const taken = new Set<number>()
   for (let attempt = 1; ; attempt++) {
-    const port = await choosePort(serving, args, taken)
+    const port = await choosePort(serving, plan, args, taken)
     try {
       await door.claim(port, args.app_id)
       return port
@@ -137,8 +142,8 @@ async function proxyFront(serving: Serving, args: DeployArgs, job: DeployJob): P
   const wanted = args.run.host_port
   let proxy = previous
   if (!proxy || (wanted !== null && wanted !== proxy.port)) {
-    proxy = await serving.portLock.run(async () => {
-      const port = await choosePort(serving, args, new Set())
+    proxy = await serving.ports.choose(async (plan) => {
+      const port = await choosePort(serving, plan, args, new Set())
       return AppProxy.listen(port).catch((err: unknown) => {
         throw new DeployFailure(`cannot listen on host port ${port}: ${messageOf(err)}`)
       })

@@ -1,5 +1,5 @@
 import type { OpArgs, OpName, OpResult, StreamOpName, ToAgent } from '@berth/shared'
-import type { Mutex } from '../concurrency.ts'
+import type { HostPorts } from '../containers/ports.ts'
 import type { AppHost } from '../deploy/apps.ts'
 import type { Docker, TtySize } from '../docker/index.ts'
 import type { Log } from '../log.ts'
@@ -10,8 +10,8 @@ import type { Uploads } from '../uploads.ts'
 
 /** What the agent keeps across calls. */
 export interface AgentRuntime {
-  /** Held from choosing host ports until the container publishing them exists, so two creates never pick the same port. */
-  readonly portLock: Mutex
+  /** Who chooses host ports: two creates never pick the same one, nor one the apps' front door holds. */
+  readonly ports: HostPorts
   /** The stats sampler's last readings, which `container.stats` measures against too. */
   readonly stats: StatsHistory
   /** Archives sent for `files.put` and upload deploys, apps or not. */

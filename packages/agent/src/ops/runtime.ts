@@ -1,6 +1,6 @@
 import os from 'node:os'
 import { join } from 'node:path'
-import { Mutex } from '../concurrency.ts'
+import { HostPorts } from '../containers/ports.ts'
 import { AppHost, type AppHostOptions } from '../deploy/apps.ts'
 import { StatsHistory } from '../stats.ts'
 import { Uploads } from '../uploads.ts'
@@ -10,19 +10,19 @@ export interface RuntimeOptions {
   /** Where deploys clone and build and uploads wait; a folder of this process under the system's temp folder otherwise. */
   workDir?: string
   openStreams?: () => StreamReport[]
-  /** What the apps' deploys need; the runtime's work folder, uploads and port lock are shared with them. */
-  apps?: Omit<AppHostOptions, 'portLock' | 'workDir' | 'uploads'>
+  /** What the apps' deploys need; the runtime's work folder, uploads and host ports are shared with them. */
+  apps?: Omit<AppHostOptions, 'ports' | 'workDir' | 'uploads'>
 }
 
 export function newRuntime(options: RuntimeOptions = {}): AgentRuntime {
   const workDir = options.workDir ?? join(os.tmpdir(), `berth-agent-${process.pid}`)
-  const portLock = new Mutex()
+  const ports = new HostPorts()
   const uploads = new Uploads(workDir)
   return {
-    portLock,
+    ports,
     stats: new StatsHistory(),
     uploads,
-    apps: options.apps ? new AppHost({ ...options.apps, workDir, uploads, portLock }) : null,
+    apps: options.apps ? new AppHost({ ...options.apps, workDir, uploads, ports }) : null,
     openStreams: options.openStreams ?? (() => []),
   }
 }
