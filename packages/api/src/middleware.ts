@@ -169,20 +169,56 @@ const notJson = () =>
     code: 'unsupported_content_type',
   })
 
+/**
+ * A validating middleware as the RPC client sees it: it sends `In` (what the schema accepts, so
+ * fields with defaults are optional) and the handler gets `Out`.
+ */
+type Validated<T extends 'json' | 'query', In, Out> = MiddlewareHandler<
+  AppEnv,
+  string,
+  { in: { [K in T]: In }; out: { [K in T]: Out } }
+>
+/** A query string's fields as sent: text, whatever the schema makes of it. */
+type QueryInput<T> = { [K in keyof T]: string | string[] }
+
+/** The schema each validating middleware checks, read back by the OpenAPI document. */
+const validated = new WeakMap<
+  MiddlewareHandler,
+  { target: 'json' | 'query'; schema: z.ZodType; optional: boolean }
+>()
+
+/** What `handler` validates, if it is a jsonBody, optionalJsonBody or query middleware. */
+export function validationOf(handler: unknown) {
+  return validated.get(handler as MiddlewareHandler)
+}
+
+function register<H extends MiddlewareHandler>(
+  handler: H,
+  target: 'json' | 'query',
+  schema: z.ZodType,
+  optional = false,
+): H {
+  validated.set(handler, { target, schema, optional })
+  return handler
+}
+
 /** Validates a JSON body with a zod schema (typed for the RPC client). */
-export function jsonBody<S extends z.ZodType>(schema: S) {
-  return validator('json', (value, c) => {
+export function jsonBody<S extends z.ZodType>(schema: S): Validated<'json', z.input<S>, z.output<S>> {
+  const handler = validator('json', (value, c) => {
     const type = c.req.header('Content-Type') ?? ''
     if (!JSON_TYPE.test(type)) throw notJson()
     const parsed = schema.safeParse(value)
     if (!parsed.success) throw validationError(parsed.error, 'request body')
     return parsed.data as z.output<S>
   })
+  return register(handler as Validated<'json', z.input<S>, z.output<S>>, 'json', schema)
 }
 
 /** Like jsonBody, for actions whose body may be left out entirely (it then counts as `{}`). */
-export function optionalJsonBody<S extends z.ZodType>(schema: S) {
-  return validator('json', (value, c) => {
+export function optionalJsonBody<S extends z.ZodType>(
+  schema: S,
+): Validated<'json', z.input<S> | undefined, z.output<S>> {
+  const handler = validator('json', (value, c) => {
     const type = c.req.header('Content-Type')
     const length = c.req.header('Content-Length')
     if (type && !JSON_TYPE.test(type) && length !== '0') throw notJson()
@@ -190,13 +226,17 @@ export function optionalJsonBody<S extends z.ZodType>(schema: S) {
     if (!parsed.success) throw validationError(parsed.error, 'request body')
     return parsed.data as z.output<S>
   })
+  return register(handler as Validated<'json', z.input<S> | undefined, z.output<S>>, 'json', schema, true)
 }
 
 /** Validates the query string with a zod schema. */
-export function query<S extends z.ZodType>(schema: S) {
-  return validator('query', (value) => {
+export function query<S extends z.ZodType>(
+  schema: S,
+): Validated<'query', QueryInput<z.input<S>>, z.output<S>> {
+  const handler = validator('query', (value) => {
     const parsed = schema.safeParse(value)
     if (!parsed.success) throw validationError(parsed.error, 'query string')
     return parsed.data as z.output<S>
   })
+  return register(handler as Validated<'query', QueryInput<z.input<S>>, z.output<S>>, 'query', schema)
 }
