@@ -138,9 +138,17 @@ export const bearerFromProtocol: MiddlewareHandler<AppEnv> = async (c, next) => 
   await next()
 }
 
+/** The access each requireAuth middleware demands, read back by the OpenAPI document. */
+const demanded = new WeakMap<MiddlewareHandler, { level: Level; selfService: boolean }>()
+
+/** What `handler` demands, if it is a requireAuth middleware. */
+export function accessOf(handler: unknown) {
+  return demanded.get(handler as MiddlewareHandler)
+}
+
 /** Requires a user or API token, and at least `level` access (see assertLevel). */
 export function requireAuth(level: Level, opts: { selfService?: boolean } = {}): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
+  const handler: MiddlewareHandler<AppEnv> = async (c, next) => {
     let actor = c.get('actor')
     if (!actor) {
       const token = bearerToken(c)
@@ -155,6 +163,8 @@ export function requireAuth(level: Level, opts: { selfService?: boolean } = {}):
     assertLevel(actor, { needed: level, ...opts })
     await next()
   }
+  demanded.set(handler, { level, selfService: opts.selfService ?? false })
+  return handler
 }
 
 export function validationError(error: z.ZodError, where: string): ApiError {
