@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { buildResources } from './apps.ts'
-import { HTTPS_MODES, type HttpsMode, hostname, type ProxyInfo } from './domains.ts'
+import { HTTPS_MODES, hostname, proxyInfo } from './domains.ts'
 import { plainText } from './text.ts'
 
 // Request bodies of the REST API. Responses are described as types below them.
@@ -99,73 +99,80 @@ export const listQuery = z.object({
 })
 
 // ---------------------------------------------------------------- responses
+// Schemas of what the API answers, for its OpenAPI document; the types are what services return.
 
-export interface User {
-  id: string
-  email: string
-  name: string | null
-  role: Role
-  disabled: boolean
-  created_at: string
-  updated_at: string
-}
+const isoTime = z.string().describe('an ISO 8601 time')
 
-export interface ApiToken {
-  id: string
-  name: string
-  scopes: Scope[]
-  prefix: string
-  expires_at: string | null
-  last_used_at: string | null
-  created_at: string
-}
+export const userView = z.object({
+  id: z.string(),
+  email: z.string(),
+  name: z.string().nullable(),
+  role: z.enum(ROLES),
+  disabled: z.boolean(),
+  created_at: isoTime,
+  updated_at: isoTime,
+})
+export type User = z.infer<typeof userView>
 
-export type ServerStatus = 'pending' | 'online' | 'offline'
+export const apiTokenView = z.object({
+  id: z.string(),
+  name: z.string(),
+  scopes: z.array(z.enum(SCOPES)),
+  prefix: z.string(),
+  expires_at: isoTime.nullable(),
+  last_used_at: isoTime.nullable(),
+  created_at: isoTime,
+})
+export type ApiToken = z.infer<typeof apiTokenView>
 
-export interface Server {
-  id: string
-  name: string
-  description: string | null
-  status: ServerStatus
-  last_seen_at: string | null
+export const SERVER_STATUSES = ['pending', 'online', 'offline'] as const
+export type ServerStatus = (typeof SERVER_STATUSES)[number]
+
+export const serverView = z.object({
+  id: z.string(),
+  name: z.string(),
+  description: z.string().nullable(),
+  status: z.enum(SERVER_STATUSES),
+  last_seen_at: isoTime.nullable(),
   /** Host ports handed out to containers that do not ask for one. */
-  port_range: { start: number; end: number }
+  port_range: z.object({ start: z.number().int(), end: z.number().int() }),
   /** Build caps for apps that set none; empty: the API's defaults. */
-  build_resources: { cpus?: number; memory?: number }
-  agent: {
-    version: string | null
-    hostname: string | null
-    arch: string | null
-    os: string | null
-    docker_version: string | null
-    cpus: number | null
-    memory_bytes: number | null
-  }
+  build_resources: z.object({ cpus: z.number().optional(), memory: z.number().optional() }),
+  agent: z.object({
+    version: z.string().nullable(),
+    hostname: z.string().nullable(),
+    arch: z.string().nullable(),
+    os: z.string().nullable(),
+    docker_version: z.string().nullable(),
+    cpus: z.number().nullable(),
+    memory_bytes: z.number().nullable(),
+  }),
   /** The host's Caddy as its agent last reported it; null when the agent reaches none. */
-  proxy: ProxyInfo | null
+  proxy: proxyInfo.nullable(),
   /** The host's IPv4 address as its agent reported it. */
-  ipv4: string | null
-  base_domain: string | null
-  base_domain_https: HttpsMode
-  acme_directory: string | null
-  acme_email: string | null
-  created_at: string
-  updated_at: string
-}
+  ipv4: z.string().nullable(),
+  base_domain: z.string().nullable(),
+  base_domain_https: z.enum(HTTPS_MODES),
+  acme_directory: z.string().nullable(),
+  acme_email: z.string().nullable(),
+  created_at: isoTime,
+  updated_at: isoTime,
+})
+export type Server = z.infer<typeof serverView>
 
-export interface Enrollment {
-  token: string
-  expires_at: string
-  commands: { node: string; npm: string; docker: string; systemd: string }
-}
+export const enrollmentView = z.object({
+  token: z.string(),
+  expires_at: isoTime,
+  commands: z.object({ node: z.string(), npm: z.string(), docker: z.string(), systemd: z.string() }),
+})
+export type Enrollment = z.infer<typeof enrollmentView>
 
-export interface EnrollResponse {
-  server_id: string
-  agent_token: string
-}
+export const enrollResponse = z.object({ server_id: z.string(), agent_token: z.string() })
+export type EnrollResponse = z.infer<typeof enrollResponse>
 
-export interface Health {
-  status: 'ok' | 'degraded'
-  version: string
-  services: { database: 'ok' | 'error'; agents_online: number }
-}
+export const healthView = z.object({
+  status: z.enum(['ok', 'degraded']),
+  version: z.string(),
+  services: z.object({ database: z.enum(['ok', 'error']), agents_online: z.number().int() }),
+})
+export type Health = z.infer<typeof healthView>

@@ -231,6 +231,44 @@ export const containerDetail = containerSummary.extend({
 })
 export type ContainerDetail = z.infer<typeof containerDetail>
 
+/** A container as the API shows it in lists: its row, kept current by the agent's events. */
+export const containerView = z.object({
+  id: z.string(),
+  docker_id: z.string(),
+  server_id: z.string(),
+  name: z.string(),
+  image: z.string(),
+  status: z.string().describe(containerStatus.options.join(' | ')),
+  exit_code: z.number().int().nullable(),
+  health: z.string().describe(containerSummary.shape.health.options.join(' | ')),
+  ports: z.array(publishedPort),
+  tags: z.array(z.string()),
+  labels: z.record(z.string(), z.string()),
+  /** False for containers that were not created through Berth. */
+  managed: z.boolean(),
+  /** What of its host the container reaches (admins only may act on it then). */
+  host_access: z.array(z.string()),
+  created_at: z.string(),
+  started_at: z.string().nullable(),
+  finished_at: z.string().nullable(),
+  observed_at: z.string(),
+})
+export type ContainerView = z.infer<typeof containerView>
+
+/** A container as inspect shows it: the list's view with what Docker says of it now. */
+export const containerDetailView = containerView.extend(
+  containerDetail.pick({
+    env: true,
+    cmd: true,
+    entrypoint: true,
+    working_dir: true,
+    mounts: true,
+    resources: true,
+    restart: true,
+    networks: true,
+  }).shape,
+)
+
 /** One stats sample of one container. Counters (net, block io) are totals since the container started. */
 export const statsSample = z.object({
   docker_id: z.string(),

@@ -86,19 +86,23 @@ export const certificateStatus = z.object({
 export type CertificateStatus = z.infer<typeof certificateStatus>
 
 /** A domain as `GET /apps/:id/domains` shows it. */
-export interface DomainView {
-  id: string
-  app_id: string
-  hostname: string
-  https: HttpsMode
-  redirect_http: boolean
-  redirect_to: string | null
+export const domainView = z.object({
+  id: z.string(),
+  app_id: z.string(),
+  hostname: z.string(),
+  https: z.enum(HTTPS_MODES),
+  redirect_http: z.boolean(),
+  redirect_to: z.string().nullable(),
   /** The domain every app gets from its server's base domain; it cannot be removed. */
-  automatic: boolean
+  automatic: z.boolean(),
   /** Null for `https: off`; `expires_at` as an ISO time, like every time the API shows. */
-  certificate: (Omit<CertificateStatus, 'hostname' | 'expires_at'> & { expires_at: string | null }) | null
-  created_at: string | null
-}
+  certificate: certificateStatus
+    .omit({ hostname: true, expires_at: true })
+    .extend({ expires_at: z.string().nullable() })
+    .nullable(),
+  created_at: z.string().nullable(),
+})
+export type DomainView = z.infer<typeof domainView>
 
 // ---------------------------------------------------------------- what the agent is told
 

@@ -1,3 +1,5 @@
+import { z } from 'zod'
+
 /** The closed set of error kinds the HTTP API answers with, and the status each one carries. */
 export const ERROR_STATUS = {
   validation_error: 400,
@@ -74,16 +76,20 @@ export type ErrorCode = keyof typeof ERROR_CODES
 export const isErrorCode = (code: string): code is ErrorCode => Object.hasOwn(ERROR_CODES, code)
 
 /** The body of every error response. */
-export interface ErrorBody {
-  error: ErrorKind
+export const errorBodySchema = z.object({
+  error: z.enum(Object.keys(ERROR_STATUS) as [ErrorKind, ...ErrorKind[]]),
   /** A finer, stable machine code, e.g. `invalid_credentials`; equals `error` when there is none. */
-  code: ErrorCode | ErrorKind
-  message: string
-  status: number
-  request_id: string
-  timestamp: string
-  details?: unknown
-}
+  code: z.enum([...Object.keys(ERROR_CODES), ...Object.keys(ERROR_STATUS)] as [
+    ErrorCode | ErrorKind,
+    ...(ErrorCode | ErrorKind)[],
+  ]),
+  message: z.string(),
+  status: z.number().int(),
+  request_id: z.string(),
+  timestamp: z.string().describe('an ISO 8601 time'),
+  details: z.unknown().optional(),
+})
+export type ErrorBody = z.infer<typeof errorBodySchema>
 
 /** An error an agent reports for a call; `kind` maps onto the HTTP error it becomes. */
 export const AGENT_ERROR_KINDS = [

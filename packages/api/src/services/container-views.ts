@@ -1,28 +1,6 @@
-import { type ContainerDetail, type PublishedPort, SECRET_ENV_KEY } from '@berth/shared'
+import { type ContainerDetail, type ContainerView, SECRET_ENV_KEY } from '@berth/shared'
 import { iso, isoOrNull } from '../lib/time.ts'
 import type { ContainerRow } from './inventory.ts'
-
-export interface ContainerView {
-  id: string
-  docker_id: string
-  server_id: string
-  name: string
-  image: string
-  status: string
-  exit_code: number | null
-  health: string
-  ports: PublishedPort[]
-  tags: string[]
-  labels: Record<string, string>
-  /** False for containers that were not created through Berth. */
-  managed: boolean
-  /** What of its host the container reaches (admins only may act on it then). */
-  host_access: string[]
-  created_at: string
-  started_at: string | null
-  finished_at: string | null
-  observed_at: string
-}
 
 export function userLabels(labels: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(labels).filter(([k]) => !k.startsWith('berth.')))
