@@ -13,6 +13,7 @@ import { execRoutes } from './routes/exec.ts'
 import { fileRoutes } from './routes/files.ts'
 import { gitRoutes } from './routes/git.ts'
 import { hostObjectRoutes } from './routes/host-objects.ts'
+import { openApiRoutes } from './routes/openapi.ts'
 import { realtimeRoutes } from './routes/realtime.ts'
 import { serverRoutes } from './routes/servers.ts'
 import { tokenRoutes } from './routes/tokens.ts'
@@ -48,6 +49,11 @@ export function createApp(deps: Deps) {
     .route('/agent', agentRoutes)
     .route('/audit', auditRoutes)
     .route('/ws', realtimeRoutes)
+    // Read on the first request for the document, once every route above and the app exist.
+    .route(
+      '/',
+      openApiRoutes(() => app.routes),
+    )
 
   const app = new Hono<AppEnv>()
   app.use(async (c, next) => {
