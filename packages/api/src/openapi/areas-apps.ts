@@ -23,6 +23,11 @@ const delivery = view(
   '{id, delivery_id, event, status, reason, deployment_id, received_at}',
 )
 
+const delivered = view(
+  { status: z.enum(['success', 'failed', 'skipped', 'pong']) },
+  '{status, deployment_id?, reason?}',
+)
+
 export const appArea: Area = {
   tag: 'apps',
   description: 'Apps: what to deploy, how to run it, how to tell it is healthy; their env and deploy keys.',
@@ -233,14 +238,8 @@ export const webhookArea: Area = {
         required: true,
         content: { 'application/json': { schema: { type: 'object' } } },
       },
-      ok: json(
-        202,
-        'A push that deploys (`200` with the same body when it is recorded as skipped, or a ping)',
-        view(
-          { status: z.enum(['success', 'failed', 'skipped', 'pong']) },
-          '{status, deployment_id?, reason?}',
-        ),
-      ),
+      ok: json(202, 'A push that deploys: `{status: "success", deployment_id}`', delivered),
+      also: [json(200, 'A delivery recorded as skipped or failed (with its reason), or a ping', delivered)],
       errors: ['auth_error', 'conflict'],
     },
   },

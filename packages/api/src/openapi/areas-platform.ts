@@ -29,9 +29,7 @@ export const metaArea: Area = {
       id: 'getHealth',
       summary: 'Health of the API and its database',
       ok: json(200, 'The API and its database answer', healthView),
-      errors: ['agent_offline'],
-      description:
-        'No authentication. `503` with `status: "degraded"` (the same body) when the database does not answer.',
+      also: [json(503, 'The database does not answer: `status` is `degraded`', healthView)],
     },
     'GET /openapi.json': {
       id: 'getOpenApiDocument',

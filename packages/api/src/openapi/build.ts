@@ -58,8 +58,12 @@ const schemaOf = (schema: z.ZodType, io: 'input' | 'output'): JsonSchema => {
   return rest
 }
 
-/** `/servers/:sid/images/:ref{.+}` → `/servers/{sid}/images/{ref}`, with each parameter's constraint. */
+/**
+ * `/api/v1/servers/:sid/images/:ref{.+}` → `/servers/{sid}/images/{ref}`, with each parameter's
+ * constraint; null for a route outside the API's base path.
+ */
 export function documentPath(honoPath: string) {
+  if (honoPath !== BASE_PATH && !honoPath.startsWith(`${BASE_PATH}/`)) return null
   const params: { name: string; pattern: string | undefined }[] = []
   const path = honoPath.slice(BASE_PATH.length).replace(/:(\w+)(?:\{([^}]*)\})?/g, (_, name, pattern) => {
     params.push({ name, pattern })
@@ -110,16 +114,17 @@ function errorResponses(kinds: Iterable<ErrorKind>) {
   )
 }
 
-function successResponse(op: Operation) {
-  const content: Content = {}
-  if (op.ok.json) content['application/json'] = { schema: schemaOf(op.ok.json, 'output') }
-  Object.assign(content, op.ok.content)
-  return {
-    [String(op.ok.status)]: {
-      description: op.ok.description,
-      ...(Object.keys(content).length > 0 ? { content } : {}),
-    },
-  }
+/** The answers of a request that did what it was asked: the main one and any others. */
+function successResponses(op: Operation) {
+  return Object.fromEntries(
+    [op.ok, ...(op.also ?? [])].map((answer) => {
+      const content: Content = {}
+      if (answer.json) content['application/json'] = { schema: schemaOf(answer.json, 'output') }
+      Object.assign(content, answer.content)
+      const body = Object.keys(content).length > 0 ? { content } : {}
+      return [String(answer.status), { description: answer.description, ...body }]
+    }),
+  )
 }
 
 function operationFor(
@@ -129,7 +134,7 @@ function operationFor(
   described?: Described,
 ) {
   const handlers = handlersOf(routes, method, honoPath)
-  const { params } = documentPath(honoPath)
+  const params = documentPath(honoPath)?.params ?? []
   const op = described?.op
   const parameters: unknown[] = params.map(pathParameter)
   let requestBody: unknown
@@ -170,7 +175,7 @@ function operationFor(
     ...(parameters.length > 0 ? { parameters } : {}),
     ...(requestBody ? { requestBody } : {}),
     security,
-    responses: { ...(op ? successResponse(op) : {}), ...errorResponses(errors) },
+    responses: { ...(op ? successResponses(op) : {}), ...errorResponses(errors) },
   }
 }
 
@@ -187,11 +192,11 @@ export function buildDocument(routes: readonly RouterRoute[], areas: Area[] = AR
   const paths: Record<string, Record<string, unknown>> = {}
   const seen = new Set<string>()
   for (const route of routes) {
-    if (route.method === 'ALL' || !route.path.startsWith(BASE_PATH)) continue
+    const path = documentPath(route.path)?.path
+    if (route.method === 'ALL' || !path) continue
     const key = `${route.method} ${route.path}`
     if (seen.has(key)) continue
     seen.add(key)
-    const { path } = documentPath(route.path)
     paths[path] ??= {}
     paths[path][route.method.toLowerCase()] = operationFor(
       routes,

@@ -23,6 +23,8 @@ export interface Operation {
   summary: string
   description?: string
   ok: Success
+  /** Other answers of a request that did what it was asked (a skipped webhook delivery's 200). */
+  also?: Success[]
   /** Errors the route answers besides those its middleware and path show (auth, validation, ids). */
   errors?: ErrorKind[]
   /** A body the route reads itself rather than through a validator (uploads). */
