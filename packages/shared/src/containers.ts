@@ -268,6 +268,7 @@ export const containerDetailView = containerView.extend(
     networks: true,
   }).shape,
 )
+export type ContainerDetailView = z.infer<typeof containerDetailView>
 
 /** One stats sample of one container. Counters (net, block io) are totals since the container started. */
 export const statsSample = z.object({

@@ -10,20 +10,34 @@ import {
   type Operation,
   one,
   upgrade,
-  view,
 } from './spec.ts'
 
-const container = one('container', containerView)
-const recreated = z.object({ container: containerView, recreated: z.boolean() })
+const container = one('container', containerDetailView)
+const recreated = z.object({ container: containerDetailView, recreated: z.boolean() })
+// Inspected live, or the last known copy (without what only Docker knows) while the agent is offline.
+const inspected = one(
+  'container',
+  z.union([
+    containerDetailView.extend({ stale: z.literal(false) }),
+    containerView.extend({ stale: z.literal(true) }),
+  ]),
+)
 const logEntry = z.object({
   stream: z.enum(['stdout', 'stderr']),
   line: z.string(),
   ts: z.string().optional(),
 })
-const stats = view(
-  { container_id: z.string(), at: z.string(), pids: z.number() },
-  '{container_id, at, cpu {percent, limit}, memory {used, limit}, network {rx, tx}, block_io {read, write}, pids}',
-)
+const pair = <A extends string, B extends string>(a: A, b: B) =>
+  z.object({ [a]: z.number(), [b]: z.number() })
+const stats = z.object({
+  container_id: z.string(),
+  at: z.string(),
+  cpu: pair('percent', 'limit'),
+  memory: pair('used', 'limit'),
+  network: pair('rx', 'tx'),
+  block_io: pair('read', 'write'),
+  pids: z.number(),
+})
 const git = z
   .looseObject(ops['git.run'].result.shape)
   .describe("git's outcome; head adds sha and subject, branches local and remote, branch name")
@@ -81,11 +95,7 @@ export const containerArea: Area = {
     [`GET ${C}/{cid}`]: {
       id: 'getContainer',
       summary: 'Inspect a container',
-      ok: json(
-        200,
-        'The container, inspected live (or the last known copy, stale)',
-        one('container', containerDetailView),
-      ),
+      ok: json(200, 'The container, inspected live (or the last known copy, stale)', inspected),
       errors: AGENT_ERRORS,
     },
     [`PATCH ${C}/{cid}`]: {

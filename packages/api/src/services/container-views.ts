@@ -1,4 +1,9 @@
-import { type ContainerDetail, type ContainerView, SECRET_ENV_KEY } from '@berth/shared'
+import {
+  type ContainerDetail,
+  type ContainerDetailView,
+  type ContainerView,
+  SECRET_ENV_KEY,
+} from '@berth/shared'
 import { iso, isoOrNull } from '../lib/time.ts'
 import type { ContainerRow } from './inventory.ts'
 
@@ -32,7 +37,7 @@ export function toContainerView(row: ContainerRow): ContainerView {
 export function toDetailView(
   row: ContainerRow,
   { detail, reveal }: { detail: ContainerDetail; reveal: boolean },
-) {
+): ContainerDetailView {
   const env = Object.fromEntries(
     Object.entries(detail.env).map(([k, v]) => [k, reveal || !SECRET_ENV_KEY.test(k) ? v : '********']),
   )
