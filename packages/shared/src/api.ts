@@ -160,12 +160,12 @@ export const serverView = z.object({
 })
 export type Server = z.infer<typeof serverView>
 
-export const enrollmentView = z.object({
+export const enrollmentInfo = z.object({
   token: z.string(),
   expires_at: isoTime,
   commands: z.object({ node: z.string(), npm: z.string(), docker: z.string(), systemd: z.string() }),
 })
-export type Enrollment = z.infer<typeof enrollmentView>
+export type Enrollment = z.infer<typeof enrollmentInfo>
 
 export const enrollResponse = z.object({ server_id: z.string(), agent_token: z.string() })
 export type EnrollResponse = z.infer<typeof enrollResponse>

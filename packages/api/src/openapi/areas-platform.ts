@@ -1,6 +1,6 @@
 import {
   apiTokenView,
-  enrollmentView,
+  enrollmentInfo,
   enrollResponse,
   healthView,
   ops,
@@ -167,7 +167,7 @@ export const serverArea: Area = {
       ok: json(
         201,
         'The server and its enrollment',
-        z.object({ server: serverView, enrollment: enrollmentView }),
+        z.object({ server: serverView, enrollment: enrollmentInfo }),
       ),
       errors: ['conflict'],
     },
@@ -190,7 +190,7 @@ export const serverArea: Area = {
     'POST /servers/{id}/enrollment': {
       id: 'rotateEnrollment',
       summary: 'Make a new enrollment token',
-      ok: json(201, 'The new enrollment; earlier ones stop working', one('enrollment', enrollmentView)),
+      ok: json(201, 'The new enrollment; earlier ones stop working', one('enrollment', enrollmentInfo)),
     },
     'POST /servers/{id}/validate': {
       id: 'validateServer',
@@ -271,7 +271,7 @@ export const realtimeArea: Area = {
       id: 'openRealtime',
       summary: 'Open the realtime WebSocket',
       ok: upgrade(REALTIME_FRAMES),
-      errors: ['rate_limited'],
+      errors: ['validation_error', 'rate_limited'],
     },
   },
 }
