@@ -28,6 +28,11 @@ export class BerthError extends Error {
     this.name = 'BerthError'
   }
 
+  /** An error found on this side of the API (no answer, a name no list holds): no request id. */
+  static local(fields: Pick<ErrorBody, 'error' | 'code' | 'message' | 'status'>): BerthError {
+    return new BerthError({ ...fields, request_id: '', timestamp: new Date().toISOString() })
+  }
+
   get status(): number {
     return this.body.status
   }
@@ -105,12 +110,10 @@ function unreachable(err: unknown): BerthError {
   if (err instanceof BerthError) return err
   const cause =
     err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err)
-  return new BerthError({
+  return BerthError.local({
     error: 'unreachable',
     code: 'unreachable',
     message: `the API could not be reached: ${cause}`,
     status: 0,
-    request_id: '',
-    timestamp: new Date().toISOString(),
   })
 }

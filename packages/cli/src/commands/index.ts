@@ -5,12 +5,27 @@ export type CommandModule = () => Promise<{ commands: Command[] }>
 
 const auth: CommandModule = () => import('./auth.ts')
 const completion: CommandModule = () => import('./completion.ts')
+const containers: CommandModule = () => import('./containers.ts')
+const servers: CommandModule = () => import('./servers.ts')
 
 /** Every command by its words after `berth`, with the file that holds it. */
 export const registry: Record<string, CommandModule> = {
   login: auth,
   logout: auth,
   whoami: auth,
+  'servers ls': servers,
+  'servers add': servers,
+  'servers rm': servers,
+  'servers validate': servers,
+  'servers resources': servers,
+  'containers ls': containers,
+  'containers run': containers,
+  'containers inspect': containers,
+  'containers stats': containers,
+  'containers start': containers,
+  'containers stop': containers,
+  'containers restart': containers,
+  'containers rm': containers,
   completion,
 }
 
