@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline/promises'
-import type { CommandContext } from './command.ts'
+import { type CommandContext, type ParsedArgs, UsageError } from './command.ts'
 
 type Io = Pick<CommandContext, 'stdin' | 'stderr' | 'signal'>
 
@@ -48,4 +48,11 @@ export async function readStdin(ctx: Pick<CommandContext, 'stdin'>): Promise<str
   ctx.stdin.setEncoding('utf8')
   for await (const chunk of ctx.stdin) text += chunk
   return text.replace(/\r?\n$/, '')
+}
+
+/** A password from stdin (`--password-stdin`, for scripts) or asked on a TTY without echo. */
+export async function password(ctx: Io, args: ParsedArgs): Promise<string> {
+  if (args.values['password-stdin'] === true) return readStdin(ctx)
+  if (ctx.stdin.isTTY) return askSecret(ctx, 'Password: ')
+  throw new UsageError('not a terminal: give the password with --password-stdin')
 }
