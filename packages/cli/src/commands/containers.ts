@@ -194,9 +194,16 @@ const stats: Command = {
 type Param = { sid: string; cid: string }
 const ACTIONS = {
   start: (client: BerthClient, param: Param) => oneOf(client).start.$post({ param }),
-  stop: (client: BerthClient, param: Param) => oneOf(client).stop.$post({ param, json: {} }),
-  restart: (client: BerthClient, param: Param) => oneOf(client).restart.$post({ param, json: {} }),
+  stop: (client: BerthClient, param: Param, json: Stop) => oneOf(client).stop.$post({ param, json }),
+  restart: (client: BerthClient, param: Param, json: Stop) => oneOf(client).restart.$post({ param, json }),
 }
+type Stop = { timeout?: number }
+
+/** `--timeout`: seconds Docker waits for the container to stop before it kills it. */
+const TIMEOUT = {
+  type: 'string',
+  description: 'seconds to wait for it to stop before killing it (default 10)',
+} as const
 type Action = keyof typeof ACTIONS
 
 /** start, stop and restart: one call each, answering with the container in its new state. */
@@ -205,12 +212,17 @@ function action(verb: Action, summary: string, done: string): Command {
     name: `containers ${verb}`,
     summary,
     usage: 'SERVER CONTAINER',
-    examples: [`berth containers ${verb} web-1 web`, `berth containers ${verb} web-1 ctr_01j... --json`],
-    options: {},
+    examples: [
+      `berth containers ${verb} web-1 web`,
+      `berth containers ${verb} web-1 ctr_01j...${verb === 'start' ? '' : ' --timeout 30'} --json`,
+    ],
+    options: verb === 'start' ? {} : { timeout: TIMEOUT },
     async run(ctx, args) {
       const client = await ctx.client()
       const { sid, cid } = await target(client, args)
-      const answer = await unwrap(ACTIONS[verb](client, { sid, cid }))
+      const timeout = option(args, 'timeout')
+      const stop = timeout === undefined ? {} : { timeout: integer(timeout, '--timeout') }
+      const answer = await unwrap(ACTIONS[verb](client, { sid, cid }, stop))
       show(ctx, answer, () =>
         ctx.stdout.write(`${done} ${answer.container.name} (${answer.container.status})\n`),
       )
