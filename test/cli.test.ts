@@ -176,7 +176,9 @@ _berth; printf '%s\\n' "\${COMPREPLY[@]}"`
     expect(zsh.stdout).toMatch(/^#compdef berth\n/)
     expect(zsh.stdout).toContain("'containers') choices=('ls' 'run' 'inspect'")
     const fish = await berth(['completion', 'fish'])
-    expect(fish.stdout).toContain("complete -c berth -n '__berth_at \\'containers\\'' -a run -d 'Create and start")
+    expect(fish.stdout).toContain(
+      "complete -c berth -n '__berth_at \\'containers\\'' -a run -d 'Create and start",
+    )
     expect((await berth(['completion', 'tcsh'])).code).toBe(2)
   })
 })
