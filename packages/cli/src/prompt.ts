@@ -16,8 +16,9 @@ export async function ask(ctx: Io, question: string): Promise<string> {
 /** Asks for a secret on a TTY without echoing it; Ctrl-C gives up. */
 export function askSecret(ctx: Io, question: string): Promise<string> {
   const { stdin, stderr } = ctx
-  stderr.write(question)
+  // Raw before the prompt shows: what is typed the moment it appears must not echo either.
   stdin.setRawMode(true)
+  stderr.write(question)
   stdin.resume()
   stdin.setEncoding('utf8')
   return new Promise((resolve, reject) => {
