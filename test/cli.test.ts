@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { loadAll } from '../packages/cli/src/commands/index.ts'
 import { berth, CLI_BUNDLE, configHome } from './support/cli.ts'
 import { ADMIN, registerAdmin } from './support/flows.ts'
+import { onTerminal } from './support/pty.ts'
 import { type ApiTarget, startApi } from './support/target.ts'
 
 // The bundled CLI as a user runs it: logging in, profiles, exit codes, help and completion.
@@ -108,6 +109,51 @@ describe('login and profiles', () => {
     const run = await berth(['whoami'], { env })
     expect(run.code).toBe(1)
     expect(run.stderr).toMatch(/^berth: the API could not be reached: [^\n]+ \(unreachable\)\n$/)
+  })
+})
+
+/** The terminal's control sequences (readline's redraws, colours), for reading what it showed. */
+const CONTROL = new RegExp(String.raw`\u001b\[[0-9;]*[A-Za-z]`, 'g')
+
+describe('on a terminal', () => {
+  const home = {
+    XDG_CONFIG_HOME: configHome(),
+    BERTH_URL: undefined,
+    BERTH_TOKEN: undefined,
+    NO_COLOR: undefined,
+  }
+
+  test('login asks for the email and the password, and does not echo the password', async () => {
+    const login = await onTerminal(
+      [process.execPath, CLI_BUNDLE, 'login', api.url],
+      [
+        ['Email: ', ADMIN.email],
+        ['Password: ', ADMIN.password],
+      ],
+      home,
+    )
+    expect(login.code, login.output).toBe(0)
+    const shown = login.output.replace(CONTROL, '')
+    expect(shown).toContain(`Email: ${ADMIN.email}`)
+    expect(shown).not.toContain(ADMIN.password)
+    expect(shown).toContain(`Logged in to ${api.url} as ${ADMIN.email}`)
+    const profile = JSON.parse(readFileSync(join(home.XDG_CONFIG_HOME, 'berth', 'config.json'), 'utf8'))
+    expect(profile.profiles.default.url).toBe(api.url)
+  })
+
+  test('colour shows on a terminal, and not with NO_COLOR', async () => {
+    const env = { ...home, BERTH_URL: api.url, BERTH_TOKEN: admin }
+    const coloured = await onTerminal([process.execPath, CLI_BUNDLE, 'servers', 'ls'], [], env)
+    expect(coloured.code, coloured.output).toBe(0)
+    expect(coloured.output).toContain('\u001b[')
+    const plain = await onTerminal([process.execPath, CLI_BUNDLE, 'servers', 'ls'], [], {
+      ...env,
+      NO_COLOR: '1',
+    })
+    expect(plain.output).toContain('no servers yet')
+    expect(plain.output).not.toContain('\u001b[')
+    const piped = await berth(['servers', 'ls'], { env })
+    expect(piped.stdout).toBe('no servers yet: berth servers add NAME\n')
   })
 })
 
