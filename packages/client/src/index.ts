@@ -1,5 +1,5 @@
 import type { AppType } from '@berth/api'
-import { hc } from 'hono/client'
+import { type ClientResponse, hc } from 'hono/client'
 
 /** Where an API is and who is calling it. */
 export interface ClientOptions {
@@ -28,6 +28,11 @@ export class BerthError extends Error {
     this.name = 'BerthError'
   }
 
+  /** An error found on this side of the API (no answer, a name no list holds): no request id. */
+  static local(fields: Pick<ErrorBody, 'error' | 'code' | 'message' | 'status'>): BerthError {
+    return new BerthError({ ...fields, request_id: '', timestamp: new Date().toISOString() })
+  }
+
   get status(): number {
     return this.body.status
   }
@@ -46,3 +51,75 @@ export function createClient(options: ClientOptions) {
 }
 
 export type BerthClient = ReturnType<typeof createClient>
+
+/** The success answers (2xx) among a typed call's possible responses. */
+type Succeeded<R> =
+  R extends ClientResponse<infer T, infer S, infer F>
+    ? S extends 200 | 201 | 202 | 203 | 206
+      ? F extends 'json'
+        ? T
+        : string
+      : S extends 204 | 205
+        ? undefined
+        : never
+    : never
+
+/**
+ * Resolves to the body of a successful answer (undefined when it has none), or throws a BerthError:
+ * the API's error body for a refusal, status 0 and code `unreachable` when no answer came.
+ */
+export async function unwrap<R extends ClientResponse<unknown, number, string>>(
+  call: R | Promise<R>,
+): Promise<Succeeded<R>> {
+  let res: R
+  try {
+    res = await call
+  } catch (err) {
+    throw unreachable(err)
+  }
+  const text = await res.text().catch((err: unknown) => {
+    throw unreachable(err)
+  })
+  if (res.ok) {
+    if (!text) return undefined as Succeeded<R>
+    const type = res.headers.get('Content-Type') ?? ''
+    return (type.includes('json') ? JSON.parse(text) : text) as Succeeded<R>
+  }
+  throw new BerthError(errorBodyOf(res, text))
+}
+
+/** The API's error body, or one made from the status when something else (a proxy) answered. */
+function errorBodyOf(res: Response, text: string): ErrorBody {
+  try {
+    const body = JSON.parse(text) as Partial<ErrorBody>
+    if (typeof body.code === 'string' && typeof body.message === 'string') return body as ErrorBody
+  } catch {
+    // not JSON: described from the status below
+  }
+  return {
+    error: res.status >= 500 ? 'internal' : 'http_error',
+    code: 'http_error',
+    message: `the API answered ${`${res.status} ${res.statusText}`.trim()}${movedTo(res)}`,
+    status: res.status,
+    request_id: res.headers.get('X-Request-Id') ?? '',
+    timestamp: new Date().toISOString(),
+  }
+}
+
+/** Where a redirect points: the URL to use instead (an http:// URL that the host sends to https://). */
+function movedTo(res: Response): string {
+  const location = res.status >= 300 && res.status < 400 ? res.headers.get('Location') : null
+  return location ? `, moved to ${location}: use that URL` : ''
+}
+
+function unreachable(err: unknown): BerthError {
+  if (err instanceof BerthError) return err
+  const cause =
+    err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err)
+  return BerthError.local({
+    error: 'unreachable',
+    code: 'unreachable',
+    message: `the API could not be reached: ${cause}`,
+    status: 0,
+  })
+}

@@ -1,0 +1,55 @@
+import { execFile } from 'node:child_process'
+import { ROOT } from './process.ts'
+
+// A real pseudo-terminal from Python's pty module: the program sees a TTY on stdin and stdout, as
+// in a user's terminal, and each reply is typed once its prompt has appeared.
+const DRIVER = `
+import json, os, pty, select, sys
+argv, replies = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(argv[0], argv)
+out, seen, i = b"", 0, 0
+while True:
+    ready, _, _ = select.select([fd], [], [], 30)
+    if not ready:
+        break
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        break
+    if not data:
+        break
+    out += data
+    while i < len(replies) and replies[i][0].encode() in out[seen:]:
+        seen = out.index(replies[i][0].encode(), seen) + len(replies[i][0])
+        os.write(fd, replies[i][1].encode() + b"\\r")
+        i += 1
+_, status = os.waitpid(pid, 0)
+print(json.dumps({"code": os.waitstatus_to_exitcode(status), "output": out.decode("utf8", "replace")}))
+`
+
+export interface PtyRun {
+  code: number
+  /** Everything the terminal showed: the program's output and what the terminal echoed. */
+  output: string
+}
+
+/** Runs `argv` on a pseudo-terminal, typing each `[prompt, reply]`'s reply once its prompt shows. */
+export function onTerminal(
+  argv: string[],
+  replies: [prompt: string, reply: string][],
+  env: Record<string, string | undefined>,
+): Promise<PtyRun> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      'python3',
+      ['-c', DRIVER, JSON.stringify(argv), JSON.stringify(replies)],
+      { cwd: ROOT, env: { ...process.env, ...env } },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`the terminal driver failed: ${stderr || err.message}`))
+        else resolve(JSON.parse(stdout) as PtyRun)
+      },
+    )
+  })
+}
