@@ -238,6 +238,12 @@ export const agentArea: Area = {
       ok: { status: 200, description: 'berth-agent.mjs', content: bytes('text/javascript') },
       errors: ['not_found'],
     },
+    'GET /cli/download': {
+      id: 'downloadCli',
+      summary: 'The one-file berth CLI',
+      ok: { status: 200, description: 'berth.mjs', content: bytes('text/javascript') },
+      errors: ['not_found'],
+    },
   },
 }
 
