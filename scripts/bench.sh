@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 ensure_node_modules
 bash scripts/ensure-docker.sh
 bash scripts/ensure-caddy.sh --bench
-ensure_agent_bundle
+ensure_bundles
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 for bench in bench/*.bench.ts; do
   if [ $# -gt 0 ] && [[ " $* " != *" $(basename "$bench" .bench.ts) "* ]]; then continue; fi

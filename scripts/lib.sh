@@ -9,10 +9,16 @@ ensure_node_modules() {
   fi
 }
 
-ensure_agent_bundle() {
-  if [ ! -f packages/agent/dist/berth-agent.mjs ] || [ -n "$(find packages/agent/src packages/shared/src -newer packages/agent/dist/berth-agent.mjs -name '*.ts' -print -quit)" ]; then
-    npm run build --silent
-  fi
+# Rebuilds the agent and CLI bundles (one npm run build) when either is missing or older than a source.
+ensure_bundles() {
+  local bundle sources
+  for bundle in packages/agent/dist/berth-agent.mjs packages/cli/dist/berth.mjs; do
+    sources="${bundle%%/dist/*}/src"
+    if [ ! -f "$bundle" ] || [ -n "$(find "$sources" packages/shared/src packages/client/src -newer "$bundle" -name '*.ts' -print -quit)" ]; then
+      npm run build --silent
+      return
+    fi
+  done
 }
 
 say() { echo "berth: $*" >&2; }

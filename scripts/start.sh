@@ -5,5 +5,5 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 ensure_node_modules
-ensure_agent_bundle
+ensure_bundles
 exec node --import tsx packages/api/src/runtime/node/main.ts

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 ensure_node_modules
 bash scripts/ensure-docker.sh
 bash scripts/ensure-caddy.sh
-ensure_agent_bundle
+ensure_bundles
 npm run --silent typecheck
 # Biome, no import circle (madge), no file over 400 lines.
 npm run --silent lint

@@ -1,7 +1,7 @@
-import type { BerthClient } from '@berth/client'
+import type { BerthClient, ClientOptions } from '@berth/client'
 
-/** How `berth` ends: the documented exit codes. */
-export const EXIT = { ok: 0, failed: 1, usage: 2, auth: 3, notFound: 4 } as const
+/** How `berth` ends: the documented exit codes (130, as shells do, when Ctrl-C stopped it). */
+export const EXIT = { ok: 0, failed: 1, usage: 2, auth: 3, notFound: 4, interrupted: 130 } as const
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT]
 
 /** One option of a command, as node:util's parseArgs takes it, with the help text. */
@@ -21,6 +21,10 @@ export interface ParsedArgs {
 export interface CommandContext {
   /** The API client of the profile chosen (`--profile`, BERTH_URL/BERTH_TOKEN, the default one). */
   client(): Promise<BerthClient>
+  /** A client of a URL and token not saved yet (login), cancelled by `signal` like client()'s. */
+  connect(options: ClientOptions): BerthClient
+  /** Every command of the registry (loads every command file: for completion and overviews). */
+  commands(): Promise<Command[]>
   /** `--json`: one JSON document (or JSON lines when streaming) on stdout, nothing else there. */
   json: boolean
   /** Colour is allowed: stdout is a TTY and NO_COLOR is not set. */
@@ -42,8 +46,8 @@ export interface Command {
   /** Shown under --help; each a whole command line. */
   examples: string[]
   options: Record<string, OptionSpec>
-  /** Resolves to the exit code; a thrown BerthError or UsageError is turned into one by the runner. */
-  run(ctx: CommandContext, args: ParsedArgs): Promise<ExitCode | undefined>
+  /** Resolves to the exit code (none: 0); a thrown BerthError or UsageError becomes one in main. */
+  run(ctx: CommandContext, args: ParsedArgs): Promise<ExitCode | undefined> | Promise<void>
 }
 
 /** A mistake in how a command was called: exit code 2, with the command's usage. */

@@ -1,5 +1,5 @@
 import type { AppType } from '@berth/api'
-import { hc } from 'hono/client'
+import { type ClientResponse, hc } from 'hono/client'
 
 export { BerthError, type ErrorBody, errorOf, transportError } from './errors.ts'
 export { type Query, request } from './http.ts'
@@ -24,3 +24,71 @@ export function createClient(options: ClientOptions) {
 }
 
 export type BerthClient = ReturnType<typeof createClient>
+
+/** The success answers (2xx) among a typed call's possible responses. */
+type Succeeded<R> =
+  R extends ClientResponse<infer T, infer S, infer F>
+    ? S extends 200 | 201 | 202 | 203 | 206
+      ? F extends 'json'
+        ? T
+        : string
+      : S extends 204 | 205
+        ? undefined
+        : never
+    : never
+
+/**
+ * Resolves to the body of a successful answer (undefined when it has none), or throws a BerthError:
+ * the API's error body for a refusal, status 0 and code `unreachable` when no answer came.
+ */
+export async function unwrap<R extends ClientResponse<unknown, number, string>>(
+  call: R | Promise<R>,
+): Promise<Succeeded<R>> {
+  let res: R
+  try {
+    res = await call
+  } catch (err) {
+    throw unreachable(err)
+  }
+  const text = await res.text().catch((err: unknown) => {
+    throw unreachable(err)
+  })
+  if (res.ok) {
+    if (!text) return undefined as Succeeded<R>
+    const type = res.headers.get('Content-Type') ?? ''
+    return (type.includes('json') ? JSON.parse(text) : text) as Succeeded<R>
+  }
+  throw new BerthError(errorBodyOf(res, text))
+}
+
+/** The API's error body, or one made from the status when something else (a proxy) answered. */
+function errorBodyOf(res: Response, text: string): ErrorBody {
+  try {
+    const body = JSON.parse(text) as Partial<ErrorBody>
+    if (typeof body.code === 'string' && typeof body.message === 'string') return body as ErrorBody
+  } catch {
+    // not JSON: described from the status below
+  }
+  return {
+    error: res.status >= 500 ? 'internal' : 'http_error',
+    code: 'http_error',
+    message: `the API answered ${res.status} ${res.statusText}`.trim(),
+    status: res.status,
+    request_id: res.headers.get('X-Request-Id') ?? '',
+    timestamp: new Date().toISOString(),
+  }
+}
+
+function unreachable(err: unknown): BerthError {
+  if (err instanceof BerthError) return err
+  const cause =
+    err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err)
+  return new BerthError({
+    error: 'unreachable',
+    code: 'unreachable',
+    message: `the API could not be reached: ${cause}`,
+    status: 0,
+    request_id: '',
+    timestamp: new Date().toISOString(),
+  })
+}

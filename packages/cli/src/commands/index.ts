@@ -1,0 +1,28 @@
+import type { Command } from '../command.ts'
+
+/** A command file, imported only when one of its commands runs (or help and completion list them). */
+export type CommandModule = () => Promise<{ commands: Command[] }>
+
+const auth: CommandModule = () => import('./auth.ts')
+const completion: CommandModule = () => import('./completion.ts')
+
+/** Every command by its words after `berth`, with the file that holds it. */
+export const registry: Record<string, CommandModule> = {
+  login: auth,
+  logout: auth,
+  whoami: auth,
+  completion,
+}
+
+/** The command of a name, from its file. */
+export async function loadCommand(name: string): Promise<Command> {
+  const load = registry[name]
+  const command = load && (await load()).commands.find((c) => c.name === name)
+  if (!command) throw new Error(`${name} is in the registry but not in its file`)
+  return command
+}
+
+/** Every command, for the overview and completion: this imports every file. */
+export async function loadAll(): Promise<Command[]> {
+  return Promise.all(Object.keys(registry).map(loadCommand))
+}
