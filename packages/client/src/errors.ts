@@ -25,26 +25,45 @@ export class BerthError extends Error {
   }
 }
 
-/** A failure that never reached the API's error handler (no connection, a body that is not one). */
-export function transportError(message: string, status = 0): BerthError {
+/** The API's error body, or one made from the status when something else (a proxy) answered. */
+export function errorBodyOf(
+  res: Pick<Response, 'status' | 'statusText' | 'headers'>,
+  text: string,
+): ErrorBody {
+  try {
+    const body = JSON.parse(text) as Partial<ErrorBody>
+    if (typeof body.code === 'string' && typeof body.message === 'string') return body as ErrorBody
+  } catch {
+    // not JSON: described from the status below
+  }
+  return {
+    error: res.status >= 500 ? 'internal' : 'http_error',
+    code: 'http_error',
+    message: `the API answered ${res.status} ${res.statusText}`.trim(),
+    status: res.status,
+    request_id: res.headers.get('X-Request-Id') ?? '',
+    timestamp: new Date().toISOString(),
+  }
+}
+
+/**
+ * A failure with no answer of the API behind it (status 0): `unreachable` when no answer came,
+ * `connection_lost` when a stream or terminal broke off before its end.
+ */
+export function localError(code: 'unreachable' | 'connection_lost', message: string): BerthError {
   return new BerthError({
-    error: 'transport_error',
-    code: 'transport_error',
+    error: code,
+    code,
     message,
-    status,
+    status: 0,
     request_id: '',
     timestamp: new Date().toISOString(),
   })
 }
 
-/** The BerthError of a refused answer: its error body, or a transport error naming the status. */
-export async function errorOf(res: Response): Promise<BerthError> {
-  const text = await res.text().catch(() => '')
-  try {
-    const body = JSON.parse(text) as ErrorBody
-    if (body && typeof body.message === 'string' && typeof body.code === 'string') return new BerthError(body)
-  } catch {
-    // not the documented body: a proxy's page, or nothing
-  }
-  return transportError(`the API answered ${res.status} ${res.statusText}`.trim(), res.status)
+export function unreachable(err: unknown): BerthError {
+  if (err instanceof BerthError) return err
+  const cause =
+    err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err)
+  return localError('unreachable', `the API could not be reached: ${cause}`)
 }

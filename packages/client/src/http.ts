@@ -1,4 +1,4 @@
-import { errorOf, transportError } from './errors.ts'
+import { BerthError, errorBodyOf, unreachable } from './errors.ts'
 
 /** What the stream helpers need of a client: where the API is and the bearer to send. */
 export interface Endpoint {
@@ -38,14 +38,8 @@ export async function request(
     res = await (endpoint.fetch ?? fetch)(apiUrl(endpoint, path, query), { ...rest, headers })
   } catch (err) {
     if (rest.signal?.aborted) throw err
-    throw transportError(`cannot reach ${endpoint.origin}: ${causeOf(err)}`)
+    throw unreachable(err)
   }
-  if (!res.ok) throw await errorOf(res)
+  if (!res.ok) throw new BerthError(errorBodyOf(res, await res.text().catch(() => '')))
   return res
-}
-
-/** fetch's TypeError says only "fetch failed"; the reason is its cause. */
-function causeOf(err: unknown): string {
-  const cause = (err as { cause?: { code?: string; message?: string } }).cause
-  return cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err))
 }

@@ -1,7 +1,9 @@
 import type { AppType } from '@berth/api'
 import { type ClientResponse, hc } from 'hono/client'
 
-export { BerthError, type ErrorBody, errorOf, transportError } from './errors.ts'
+import { BerthError, errorBodyOf, unreachable } from './errors.ts'
+
+export { BerthError, type ErrorBody } from './errors.ts'
 export { type Query, request } from './http.ts'
 export { type ServerSentEvent, SseParser } from './sse.ts'
 export * from './streams.ts'
@@ -59,36 +61,4 @@ export async function unwrap<R extends ClientResponse<unknown, number, string>>(
     return (type.includes('json') ? JSON.parse(text) : text) as Succeeded<R>
   }
   throw new BerthError(errorBodyOf(res, text))
-}
-
-/** The API's error body, or one made from the status when something else (a proxy) answered. */
-function errorBodyOf(res: Response, text: string): ErrorBody {
-  try {
-    const body = JSON.parse(text) as Partial<ErrorBody>
-    if (typeof body.code === 'string' && typeof body.message === 'string') return body as ErrorBody
-  } catch {
-    // not JSON: described from the status below
-  }
-  return {
-    error: res.status >= 500 ? 'internal' : 'http_error',
-    code: 'http_error',
-    message: `the API answered ${res.status} ${res.statusText}`.trim(),
-    status: res.status,
-    request_id: res.headers.get('X-Request-Id') ?? '',
-    timestamp: new Date().toISOString(),
-  }
-}
-
-function unreachable(err: unknown): BerthError {
-  if (err instanceof BerthError) return err
-  const cause =
-    err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err)
-  return new BerthError({
-    error: 'unreachable',
-    code: 'unreachable',
-    message: `the API could not be reached: ${cause}`,
-    status: 0,
-    request_id: '',
-    timestamp: new Date().toISOString(),
-  })
 }

@@ -1,4 +1,4 @@
-import { BerthError, type ErrorBody, transportError } from './errors.ts'
+import { BerthError, type ErrorBody, errorBodyOf, localError } from './errors.ts'
 import { apiUrl, type Endpoint, type Query, request } from './http.ts'
 import { type ServerSentEvent, SseParser } from './sse.ts'
 
@@ -42,7 +42,10 @@ export async function* follow(
         chunk = await reader.read()
       } catch (err) {
         if (signal?.aborted) return
-        throw transportError(`the stream broke: ${err instanceof Error ? err.message : String(err)}`)
+        throw localError(
+          'connection_lost',
+          `the stream broke off: ${err instanceof Error ? err.message : String(err)}`,
+        )
       }
       if (chunk.done) return
       for (const event of parser.push(chunk.value)) {
@@ -129,7 +132,9 @@ function opened(socket: SocketLike): Promise<void> {
     })
     socket.addEventListener('open', () => resolve())
     socket.addEventListener('error', (event: { message?: string }) =>
-      reject(transportError(`the terminal could not open: ${event.message ?? 'connection failed'}`)),
+      reject(
+        localError('unreachable', `the terminal could not open: ${event.message ?? 'connection failed'}`),
+      ),
     )
   })
 }
@@ -138,6 +143,7 @@ function opened(socket: SocketLike): Promise<void> {
 interface NodeReply {
   statusCode?: number
   statusMessage?: string
+  headers: Record<string, string | string[] | undefined>
   on(event: string, cb: (chunk?: unknown) => void): void
 }
 
@@ -147,21 +153,13 @@ function readReply(res: NodeReply): Promise<BerthError> {
     res.on('data', (chunk) => {
       text += String(chunk)
     })
-    res.on('end', () =>
-      resolve(
-        errorFromText(text) ?? transportError(`the API answered ${res.statusCode ?? 0}`, res.statusCode ?? 0),
-      ),
-    )
+    res.on('end', () => {
+      const headers = new Headers()
+      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers.set(k, String(v))
+      const status = { status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', headers }
+      resolve(new BerthError(errorBodyOf(status, text)))
+    })
   })
-}
-
-function errorFromText(text: string): BerthError | undefined {
-  try {
-    const body = JSON.parse(text) as ErrorBody
-    return typeof body?.code === 'string' ? new BerthError(body) : undefined
-  } catch {
-    return undefined
-  }
 }
 
 type ServerFrame =
@@ -181,7 +179,10 @@ function terminalOver(socket: SocketLike): Terminal {
     socket.addEventListener('close', (event: { code?: number; reason?: string }) => {
       if (code !== undefined) resolve(code)
       else if (lastError) reject(new BerthError(lastError))
-      else reject(transportError(`the terminal closed before its process exited (${event.code ?? 0})`))
+      else
+        reject(
+          localError('connection_lost', `the terminal closed before its process exited (${event.code ?? 0})`),
+        )
     })
   })
   socket.addEventListener('message', (event: { data: unknown }) => {
