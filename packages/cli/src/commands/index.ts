@@ -5,6 +5,9 @@ export type CommandModule = () => Promise<{ commands: Command[] }>
 
 const auth: CommandModule = () => import('./auth.ts')
 const completion: CommandModule = () => import('./completion.ts')
+const deploy: CommandModule = () => import('./deploy.ts')
+const exec: CommandModule = () => import('./exec.ts')
+const logs: CommandModule = () => import('./logs.ts')
 
 /** Every command by its words after `berth`, with the file that holds it. */
 export const registry: Record<string, CommandModule> = {
@@ -12,6 +15,13 @@ export const registry: Record<string, CommandModule> = {
   logout: auth,
   whoami: auth,
   completion,
+  deploy,
+  rollback: deploy,
+  cancel: deploy,
+  logs,
+  'containers logs': logs,
+  exec,
+  'containers exec': exec,
 }
 
 /** The command of a name, from its file. */

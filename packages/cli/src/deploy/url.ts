@@ -1,0 +1,19 @@
+import { type BerthClient, unwrap } from '@berth/client'
+
+/**
+ * Where an app answers: its first domain (the automatic one comes first), else its host port on
+ * its server's address (the API's host when the agent reported none). Null before it has a port.
+ */
+export async function appUrl(client: BerthClient, appId: string): Promise<string | null> {
+  const param = { id: appId }
+  const [{ app }, { domains }] = await Promise.all([
+    unwrap(client.api.apps[':id'].$get({ param })),
+    unwrap(client.api.apps[':id'].domains.$get({ param })),
+  ])
+  const domain = domains[0]
+  if (domain) return `${domain.https === 'off' ? 'http' : 'https'}://${domain.hostname}`
+  if (app.host_port === null) return null
+  const { server } = await unwrap(client.api.servers[':id'].$get({ param: { id: app.server_id } }))
+  const host = server.ipv4 ?? new URL(client.origin).hostname
+  return `http://${host}:${app.host_port}`
+}
