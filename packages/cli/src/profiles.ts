@@ -54,7 +54,7 @@ export async function resolveProfile(env: NodeJS.ProcessEnv, name: string | unde
   const chosen = name ?? config.default ?? DEFAULT_PROFILE
   const profile = config.profiles[chosen]
   if (profile) return profile
-  throw new BerthError({
+  throw BerthError.local({
     error: 'auth_error',
     code: 'not_logged_in',
     message:
@@ -62,7 +62,5 @@ export async function resolveProfile(env: NodeJS.ProcessEnv, name: string | unde
         ? 'not logged in: run `berth login URL`, or set BERTH_URL and BERTH_TOKEN'
         : `no profile named ${chosen}: run \`berth login URL --profile ${chosen}\``,
     status: 401,
-    request_id: '',
-    timestamp: new Date().toISOString(),
   })
 }

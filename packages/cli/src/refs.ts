@@ -1,37 +1,51 @@
-import { type BerthClient, unwrap } from '@berth/client'
+import { type BerthClient, BerthError, unwrap } from '@berth/client'
 
-// What a user types for a server or an app (its name, or its id) as the API's id.
+// The API names servers and apps by id; people type their names. A name is looked up in the list.
 
-type App = Awaited<ReturnType<typeof appById>>['app']
+type Page<T> = Promise<[items: T[], next: string | null]>
 
-const appById = (client: BerthClient, id: string) => unwrap(client.api.apps[':id'].$get({ param: { id } }))
-
-/** The app of a name or an id (`app_…`); a name no app has is the API's 404 for it. */
-export async function findApp(client: BerthClient, ref: string): Promise<App> {
-  if (ref.startsWith('app_')) return (await appById(client, ref)).app
+async function byName<T extends { id: string; name: string }>(
+  what: string,
+  name: string,
+  page: (cursor: string | undefined) => Page<T>,
+): Promise<T> {
   let cursor: string | undefined
   do {
-    const page = await unwrap(
-      client.api.apps.$get({ query: { limit: '200', ...(cursor ? { cursor } : {}) } }),
-    )
-    const found = page.apps.find((a) => a.name === ref)
-    if (found) return (await appById(client, found.id)).app
-    cursor = page.next_cursor ?? undefined
+    const [items, next] = await page(cursor)
+    const found = items.find((item) => item.name === name)
+    if (found) return found
+    cursor = next ?? undefined
   } while (cursor)
-  return (await appById(client, ref)).app
+  throw BerthError.local({
+    error: 'not_found',
+    code: 'not_found',
+    message: `no ${what} named ${name}`,
+    status: 404,
+  })
 }
 
-/** The id of a server of a name or an id (`srv_…`). */
-export async function serverIdOf(client: BerthClient, ref: string): Promise<string> {
+/** A server's id from its id (`srv_…`) or its name. */
+export async function serverId(client: BerthClient, ref: string): Promise<string> {
   if (ref.startsWith('srv_')) return ref
-  let cursor: string | undefined
-  do {
-    const page = await unwrap(
-      client.api.servers.$get({ query: { limit: '200', ...(cursor ? { cursor } : {}) } }),
-    )
-    const found = page.servers.find((s) => s.name === ref)
-    if (found) return found.id
-    cursor = page.next_cursor ?? undefined
-  } while (cursor)
-  return ref
+  const found = await byName('server', ref, async (cursor) => {
+    const page = await unwrap(client.api.servers.$get({ query: { limit: '200', cursor } }))
+    return [page.servers, page.next_cursor]
+  })
+  return found.id
+}
+
+/** An app's id from its id (`app_…`) or its name. */
+export async function appId(client: BerthClient, ref: string): Promise<string> {
+  if (ref.startsWith('app_')) return ref
+  const found = await byName('app', ref, async (cursor) => {
+    const page = await unwrap(client.api.apps.$get({ query: { limit: '200', cursor } }))
+    return [page.apps, page.next_cursor]
+  })
+  return found.id
+}
+
+/** An app from its id or its name, as GET /apps/:id shows it. */
+export async function findApp(client: BerthClient, ref: string) {
+  const id = await appId(client, ref)
+  return (await unwrap(client.api.apps[':id'].$get({ param: { id } }))).app
 }

@@ -16,6 +16,11 @@ export class BerthError extends Error {
     this.name = 'BerthError'
   }
 
+  /** An error found on this side of the API (no answer, a name no list holds): no request id. */
+  static local(fields: Pick<ErrorBody, 'error' | 'code' | 'message' | 'status'>): BerthError {
+    return new BerthError({ ...fields, request_id: '', timestamp: new Date().toISOString() })
+  }
+
   get status(): number {
     return this.body.status
   }
@@ -51,14 +56,7 @@ export function errorBodyOf(
  * `connection_lost` when a stream or terminal broke off before its end.
  */
 export function localError(code: 'unreachable' | 'connection_lost', message: string): BerthError {
-  return new BerthError({
-    error: code,
-    code,
-    message,
-    status: 0,
-    request_id: '',
-    timestamp: new Date().toISOString(),
-  })
+  return BerthError.local({ error: code, code, message, status: 0 })
 }
 
 export function unreachable(err: unknown): BerthError {

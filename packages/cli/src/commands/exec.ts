@@ -1,7 +1,7 @@
 import { openTerminal, type Terminal, type TerminalSignal, type WebSocketClass } from '@berth/client'
 import WebSocket from 'ws'
 import { type Command, type CommandContext, type ExitCode, UsageError } from '../command.ts'
-import { serverIdOf } from '../refs.ts'
+import { serverId } from '../refs.ts'
 
 // A process in a container, wired to this terminal: raw mode and resizes with -t, plain pipes
 // without. berth exits with the process's exit code.
@@ -50,7 +50,7 @@ async function execIn(ctx: CommandContext, positionals: string[], values: Record
     throw new UsageError('-t needs a terminal on stdin and stdout (leave it out in scripts)')
   }
   const client = await ctx.client()
-  const sid = await serverIdOf(client, server)
+  const sid = await serverId(client, server)
   const terminal = await openTerminal(client, `/servers/${sid}/containers/${container}/exec`, {
     query: {
       ...(cmd.length > 0 ? { cmd: JSON.stringify(cmd) } : {}),

@@ -5,6 +5,8 @@ export type CommandModule = () => Promise<{ commands: Command[] }>
 
 const auth: CommandModule = () => import('./auth.ts')
 const completion: CommandModule = () => import('./completion.ts')
+const containers: CommandModule = () => import('./containers.ts')
+const servers: CommandModule = () => import('./servers.ts')
 const deploy: CommandModule = () => import('./deploy.ts')
 const exec: CommandModule = () => import('./exec.ts')
 const logs: CommandModule = () => import('./logs.ts')
@@ -14,6 +16,19 @@ export const registry: Record<string, CommandModule> = {
   login: auth,
   logout: auth,
   whoami: auth,
+  'servers ls': servers,
+  'servers add': servers,
+  'servers rm': servers,
+  'servers validate': servers,
+  'servers resources': servers,
+  'containers ls': containers,
+  'containers run': containers,
+  'containers inspect': containers,
+  'containers stats': containers,
+  'containers start': containers,
+  'containers stop': containers,
+  'containers restart': containers,
+  'containers rm': containers,
   completion,
   deploy,
   rollback: deploy,

@@ -9,7 +9,7 @@ import {
 } from '../command.ts'
 import { printJsonLine } from '../live.ts'
 import { printJson } from '../output.ts'
-import { findApp, serverIdOf } from '../refs.ts'
+import { findApp, serverId } from '../refs.ts'
 
 // Container logs, printed or followed: `containers logs SERVER CONTAINER` and `logs APP` (the
 // app's running containers). Lines of a container's stderr go to stderr, the rest to stdout.
@@ -137,8 +137,8 @@ const containerLogs: Command = {
   async run(ctx, { positionals, values }) {
     if (positionals.length !== 2) throw new UsageError('containers logs takes a server and a container')
     const client = await ctx.client()
-    const serverId = await serverIdOf(client, positionals[0]!)
-    return show(ctx, client, [{ serverId, container: positionals[1]!, prefix: '' }], values)
+    const sid = await serverId(client, positionals[0]!)
+    return show(ctx, client, [{ serverId: sid, container: positionals[1]!, prefix: '' }], values)
   },
 }
 
