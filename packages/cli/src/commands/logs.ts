@@ -152,13 +152,18 @@ const appLogs: Command = {
     if (positionals.length !== 1) throw new UsageError('logs takes one app')
     const client = await ctx.client()
     const app = await findApp(client, positionals[0]!)
-    const { containers } = await unwrap(
-      client.api.servers[':sid'].containers.$get({
-        param: { sid: app.server_id },
-        query: { status: 'running', name: `berth-${app.name}-`, limit: '200' },
-      }),
-    )
-    const own = containers.filter((c) => c.labels['berth.app'] === app.id)
+    // The agent names an app's containers berth-<app>-<the deployment id's last 8>-<n>.
+    const current = app.current_deployment_id
+    const prefix = `berth-${app.name}-${current?.slice(-8)}-`
+    const { containers } = current
+      ? await unwrap(
+          client.api.servers[':sid'].containers.$get({
+            param: { sid: app.server_id },
+            query: { status: 'running', name: prefix, limit: '200' },
+          }),
+        )
+      : { containers: [] }
+    const own = containers.filter((c) => /^\d+$/.test(c.name.slice(prefix.length)))
     if (own.length === 0) {
       ctx.stderr.write(`berth: ${app.name} has no running containers\n`)
       return EXIT.failed
