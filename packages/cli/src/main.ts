@@ -11,6 +11,7 @@ import {
 } from './command.ts'
 import { loadAll, loadCommand, registry } from './commands/index.ts'
 import { commandHelp, GLOBAL_OPTIONS, listHelp, usageLine } from './help.ts'
+import { nodeFetch } from './node-fetch.ts'
 import { resolveProfile } from './profiles.ts'
 
 // The entry of `berth`: finds the command in argv, parses its options, runs it and turns what it
@@ -69,7 +70,7 @@ function context(values: ParsedArgs['values'], signal: AbortSignal): CommandCont
   let client: Promise<BerthClient> | undefined
   const env = process.env
   const connect = (options: ClientOptions) =>
-    createClient({ ...options, fetch: (input, init) => fetch(input, { ...init, signal }) })
+    createClient({ ...options, fetch: (input, init) => nodeFetch(input, { ...init, signal }) })
   return {
     client: () => {
       const profile = typeof values.profile === 'string' ? values.profile : undefined
