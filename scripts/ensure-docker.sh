@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Makes sure the tests have what they need: a running Docker Engine, git, sshd, a static busybox,
-# and the busybox test image. Starts dockerd when it is installed but not running; installs
+# Makes sure the tests have what they need: a running Docker Engine, git, sshd, python3, a static
+# busybox, and the busybox test image. Starts dockerd when it is installed but not running; installs
 # Debian's packages when running as root on Debian; otherwise says what is missing and fails.
 set -euo pipefail
 
@@ -12,6 +12,8 @@ command -v git >/dev/null 2>&1 || need+=(git)
 # An ssh server for the tests of deploys over ssh with an app's deploy key.
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+# Python's pty module gives the CLI's tests a real terminal.
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 # Test images need a static busybox: the image has no libc.
 if ! command -v busybox >/dev/null 2>&1 || ! { LC_ALL=C ldd "$(command -v busybox)" 2>&1 || true; } | grep -q 'not a dynamic'; then
   need+=(busybox-static)

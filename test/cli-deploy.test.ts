@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, test } from 'vitest'
 import { appHost } from './support/apps.ts'
-import { cliEnv, runCli, startCli } from './support/cli.ts'
+import { berth, ciEnv, startBerth } from './support/cli.ts'
 import { docker, TEST_IMAGE } from './support/docker.ts'
 import { waitFor } from './support/process.ts'
 
@@ -10,7 +10,7 @@ import { waitFor } from './support/process.ts'
 // and Docker Engine, deploying folders packed here and images built here.
 
 const host = appHost()
-const env = () => cliEnv(host.api.url, host.admin)
+const cli = (args: string[]) => berth(args, { env: ciEnv(host.api.url, host.admin) })
 const serve = `CMD ["sh", "-c", "echo serving; trap 'exit 0' TERM; httpd -f -p 3000 -h /www & wait"]`
 
 /** A folder with these files in the work folder. */
@@ -40,7 +40,7 @@ describe('berth deploy --dir', () => {
       'secret.txt': 'never shipped\n',
       '.dockerignore': 'secret.txt\n',
     })
-    const res = await runCli(['deploy', app.name, '--dir', dir, '--wait'], env())
+    const res = await cli(['deploy', app.name, '--dir', dir, '--wait'])
     expect(res.code, res.stderr).toBe(0)
     expect(res.stderr).toMatch(/^packed .+: \d+ entries, .+\nuploaded .+ in .+\n$/)
     // Not a TTY: each stage is a plain line, and the build log comes between them.
@@ -54,7 +54,7 @@ describe('berth deploy --dir', () => {
   test('a failing build exits 1 with the reason', async () => {
     const app = await uploadApp('broken')
     const dir = folder('broken', { Dockerfile: `FROM ${TEST_IMAGE}\nRUN echo about to fail && exit 3\n` })
-    const res = await runCli(['deploy', app.name, '--dir', dir, '--wait'], env())
+    const res = await cli(['deploy', app.name, '--dir', dir, '--wait'])
     expect(res.code).toBe(1)
     expect(res.stdout).toContain('about to fail')
     expect(res.stdout).toMatch(/✗ deployment dep_\w+ failed after/)
@@ -75,7 +75,7 @@ describe('berth deploy --image', () => {
       name: host.appName('img'),
       source: { type: 'image', image: TEST_IMAGE },
     })
-    const res = await runCli(['deploy', app.name, '--image', image, '--wait', '--json'], env())
+    const res = await cli(['deploy', app.name, '--image', image, '--wait', '--json'])
     expect(res.code, res.stderr).toBe(0)
     const lines = res.stdout
       .trimEnd()
@@ -92,9 +92,9 @@ describe('berth logs, rollback and cancel', () => {
   test('logs -f follows the app until Ctrl-C, which ends it with 130', async () => {
     const app = await uploadApp('logs')
     const dir = folder('logs', { Dockerfile: `FROM ${TEST_IMAGE}\n${serve}\n` })
-    const deployed = await runCli(['deploy', app.name, '--dir', dir, '--wait'], env())
+    const deployed = await cli(['deploy', app.name, '--dir', dir, '--wait'])
     expect(deployed.code, deployed.stdout + deployed.stderr).toBe(0)
-    const child = startCli(['logs', app.name, '-f'], env())
+    const child = startBerth(['logs', app.name, '-f'], { env: ciEnv(host.api.url, host.admin) })
     await waitFor(
       'the app to be followed',
       () => child.output.includes('serving') || (!child.running && child.output),
@@ -110,13 +110,13 @@ describe('berth logs, rollback and cancel', () => {
       folder(`back${n}`, {
         Dockerfile: `FROM ${TEST_IMAGE}\nRUN echo v${n} > /www/index.html\n${serve}\n`,
       })
-    const first = await runCli(['deploy', app.name, '--dir', v(1), '--wait'], env())
-    expect((await runCli(['deploy', app.name, '--dir', v(2), '--wait'], env())).code).toBe(0)
-    const res = await runCli(['rollback', app.name, '--wait'], env())
+    const first = await cli(['deploy', app.name, '--dir', v(1), '--wait'])
+    expect((await cli(['deploy', app.name, '--dir', v(2), '--wait'])).code).toBe(0)
+    const res = await cli(['rollback', app.name, '--wait'])
     expect(res.code, res.stderr).toBe(0)
     expect(await (await fetch(urlOf(res.stdout))).text()).toBe('v1\n')
     const id = urlOf(first.stdout) && first.stdout.match(/\((dep_\w+),/)![1]!
-    const cancel = await runCli(['cancel', id], env())
+    const cancel = await cli(['cancel', id])
     expect(cancel.code).toBe(1)
     expect(cancel.stderr).toMatch(/^berth: .+ \(deployment_finished, request req_\w+\)\n$/)
   })
@@ -124,9 +124,9 @@ describe('berth logs, rollback and cancel', () => {
   test('deploy without --wait prints the queued deployment; --json as one document', async () => {
     const app = await uploadApp('nowait')
     const dir = folder('nowait', { Dockerfile: `FROM ${TEST_IMAGE}\n${serve}\n` })
-    const res = await runCli(['deploy', app.name, '--dir', dir, '--json'], env())
+    const res = await cli(['deploy', app.name, '--dir', dir, '--json'])
     expect(res.code, res.stderr).toBe(0)
-    const { deployment } = JSON.parse(res.stdout)
+    const { deployment } = res.json()
     expect(deployment).toMatchObject({ app_id: app.id, state: 'queued' })
     expect((await host.waitDeployment(deployment.id)).state).toBe('running')
   })

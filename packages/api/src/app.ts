@@ -7,6 +7,7 @@ import { agentRoutes } from './routes/agent.ts'
 import { appRoutes } from './routes/apps.ts'
 import { auditRoutes } from './routes/audit.ts'
 import { authRoutes } from './routes/auth.ts'
+import { cliRoutes } from './routes/cli.ts'
 import { containerRoutes } from './routes/containers.ts'
 import { deploymentRoutes } from './routes/deployments.ts'
 import { execRoutes } from './routes/exec.ts'
@@ -46,6 +47,7 @@ export function createApp(deps: Deps) {
     .route('/deployments', deploymentRoutes)
     .route('/webhooks', webhookRoutes)
     .route('/agent', agentRoutes)
+    .route('/cli', cliRoutes)
     .route('/audit', auditRoutes)
     .route('/ws', realtimeRoutes)
 

@@ -79,6 +79,8 @@ export interface Deps {
   ): Response | Promise<Response>
   /** The bundled agent, served for the ready-to-paste install commands; null when the runtime has none. */
   agentBundle(): Promise<Uint8Array | null>
+  /** The bundled `berth` CLI, served at /cli/download; null when the runtime has none. */
+  cliBundle(): Promise<Uint8Array | null>
   /**
    * A streamed response body of a known length, so that it goes out with its Content-Length
    * (Workers sends any other stream chunked). It errors if the stream ends short or runs over.

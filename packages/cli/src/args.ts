@@ -41,3 +41,28 @@ export function integer(value: string, what: string): number {
   if (!/^\d+$/.test(value)) throw new UsageError(`${what} must be a whole number, not ${value}`)
   return Number(value)
 }
+
+/** A string option the command cannot go without. */
+export function required(args: ParsedArgs, name: string): string {
+  const value = option(args, name)
+  if (value === undefined) throw new UsageError(`missing --${name} ${name.toUpperCase()}`)
+  return value
+}
+
+/** A boolean option as the API's query flags take it: `true`, or left out. */
+export function queryFlag(args: ParsedArgs, name: string): 'true' | undefined {
+  return args.values[name] === true ? 'true' : undefined
+}
+
+/** A string option that must be one of `choices`, or undefined when it was not given. */
+export function choice<const T extends string>(
+  args: ParsedArgs,
+  name: string,
+  choices: readonly T[],
+): T | undefined {
+  const value = option(args, name)
+  if (value !== undefined && !(choices as readonly string[]).includes(value)) {
+    throw new UsageError(`--${name} must be one of ${choices.join(', ')}`)
+  }
+  return value as T | undefined
+}

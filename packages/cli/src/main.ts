@@ -11,7 +11,7 @@ import {
 } from './command.ts'
 import { loadAll, loadCommand, registry } from './commands/index.ts'
 import { commandHelp, GLOBAL_OPTIONS, listHelp, usageLine } from './help.ts'
-import { nodeFetch } from './node-fetch.ts'
+import { nodeFetch } from './http.ts'
 import { resolveProfile } from './profiles.ts'
 
 // The entry of `berth`: finds the command in argv, parses its options, runs it and turns what it

@@ -1,6 +1,6 @@
 import type { CommandContext } from './command.ts'
 
-type Out = Pick<CommandContext, 'json' | 'color' | 'stdout'>
+export type Out = Pick<CommandContext, 'json' | 'color' | 'stdout'>
 
 /** One JSON document on stdout: what `--json` prints. */
 export function printJson(ctx: Out, value: unknown): void {

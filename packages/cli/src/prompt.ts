@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline/promises'
-import type { CommandContext } from './command.ts'
+import { type CommandContext, type ParsedArgs, UsageError } from './command.ts'
 
 type Io = Pick<CommandContext, 'stdin' | 'stderr' | 'signal'>
 
@@ -16,8 +16,9 @@ export async function ask(ctx: Io, question: string): Promise<string> {
 /** Asks for a secret on a TTY without echoing it; Ctrl-C gives up. */
 export function askSecret(ctx: Io, question: string): Promise<string> {
   const { stdin, stderr } = ctx
-  stderr.write(question)
+  // Raw before the prompt shows: what is typed the moment it appears must not echo either.
   stdin.setRawMode(true)
+  stderr.write(question)
   stdin.resume()
   stdin.setEncoding('utf8')
   return new Promise((resolve, reject) => {
@@ -48,4 +49,11 @@ export async function readStdin(ctx: Pick<CommandContext, 'stdin'>): Promise<str
   ctx.stdin.setEncoding('utf8')
   for await (const chunk of ctx.stdin) text += chunk
   return text.replace(/\r?\n$/, '')
+}
+
+/** A password from stdin (`--password-stdin`, for scripts) or asked on a TTY without echo. */
+export async function password(ctx: Io, args: ParsedArgs): Promise<string> {
+  if (args.values['password-stdin'] === true) return readStdin(ctx)
+  if (ctx.stdin.isTTY) return askSecret(ctx, 'Password: ')
+  throw new UsageError('not a terminal: give the password with --password-stdin')
 }

@@ -16,12 +16,12 @@ async function byName<T extends { id: string; name: string }>(
     if (found) return found
     cursor = next ?? undefined
   } while (cursor)
-  throw BerthError.local({
-    error: 'not_found',
-    code: 'not_found',
-    message: `no ${what} named ${name}`,
-    status: 404,
-  })
+  throw notFound(`no ${what} named ${name}`)
+}
+
+/** A thing the API does not have, found out on this side (a name no list holds): exit code 4. */
+export function notFound(message: string): BerthError {
+  return BerthError.local({ error: 'not_found', code: 'not_found', message, status: 404 })
 }
 
 /** A server's id from its id (`srv_…`) or its name. */

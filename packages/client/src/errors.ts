@@ -44,11 +44,17 @@ export function errorBodyOf(
   return {
     error: res.status >= 500 ? 'internal' : 'http_error',
     code: 'http_error',
-    message: `the API answered ${res.status} ${res.statusText}`.trim(),
+    message: `the API answered ${`${res.status} ${res.statusText}`.trim()}${movedTo(res)}`,
     status: res.status,
     request_id: res.headers.get('X-Request-Id') ?? '',
     timestamp: new Date().toISOString(),
   }
+}
+
+/** Where a redirect points: the URL to use instead (an http:// URL that the host sends to https://). */
+function movedTo(res: Pick<Response, 'status' | 'headers'>): string {
+  const location = res.status >= 300 && res.status < 400 ? res.headers.get('Location') : null
+  return location ? `, moved to ${location}: use that URL` : ''
 }
 
 /**

@@ -4,6 +4,7 @@ import type { AppEnv } from '../context.ts'
 import { ApiError, upgradeRequired } from '../errors.ts'
 import { bearerToken, jsonBody, serviceContext } from '../middleware.ts'
 import { authenticateAgent, enrollAgent } from '../services/servers.ts'
+import { bundleDownload } from './download.ts'
 
 // Routes agents call; they authenticate with enrollment or agent tokens, not user credentials.
 export const agentRoutes = new Hono<AppEnv>()
@@ -23,11 +24,4 @@ export const agentRoutes = new Hono<AppEnv>()
     }
     return c.get('deps').hub.acceptAgent(c, serverId)
   })
-  .get('/download', async (c) => {
-    const bundle = await c.get('deps').agentBundle()
-    if (!bundle) throw new ApiError('not_found', 'the agent bundle is not built on this API (npm run build)')
-    return c.body(bundle as Uint8Array<ArrayBuffer>, 200, {
-      'Content-Type': 'text/javascript; charset=utf-8',
-      'Content-Disposition': 'attachment; filename="berth-agent.mjs"',
-    })
-  })
+  .get('/download', async (c) => bundleDownload(c, await c.get('deps').agentBundle(), 'berth-agent.mjs'))

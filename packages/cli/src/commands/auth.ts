@@ -1,8 +1,9 @@
 import { type BerthClient, unwrap } from '@berth/client'
-import { type Command, type CommandContext, UsageError } from '../command.ts'
+import { option, positionals } from '../args.ts'
+import { type Command, type CommandContext, type ParsedArgs, UsageError } from '../command.ts'
 import { paint, printFields, show } from '../output.ts'
 import { DEFAULT_PROFILE, readConfig, writeConfig } from '../profiles.ts'
-import { ask, askSecret, readStdin } from '../prompt.ts'
+import { ask, password } from '../prompt.ts'
 
 const profileName = (values: Record<string, unknown>) =>
   typeof values.profile === 'string' ? values.profile : DEFAULT_PROFILE
@@ -11,19 +12,14 @@ const profileName = (values: Record<string, unknown>) =>
 const me = (client: BerthClient) => unwrap(client.api.auth.me.$get())
 
 /** A session token from an email and password: asked on a TTY, or given for scripts. */
-async function passwordLogin(ctx: CommandContext, url: string, values: Record<string, unknown>) {
-  let email = typeof values.email === 'string' ? values.email : undefined
-  let password: string
-  if (values['password-stdin']) {
-    if (!email) throw new UsageError('--password-stdin needs --email')
-    password = await readStdin(ctx)
-  } else if (ctx.stdin.isTTY) {
-    email ??= await ask(ctx, 'Email: ')
-    password = await askSecret(ctx, 'Password: ')
-  } else {
+async function passwordLogin(ctx: CommandContext, url: string, args: ParsedArgs) {
+  const given = option(args, 'email')
+  if (args.values['password-stdin'] === true && !given) throw new UsageError('--password-stdin needs --email')
+  if (!given && !ctx.stdin.isTTY)
     throw new UsageError('not a terminal: give --token, or --email with --password-stdin')
-  }
-  const session = await unwrap(ctx.connect({ url }).api.auth.login.$post({ json: { email, password } }))
+  const email = given ?? (await ask(ctx, 'Email: '))
+  const json = { email, password: await password(ctx, args) }
+  const session = await unwrap(ctx.connect({ url }).api.auth.login.$post({ json }))
   return session.token
 }
 
@@ -42,14 +38,14 @@ const login: Command = {
     email: { type: 'string', description: "the account's email (asked on a terminal when not given)" },
     'password-stdin': { type: 'boolean', description: 'read the password from stdin, for scripts' },
   },
-  async run(ctx, { positionals, values }) {
-    if (positionals.length > 1) throw new UsageError('login takes one URL')
-    const name = profileName(values)
+  async run(ctx, args) {
+    const [given] = positionals(args, ['[URL]'])
+    const name = profileName(args.values)
     const config = await readConfig(ctx.env)
-    const url = (positionals[0] ?? config.profiles[name]?.url ?? ctx.env.BERTH_URL)?.replace(/\/+$/, '')
+    const url = (given ?? config.profiles[name]?.url ?? ctx.env.BERTH_URL)?.replace(/\/+$/, '')
     if (!url) throw new UsageError('give the URL of the API, e.g. berth login https://berth.example.com')
     if (!/^https?:\/\//.test(url)) throw new UsageError(`give the URL with its scheme: https://${url}`)
-    const token = typeof values.token === 'string' ? values.token : await passwordLogin(ctx, url, values)
+    const token = option(args, 'token') ?? (await passwordLogin(ctx, url, args))
     const { user } = await me(ctx.connect({ url, token }))
     config.profiles[name] = { url, token }
     config.default ??= name

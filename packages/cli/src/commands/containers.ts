@@ -1,5 +1,5 @@
 import { type BerthClient, unwrap } from '@berth/client'
-import { integer, option, options, pairs, positionals } from '../args.ts'
+import { choice, integer, option, options, pairs, positionals, queryFlag } from '../args.ts'
 import { type Command, type ParsedArgs, UsageError } from '../command.ts'
 import { bytes, paint, printFields, printTable, show } from '../output.ts'
 import { serverId } from '../refs.ts'
@@ -104,10 +104,6 @@ const run: Command = {
   },
   async run(ctx, args) {
     const [server, image, ...cmd] = positionals(args, ['SERVER', 'IMAGE', '[CMD...]'])
-    const restart = option(args, 'restart')
-    if (restart !== undefined && !(RESTART as readonly string[]).includes(restart)) {
-      throw new UsageError(`--restart must be one of ${RESTART.join(', ')}`)
-    }
     const body = {
       image: image!,
       name: option(args, 'name'),
@@ -117,7 +113,7 @@ const run: Command = {
       volumes: options(args, 'volume').map(volumeOf),
       tags: options(args, 'tag'),
       network: option(args, 'network'),
-      restart: restart as (typeof RESTART)[number] | undefined,
+      restart: choice(args, 'restart', RESTART),
       start: args.values['no-start'] !== true,
     }
     const client = await ctx.client()
@@ -143,7 +139,7 @@ const inspect: Command = {
   async run(ctx, args) {
     const client = await ctx.client()
     const { sid, cid } = await target(client, args)
-    const reveal = args.values.reveal === true ? 'true' : undefined
+    const reveal = queryFlag(args, 'reveal')
     const answer = await unwrap(oneOf(client).$get({ param: { sid, cid }, query: { reveal } }))
     const c = answer.container
     // Without its agent, the API answers with the stored row only (stale), without the live detail.
@@ -198,9 +194,16 @@ const stats: Command = {
 type Param = { sid: string; cid: string }
 const ACTIONS = {
   start: (client: BerthClient, param: Param) => oneOf(client).start.$post({ param }),
-  stop: (client: BerthClient, param: Param) => oneOf(client).stop.$post({ param, json: {} }),
-  restart: (client: BerthClient, param: Param) => oneOf(client).restart.$post({ param, json: {} }),
+  stop: (client: BerthClient, param: Param, json: Stop) => oneOf(client).stop.$post({ param, json }),
+  restart: (client: BerthClient, param: Param, json: Stop) => oneOf(client).restart.$post({ param, json }),
 }
+type Stop = { timeout?: number }
+
+/** `--timeout`: seconds Docker waits for the container to stop before it kills it. */
+const TIMEOUT = {
+  type: 'string',
+  description: 'seconds to wait for it to stop before killing it (default 10)',
+} as const
 type Action = keyof typeof ACTIONS
 
 /** start, stop and restart: one call each, answering with the container in its new state. */
@@ -209,12 +212,17 @@ function action(verb: Action, summary: string, done: string): Command {
     name: `containers ${verb}`,
     summary,
     usage: 'SERVER CONTAINER',
-    examples: [`berth containers ${verb} web-1 web`, `berth containers ${verb} web-1 ctr_01j... --json`],
-    options: {},
+    examples: [
+      `berth containers ${verb} web-1 web`,
+      `berth containers ${verb} web-1 ctr_01j...${verb === 'start' ? '' : ' --timeout 30'} --json`,
+    ],
+    options: verb === 'start' ? {} : { timeout: TIMEOUT },
     async run(ctx, args) {
       const client = await ctx.client()
       const { sid, cid } = await target(client, args)
-      const answer = await unwrap(ACTIONS[verb](client, { sid, cid }))
+      const timeout = option(args, 'timeout')
+      const stop = timeout === undefined ? {} : { timeout: integer(timeout, '--timeout') }
+      const answer = await unwrap(ACTIONS[verb](client, { sid, cid }, stop))
       show(ctx, answer, () =>
         ctx.stdout.write(`${done} ${answer.container.name} (${answer.container.status})\n`),
       )
@@ -235,8 +243,8 @@ const rm: Command = {
     const client = await ctx.client()
     const { sid, cid } = await target(client, args)
     const query = {
-      force: args.values.force === true ? 'true' : undefined,
-      volumes: args.values.volumes === true ? 'true' : undefined,
+      force: queryFlag(args, 'force'),
+      volumes: queryFlag(args, 'volumes'),
     }
     await unwrap(oneOf(client).$delete({ param: { sid, cid }, query }))
     show(ctx, { server_id: sid, container: cid, removed: true }, () =>

@@ -3,10 +3,16 @@ import type { Command } from '../command.ts'
 /** A command file, imported only when one of its commands runs (or help and completion list them). */
 export type CommandModule = () => Promise<{ commands: Command[] }>
 
+const apps: CommandModule = () => import('./apps.ts')
 const auth: CommandModule = () => import('./auth.ts')
 const completion: CommandModule = () => import('./completion.ts')
 const containers: CommandModule = () => import('./containers.ts')
+const domains: CommandModule = () => import('./domains.ts')
+const env: CommandModule = () => import('./env.ts')
+const open: CommandModule = () => import('./open.ts')
 const servers: CommandModule = () => import('./servers.ts')
+const tokens: CommandModule = () => import('./tokens.ts')
+const users: CommandModule = () => import('./users.ts')
 const deploy: CommandModule = () => import('./deploy.ts')
 const exec: CommandModule = () => import('./exec.ts')
 const logs: CommandModule = () => import('./logs.ts')
@@ -29,6 +35,23 @@ export const registry: Record<string, CommandModule> = {
   'containers stop': containers,
   'containers restart': containers,
   'containers rm': containers,
+  'apps ls': apps,
+  'apps create': apps,
+  'apps info': apps,
+  'apps rm': apps,
+  'env ls': env,
+  'env set': env,
+  'env unset': env,
+  'domains ls': domains,
+  'domains add': domains,
+  'domains rm': domains,
+  'tokens ls': tokens,
+  'tokens create': tokens,
+  'tokens rm': tokens,
+  'users ls': users,
+  'users create': users,
+  'users rm': users,
+  open,
   completion,
   deploy,
   rollback: deploy,

@@ -20,6 +20,7 @@ import { openDatabase } from './db.ts'
 import { NodeHub, type UpgradeEnv } from './hub.ts'
 
 export const AGENT_BUNDLE = fileURLToPath(new URL('../../../../agent/dist/berth-agent.mjs', import.meta.url))
+const CLI_BUNDLE = fileURLToPath(new URL('../../../../cli/dist/berth.mjs', import.meta.url))
 
 export interface RunningApi {
   url: string
@@ -57,6 +58,7 @@ export async function startNodeApi(config: NodeConfig): Promise<RunningApi> {
     clientAddress: (c) => clientAddress(c, config.trustProxyHops),
     waitUntil: () => {},
     agentBundle: async () => readFile(AGENT_BUNDLE).catch(() => null),
+    cliBundle: async () => readFile(CLI_BUNDLE).catch(() => null),
     // The Node adapter sends the Content-Length the route sets.
     sizedBody: (body) => body,
     presetHeader: (c, name, value) => {

@@ -22,8 +22,9 @@ function appFor(env: Env): App {
       ...serviceContextFor(env),
       clientAddress: (c) => c.req.header('CF-Connecting-IP') ?? null,
       waitUntil: (c, work) => c.executionCtx.waitUntil(work),
-      // No file system on Workers: GET /agent/download answers 404; agents are fetched elsewhere.
+      // No file system on Workers: GET /agent/download and /cli/download answer 404; fetch them elsewhere.
       agentBundle: async () => null,
+      cliBundle: async () => null,
       sizedBody: (body, bytes) => body.pipeThrough(new FixedLengthStream(bytes)),
       presetHeader: () => false,
       upgradeClient,
