@@ -5,7 +5,8 @@ import { paint } from '../output.ts'
 import { appUrl } from './url.ts'
 
 // Following a deployment to its end: its build log streamed, its stage and elapsed time on a
-// status line, and a last line with the app's URL or the reason it failed.
+// status line (both on stderr, as all progress is), and a last line on stdout with the app's URL,
+// or the reason it failed on stderr.
 
 interface LogLine {
   seq: number
@@ -45,11 +46,11 @@ class DeployDisplay {
     this.line.print(text)
   }
 
-  /** Ends the display, with `last` on a line of its own. */
+  /** Ends the display, with `last` as its last line. */
   end(last?: string): void {
     if (this.timer) clearInterval(this.timer)
+    if (last) this.line.print(last)
     this.line.clear()
-    if (last) this.ctx.stdout.write(`${last}\n`)
   }
 
   elapsed(): string {
@@ -76,7 +77,7 @@ export async function watchDeployment(
   input: { deploymentId: string; appId: string; started: number },
 ): Promise<ExitCode> {
   const { deploymentId: id, appId, started } = input
-  const display = ctx.json ? undefined : new DeployDisplay(ctx, new StatusLine(ctx.stdout), started)
+  const display = ctx.json ? undefined : new DeployDisplay(ctx, new StatusLine(ctx.stderr), started)
   const stream = follow(client, `/deployments/${id}/logs`, { query: { follow: true }, signal: ctx.signal })
   try {
     for await (const event of stream) {
@@ -106,6 +107,9 @@ export async function watchDeployment(
   }
   const url = await appUrl(client, appId)
   if (ctx.json) printJsonLine(ctx, { deployment, url })
-  display?.end(paint(ctx, 'green', `✓ ${url ?? 'the app'} is running (${id}, ${total})`))
+  display?.end()
+  // The one line on stdout, for a script to take the URL from.
+  if (!ctx.json)
+    ctx.stdout.write(`${paint(ctx, 'green', `✓ ${url ?? 'the app'} is running (${id}, ${total})`)}\n`)
   return EXIT.ok
 }
