@@ -46,7 +46,12 @@ async function report(
   started: number,
 ) {
   if (values.wait)
-    return watchDeployment(ctx, client, { deploymentId: deployment.id, appId: app.id, started })
+    return watchDeployment(ctx, client, {
+      deploymentId: deployment.id,
+      appId: app.id,
+      serverId: app.server_id,
+      started,
+    })
   show(ctx, { deployment }, () =>
     ctx.stdout.write(
       `${paint(ctx, 'bold', deployment.id)} of ${app.name} is ${deployment.state} (berth deploy --wait follows a deploy)\n`,

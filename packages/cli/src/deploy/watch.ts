@@ -74,9 +74,9 @@ class DeployDisplay {
 export async function watchDeployment(
   ctx: CommandContext,
   client: BerthClient,
-  input: { deploymentId: string; appId: string; started: number },
+  input: { deploymentId: string; appId: string; serverId: string; started: number },
 ): Promise<ExitCode> {
-  const { deploymentId: id, appId, started } = input
+  const { deploymentId: id, appId, serverId, started } = input
   const display = ctx.json ? undefined : new DeployDisplay(ctx, new StatusLine(ctx.stderr), started)
   const stream = follow(client, `/deployments/${id}/logs`, { query: { follow: true }, signal: ctx.signal })
   try {
@@ -95,7 +95,11 @@ export async function watchDeployment(
     ctx.stderr.write(`stopped following ${id}; it goes on (berth cancel ${id} stops it)\n`)
     return EXIT.interrupted
   }
-  const { deployment } = await unwrap(client.api.deployments[':id'].$get({ param: { id } }))
+  const [{ deployment }, url] = await Promise.all([
+    unwrap(client.api.deployments[':id'].$get({ param: { id } })),
+    // The URL is for the last line only: a deployment that ran is reported even without it.
+    appUrl(client, { appId, serverId }).catch(() => null),
+  ])
   const total = duration(Date.now() - started)
   if (deployment.state !== 'running') {
     if (ctx.json) printJsonLine(ctx, { deployment })
@@ -105,7 +109,6 @@ export async function watchDeployment(
     )
     return EXIT.failed
   }
-  const url = await appUrl(client, appId)
   if (ctx.json) printJsonLine(ctx, { deployment, url })
   display?.end()
   // The one line on stdout, for a script to take the URL from.
