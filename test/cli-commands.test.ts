@@ -54,23 +54,22 @@ describe('servers', () => {
     expect(resources.memory.total).toBeGreaterThan(0)
   })
 
-  test('add prints the agent commands and --wait ends once that agent is online', async () => {
+  test('add prints the agent commands and --wait ends once that agent runs them', async () => {
     const added = name('added')
-    const child = berth(['servers', 'add', added, '--wait'], as)
-    const server = await waitFor('the server to be listed', async () => {
-      const { body } = await api.http.get('/servers', { token: as.env!.BERTH_TOKEN })
-      return body.servers.find((s: { name: string }) => s.name === added)
-    })
-    const { body } = await api.http.post(`/servers/${server.id}/enrollment`, {
-      token: as.env!.BERTH_TOKEN,
-      body: {},
-    })
-    agents.push(startAgentProcess({ api: api.url, token: body.enrollment.token, stateDir: configHome() }))
+    let printed = ''
+    const child = berth(['servers', 'add', added, '--wait'], { ...as, onStdout: (out) => (printed = out) })
+    // The token of the printed `node` command, as a user pasting it on the host would take it.
+    const token = await waitFor(
+      'the agent commands',
+      () => /# node\n.*--token (berth_enr_\S+)/.exec(printed)?.[1],
+    )
+    agents.push(startAgentProcess({ api: api.url, token, stateDir: configHome() }))
     const done = await child
     expect(done.code, done.stderr).toBe(0)
-    expect(done.stdout).toContain(`Server ${added} added (${server.id})`)
-    expect(done.stdout).toMatch(/# node\n.*--token berth_enr_/)
-    expect(done.stdout).toContain(`Server ${added} is online`)
+    expect(done.stdout).toMatch(new RegExp(`^Server ${added} added \\(srv_\\w+\\)\\.\n`))
+    expect(done.stdout).toContain('# docker\ndocker run -d --name berth-agent')
+    expect(done.stdout).toMatch(new RegExp(`Server ${added} is online \\(.+\\)\\.\n$`))
+    expect(done.stderr).toBe('Waiting for the agent to connect (Ctrl-C stops waiting)...\n')
   })
 
   test('add --json gives the enrollment, and rm removes the server', async () => {

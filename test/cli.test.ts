@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { readFileSync, statSync } from 'node:fs'
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { loadAll } from '../packages/cli/src/commands/index.ts'
@@ -51,11 +51,14 @@ describe('login and profiles', () => {
     })
   })
 
-  test('login --token saves a named profile that --profile then uses', async () => {
+  test('login --token saves a named profile, by its origin, that --profile then uses', async () => {
     const home = configHome()
-    const login = await berth(['login', api.url, '--token', admin, '--profile', 'ci', '--json'], {
-      env: { XDG_CONFIG_HOME: home },
-    })
+    const login = await berth(
+      ['login', `${api.url}/api/v1/`, '--token', admin, '--profile', 'ci', '--json'],
+      {
+        env: { XDG_CONFIG_HOME: home },
+      },
+    )
     expect(login.code, login.stderr).toBe(0)
     expect(login.json()).toMatchObject({ profile: 'ci', url: api.url, user: { email: ADMIN.email } })
     const open = await berth(['open', '--profile', 'ci', '--json'], { env: { XDG_CONFIG_HOME: home } })
@@ -64,6 +67,17 @@ describe('login and profiles', () => {
     expect(other.code).toBe(3)
     expect(other.stderr).toBe(
       'berth: no profile named staging: run `berth login URL --profile staging` (not_logged_in)\n',
+    )
+  })
+
+  test('a config file that is not JSON is named in one line', async () => {
+    const home = configHome()
+    mkdirSync(join(home, 'berth'))
+    writeFileSync(join(home, 'berth', 'config.json'), '{ not json')
+    const run = await berth(['whoami'], { env: { XDG_CONFIG_HOME: home } })
+    expect(run.code).toBe(1)
+    expect(run.stderr).toBe(
+      `berth: ${join(home, 'berth', 'config.json')} is not valid JSON: fix it, or remove it and log in again\n`,
     )
   })
 

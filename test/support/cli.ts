@@ -18,6 +18,8 @@ export interface CliOptions {
   /** Over the tests' environment; BERTH_URL and BERTH_TOKEN are unset unless given here. */
   env?: Record<string, string | undefined>
   input?: string
+  /** Called with all of stdout so far, each time more arrives (to act on output while it runs). */
+  onStdout?: (stdout: string) => void
 }
 
 /** A config folder of its own (XDG_CONFIG_HOME), so no test reads another's profiles or the user's. */
@@ -36,6 +38,7 @@ export function berth(args: string[], opts: CliOptions = {}): Promise<CliRun> {
   let stderr = ''
   child.stdout.on('data', (d) => {
     stdout += String(d)
+    opts.onStdout?.(stdout)
   })
   child.stderr.on('data', (d) => {
     stderr += String(d)

@@ -32,7 +32,12 @@ export async function readConfig(env: NodeJS.ProcessEnv): Promise<Config> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { profiles: {} }
     throw err
   }
-  const parsed = JSON.parse(text) as Partial<Config>
+  let parsed: Partial<Config>
+  try {
+    parsed = JSON.parse(text) as Partial<Config>
+  } catch {
+    throw new Error(`${path} is not valid JSON: fix it, or remove it and log in again`)
+  }
   return { default: parsed.default, profiles: parsed.profiles ?? {} }
 }
 

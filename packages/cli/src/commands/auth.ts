@@ -42,7 +42,8 @@ const login: Command = {
     const [given] = positionals(args, ['[URL]'])
     const name = profileName(args.values)
     const config = await readConfig(ctx.env)
-    const url = (given ?? config.profiles[name]?.url ?? ctx.env.BERTH_URL)?.replace(/\/+$/, '')
+    // The origin is what is kept: a URL pasted with the API's base path works too.
+    const url = (given ?? config.profiles[name]?.url ?? ctx.env.BERTH_URL)?.replace(/(\/api\/v1)?\/*$/, '')
     if (!url) throw new UsageError('give the URL of the API, e.g. berth login https://berth.example.com')
     if (!/^https?:\/\//.test(url)) throw new UsageError(`give the URL with its scheme: https://${url}`)
     const token = option(args, 'token') ?? (await passwordLogin(ctx, url, args))
