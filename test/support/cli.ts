@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ROOT } from './process.ts'
+import { Child, ROOT } from './process.ts'
 
 export const CLI_BUNDLE = 'packages/cli/dist/berth.mjs'
 
@@ -61,4 +61,18 @@ export function berth(args: string[], opts: CliOptions = {}): Promise<CliRun> {
       }),
     )
   })
+}
+
+/** BERTH_URL and BERTH_TOKEN: what a CI job gives instead of a saved profile. */
+export const ciEnv = (url: string, token: string) => ({ BERTH_URL: url, BERTH_TOKEN: token })
+
+/** Starts the bundled `berth` and leaves it running (a follow): its output is kept on the Child. */
+export function startBerth(args: string[], opts: CliOptions = {}): Child {
+  return new Child(
+    spawn(process.execPath, [CLI_BUNDLE, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, BERTH_URL: undefined, BERTH_TOKEN: undefined, NO_COLOR: undefined, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  )
 }

@@ -43,3 +43,9 @@ export async function appId(client: BerthClient, ref: string): Promise<string> {
   })
   return found.id
 }
+
+/** An app from its id or its name, as GET /apps/:id shows it. */
+export async function findApp(client: BerthClient, ref: string) {
+  const id = await appId(client, ref)
+  return (await unwrap(client.api.apps[':id'].$get({ param: { id } }))).app
+}

@@ -1,6 +1,13 @@
 import type { AppType } from '@berth/api'
 import { type ClientResponse, hc } from 'hono/client'
 
+import { BerthError, errorBodyOf, unreachable } from './errors.ts'
+
+export { BerthError, type ErrorBody } from './errors.ts'
+export { type Query, request } from './http.ts'
+export { type ServerSentEvent, SseParser } from './sse.ts'
+export * from './streams.ts'
+
 /** Where an API is and who is calling it. */
 export interface ClientOptions {
   /** The API's origin, e.g. `https://berth.example.com`; `/api/v1` is added. */
@@ -10,44 +17,12 @@ export interface ClientOptions {
   fetch?: typeof fetch
 }
 
-/** The documented error body: every 4xx and 5xx answer of the API. */
-export interface ErrorBody {
-  error: string
-  code: string
-  message: string
-  status: number
-  request_id: string
-  timestamp: string
-  details?: unknown
-}
-
-/** A call the API refused or failed: its error body, or a transport failure with status 0. */
-export class BerthError extends Error {
-  constructor(readonly body: ErrorBody) {
-    super(body.message)
-    this.name = 'BerthError'
-  }
-
-  /** An error found on this side of the API (no answer, a name no list holds): no request id. */
-  static local(fields: Pick<ErrorBody, 'error' | 'code' | 'message' | 'status'>): BerthError {
-    return new BerthError({ ...fields, request_id: '', timestamp: new Date().toISOString() })
-  }
-
-  get status(): number {
-    return this.body.status
-  }
-
-  get code(): string {
-    return this.body.code
-  }
-}
-
 /** A typed client of the whole API (hono's RPC client over the API's own route types). */
 export function createClient(options: ClientOptions) {
   const origin = options.url.replace(/\/+$/, '')
   const headers: Record<string, string> = options.token ? { Authorization: `Bearer ${options.token}` } : {}
   const api = hc<AppType>(origin, { headers, fetch: options.fetch }).api.v1
-  return { origin, token: options.token, api }
+  return { origin, token: options.token, fetch: options.fetch, api }
 }
 
 export type BerthClient = ReturnType<typeof createClient>
@@ -86,40 +61,4 @@ export async function unwrap<R extends ClientResponse<unknown, number, string>>(
     return (type.includes('json') ? JSON.parse(text) : text) as Succeeded<R>
   }
   throw new BerthError(errorBodyOf(res, text))
-}
-
-/** The API's error body, or one made from the status when something else (a proxy) answered. */
-function errorBodyOf(res: Response, text: string): ErrorBody {
-  try {
-    const body = JSON.parse(text) as Partial<ErrorBody>
-    if (typeof body.code === 'string' && typeof body.message === 'string') return body as ErrorBody
-  } catch {
-    // not JSON: described from the status below
-  }
-  return {
-    error: res.status >= 500 ? 'internal' : 'http_error',
-    code: 'http_error',
-    message: `the API answered ${`${res.status} ${res.statusText}`.trim()}${movedTo(res)}`,
-    status: res.status,
-    request_id: res.headers.get('X-Request-Id') ?? '',
-    timestamp: new Date().toISOString(),
-  }
-}
-
-/** Where a redirect points: the URL to use instead (an http:// URL that the host sends to https://). */
-function movedTo(res: Response): string {
-  const location = res.status >= 300 && res.status < 400 ? res.headers.get('Location') : null
-  return location ? `, moved to ${location}: use that URL` : ''
-}
-
-function unreachable(err: unknown): BerthError {
-  if (err instanceof BerthError) return err
-  const cause =
-    err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err)
-  return BerthError.local({
-    error: 'unreachable',
-    code: 'unreachable',
-    message: `the API could not be reached: ${cause}`,
-    status: 0,
-  })
 }

@@ -13,6 +13,9 @@ const open: CommandModule = () => import('./open.ts')
 const servers: CommandModule = () => import('./servers.ts')
 const tokens: CommandModule = () => import('./tokens.ts')
 const users: CommandModule = () => import('./users.ts')
+const deploy: CommandModule = () => import('./deploy.ts')
+const exec: CommandModule = () => import('./exec.ts')
+const logs: CommandModule = () => import('./logs.ts')
 
 /** Every command by its words after `berth`, with the file that holds it. */
 export const registry: Record<string, CommandModule> = {
@@ -50,6 +53,13 @@ export const registry: Record<string, CommandModule> = {
   'users rm': users,
   open,
   completion,
+  deploy,
+  rollback: deploy,
+  cancel: deploy,
+  logs,
+  'containers logs': logs,
+  exec,
+  'containers exec': exec,
 }
 
 /** The command of a name, from its file. */
