@@ -17,6 +17,8 @@ await build({
   format: 'esm',
   // Command files stay lazy inside the one file: each is initialised on its first import().
   splitting: false,
+  // The global Headers (hono's client makes one per request) without undici: see fetch/headers.ts.
+  inject: [join(root, 'src', 'fetch', 'headers.ts')],
   minifyWhitespace: true,
   minifySyntax: true,
   legalComments: 'none',

@@ -10,8 +10,8 @@ import {
   UsageError,
 } from './command.ts'
 import { loadAll, loadCommand, registry } from './commands/index.ts'
+import { nodeFetch } from './fetch/index.ts'
 import { commandHelp, GLOBAL_OPTIONS, listHelp, usageLine } from './help.ts'
-import { nodeFetch } from './http.ts'
 import { resolveProfile } from './profiles.ts'
 
 // The entry of `berth`: finds the command in argv, parses its options, runs it and turns what it

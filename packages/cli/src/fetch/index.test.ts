@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { nodeFetch } from './http.ts'
+import { nodeFetch } from './index.ts'
 
 // nodeFetch against a real node:http server: what a route receives, and what the caller reads.
 
