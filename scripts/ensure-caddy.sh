@@ -6,6 +6,13 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
+# A host that runs Caddy for Berth sets this (docs/agent.md): without it the kernel resets the
+# connections that arrive while Caddy loads a config, and every deploy's switch is a load.
+if [ -w /proc/sys/net/ipv4/tcp_migrate_req ] && [ "$(cat /proc/sys/net/ipv4/tcp_migrate_req)" = 0 ]; then
+  echo 1 > /proc/sys/net/ipv4/tcp_migrate_req
+  say "set net.ipv4.tcp_migrate_req=1 (Caddy's config loads reset no connection)"
+fi
+
 need=()
 command -v caddy >/dev/null 2>&1 || need+=(caddy)
 command -v pebble >/dev/null 2>&1 && command -v pebble-challtestsrv >/dev/null 2>&1 || need+=(pebble)

@@ -1,4 +1,4 @@
-import { appendFile, mkdtemp, rm, stat } from 'node:fs/promises'
+import { appendFile, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import os from 'node:os'
@@ -41,7 +41,9 @@ afterEach(async () => {
 })
 
 /** A front door on the test's Caddy and work folder, not started. */
-function newFrontDoor(options: { tlsLog?: string; checkMs?: number; log?: (line: string) => void } = {}) {
+function newFrontDoor(
+  options: { tlsLog?: string; checkMs?: number; log?: (line: string) => void; tcpMigrateReq?: string } = {},
+) {
   return new FrontDoor({
     admin: new CaddyAdmin({ url: new URL(caddy.adminUrl) }),
     ports: { http: caddy.httpPort, https: caddy.httpsPort },
@@ -50,6 +52,7 @@ function newFrontDoor(options: { tlsLog?: string; checkMs?: number; log?: (line:
     log: options.log ?? ((line) => logLines.push(line)),
     changed: (proxy) => told.push(proxy),
     checkMs: options.checkMs,
+    tcpMigrateReq: options.tcpMigrateReq ?? join(folder, 'no-such-setting'),
   })
 }
 
@@ -253,6 +256,18 @@ describe('FrontDoor against a real Caddy', () => {
     expect(await byPort(app.hostPort)).toBe(`app says 127.0.0.1:${app.hostPort}`)
     // The hand route lived in the config Caddy lost; Berth restores only its own.
     expect(await byHost('hand.example.test')).toBe('')
+  })
+
+  it('warns, once Caddy answers, when the kernel resets connections queued at a config load', async () => {
+    const setting = join(folder, 'tcp_migrate_req')
+    await writeFile(setting, '0\n')
+    await newFrontDoor({ tcpMigrateReq: setting }).start()
+    expect(logLines.filter((l) => l.startsWith('net.ipv4.tcp_migrate_req is 0'))).toHaveLength(1)
+
+    logLines = []
+    await writeFile(setting, '1\n')
+    await newFrontDoor({ tcpMigrateReq: setting }).start()
+    expect(logLines.some((l) => l.includes('tcp_migrate_req'))).toBe(false)
   })
 
   it('tells when Caddy stops answering and when it answers again', async () => {

@@ -18,6 +18,7 @@ import { type CaddyAdmin, CaddyError, describeEndpoint } from './admin.ts'
 import { applyConfig } from './apply.ts'
 import { readCertificates } from './certificates.ts'
 import { desiredConfig, type FrontDoorPorts, type ServedApp } from './config.ts'
+import { configLoadWarning } from './reuseport.ts'
 
 /** How often Caddy is looked at, to re-assert Berth's routes after it restarted or lost them. */
 export const CHECK_MS = 5_000
@@ -43,6 +44,8 @@ export interface FrontDoorOptions {
   /** Told whenever Caddy starts or stops answering. */
   changed(proxy: ProxyInfo | null): void
   checkMs?: number
+  /** The kernel setting read for configLoadWarning; Linux's own file otherwise. */
+  tcpMigrateReq?: string
 }
 
 /**
@@ -281,6 +284,10 @@ export class FrontDoor {
         this.info ? `Caddy answers at ${where}` : `Caddy does not answer at ${where}: ${messageOf(err)}`,
       )
       this.options.changed(this.info)
+      if (this.info) {
+        const warning = await configLoadWarning(this.options.tcpMigrateReq)
+        if (warning) this.options.log(warning)
+      }
     }
   }
 }
