@@ -152,18 +152,7 @@ const appLogs: Command = {
     if (positionals.length !== 1) throw new UsageError('logs takes one app')
     const client = await ctx.client()
     const app = await findApp(client, positionals[0]!)
-    // The agent names an app's containers berth-<app>-<the deployment id's last 8>-<n>.
-    const current = app.current_deployment_id
-    const prefix = `berth-${app.name}-${current?.slice(-8)}-`
-    const { containers } = current
-      ? await unwrap(
-          client.api.servers[':sid'].containers.$get({
-            param: { sid: app.server_id },
-            query: { status: 'running', name: prefix, limit: '200' },
-          }),
-        )
-      : { containers: [] }
-    const own = containers.filter((c) => /^\d+$/.test(c.name.slice(prefix.length)))
+    const own = await runningContainers(client, app)
     if (own.length === 0) {
       ctx.stderr.write(`berth: ${app.name} has no running containers\n`)
       return EXIT.failed
@@ -175,6 +164,31 @@ const appLogs: Command = {
     }))
     return show(ctx, client, sources, values)
   },
+}
+
+/**
+ * The running containers of the app's current deployment, as the API knows them by their labels
+ * (its stats list them, no samples asked for); their names, for the lines' prefix, when there are several.
+ */
+async function runningContainers(client: BerthClient, app: Awaited<ReturnType<typeof findApp>>) {
+  const current = app.current_deployment_id
+  if (!current) return []
+  const { stats } = await unwrap(
+    client.api.apps[':id'].stats.$get({
+      param: { id: app.id },
+      query: { since: String(Math.floor(Date.now() / 1000)) },
+    }),
+  )
+  const ids = stats.filter((s) => s.deployment_id === current).map((s) => s.container_id)
+  return Promise.all(
+    ids.map(async (cid) => {
+      if (ids.length === 1) return { id: cid, name: '' }
+      const { container } = await unwrap(
+        client.api.servers[':sid'].containers[':cid'].$get({ param: { sid: app.server_id, cid }, query: {} }),
+      )
+      return { id: cid, name: container.name }
+    }),
+  )
 }
 
 export const commands = [containerLogs, appLogs]
