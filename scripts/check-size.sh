@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 limit=400
-over=$(git ls-files -co --exclude-standard -- '*.ts' | xargs wc -l | awk -v limit="$limit" '$2 != "total" && $1 > limit')
+over=$(git ls-files -co --exclude-standard -- '*.ts' '*.tsx' | xargs wc -l | awk -v limit="$limit" '$2 != "total" && $1 > limit')
 if [ -n "$over" ]; then
   echo "files over $limit lines:" >&2
   echo "$over" >&2

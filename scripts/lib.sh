@@ -9,12 +9,14 @@ ensure_node_modules() {
   fi
 }
 
-# Rebuilds the agent and CLI bundles (one npm run build) when either is missing or older than a source.
+# Rebuilds the agent and CLI bundles and the dashboard (one npm run build) when one is missing or
+# older than a source it is built from.
 ensure_bundles() {
   local bundle sources
-  for bundle in packages/agent/dist/berth-agent.mjs packages/cli/dist/berth.mjs; do
-    sources="${bundle%%/dist/*}/src"
-    if [ ! -f "$bundle" ] || [ -n "$(find "$sources" packages/shared/src packages/client/src -newer "$bundle" -name '*.ts' -print -quit)" ]; then
+  for bundle in packages/agent/dist/berth-agent.mjs packages/cli/dist/berth.mjs packages/web/dist/index.html; do
+    sources="${bundle%%/dist/*}"
+    if [ ! -f "$bundle" ] || [ -n "$(find "$sources/src" "$sources/index.html" packages/shared/src packages/client/src \
+      -newer "$bundle" \( -name '*.ts' -o -name '*.tsx' -o -name '*.css' -o -name '*.html' \) -print -quit 2>/dev/null)" ]; then
       npm run build --silent
       return
     fi

@@ -18,6 +18,7 @@ import { sweepSilentServers } from '../../services/servers.ts'
 import type { NodeConfig } from './config.ts'
 import { openDatabase } from './db.ts'
 import { NodeHub, type UpgradeEnv } from './hub.ts'
+import { webAssets } from './web.ts'
 
 export const AGENT_BUNDLE = fileURLToPath(new URL('../../../../agent/dist/berth-agent.mjs', import.meta.url))
 const CLI_BUNDLE = fileURLToPath(new URL('../../../../cli/dist/berth.mjs', import.meta.url))
@@ -80,7 +81,15 @@ export async function startNodeApi(config: NodeConfig): Promise<RunningApi> {
   }, config.maintenanceMs)
   maintenance.unref()
 
-  const server = await listen(app.fetch, config)
+  const web = webAssets()
+  // The API under /api/ (and any request but a read, answered with its error body), the
+  // dashboard's files for every other path.
+  const site: typeof app.fetch = (req, env) =>
+    (req.method !== 'GET' && req.method !== 'HEAD') ||
+    req.url.startsWith('/api/', req.url.indexOf('/', req.url.indexOf('//') + 2))
+      ? app.fetch(req, env)
+      : web(req)
+  const server = await listen(site, config)
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     void handleUpgrade(app.fetch, req, socket, head)
   })

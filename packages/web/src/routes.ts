@@ -1,0 +1,17 @@
+import type { ComponentType } from 'preact'
+
+// The pages and the paths they answer, each loaded on first visit (a chunk of its own), so the
+// first page downloads only what it shows.
+
+export type PageProps = { params: Record<string, string> }
+type PageModule = { default: ComponentType<PageProps> }
+
+export interface Route {
+  pattern: string
+  title: string
+  load: () => Promise<PageModule>
+}
+
+export const routes: Route[] = [
+  { pattern: '/servers', title: 'Servers', load: () => import('./pages/servers.tsx') },
+]

@@ -1,0 +1,90 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { seriousViolations } from './support/axe.ts'
+import { type Dashboard, launchDashboard, registerInBrowser, signInInBrowser } from './support/browser.ts'
+import { ADMIN } from './support/flows.ts'
+import { type ApiTarget, startApi } from './support/target.ts'
+
+// The dashboard served by the API itself, on either runtime, and signing in to it in Chromium.
+
+let api: ApiTarget
+let dashboard: Dashboard
+
+beforeAll(async () => {
+  api = await startApi()
+  dashboard = await launchDashboard(api.url)
+})
+
+afterAll(async () => {
+  await dashboard?.close()
+  await api?.stop()
+})
+
+describe('serving', () => {
+  test('the page at / and at its own routes, with a policy that allows no inline script', async () => {
+    for (const path of ['/', '/servers/some-id']) {
+      const res = await fetch(`${api.url}${path}`)
+      expect(res.status, path).toBe(200)
+      expect(res.headers.get('content-type')).toMatch(/^text\/html/)
+      expect(res.headers.get('content-security-policy')).toContain("script-src 'self'")
+      expect(res.headers.get('x-frame-options')).toBe('DENY')
+      expect(await res.text()).toContain('<div id="app">')
+    }
+  })
+
+  test('hashed assets are cached for good, a missing one is no script, and /api/ stays the API', async () => {
+    const html = await (await fetch(api.url)).text()
+    const script = html.match(/src="(\/assets\/[^"]+\.js)"/)?.[1]
+    expect(script).toBeDefined()
+    const asset = await fetch(`${api.url}${script}`)
+    expect(asset.status).toBe(200)
+    expect(asset.headers.get('content-type')).toMatch(/javascript/)
+    expect(asset.headers.get('cache-control')).toContain('immutable')
+    // As Workers' single-page handling answers it: the page, which nosniff keeps from running as a script.
+    const gone = await fetch(`${api.url}/assets/gone-0000.js`)
+    expect(gone.headers.get('content-type')).toMatch(/^text\/html/)
+    expect(gone.headers.get('x-content-type-options')).toBe('nosniff')
+    const missing = await fetch(`${api.url}/api/v1/nothing-here`)
+    expect(missing.status).toBe(404)
+    expect(await missing.json()).toMatchObject({ code: 'not_found' })
+  })
+})
+
+describe('signing in', () => {
+  test('the first account is made on the sign-in page and lands on the servers page', async () => {
+    const page = await dashboard.open('/')
+    await registerInBrowser(page, ADMIN.email, ADMIN.password)
+    await expect.poll(() => page.url()).toBe(`${api.url}/servers`)
+    await page.getByText(ADMIN.email).waitFor()
+    // The session stays in this tab only, and never in a URL or localStorage.
+    expect(await page.evaluate(() => localStorage.length)).toBe(0)
+    expect(page.url()).not.toMatch(/token/i)
+    await page.reload()
+    await page.getByRole('heading', { name: 'Servers', level: 1 }).waitFor()
+    expect(await seriousViolations(page)).toEqual([])
+  })
+
+  test('a wrong password shows the API message and its request id; sign out ends the session', async () => {
+    const page = await dashboard.open('/servers')
+    expect(await seriousViolations(page)).toEqual([])
+    await page.getByLabel('Email').fill(ADMIN.email)
+    await page.getByLabel('Password').fill('not the password')
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    const alert = page.getByRole('alert')
+    await expect
+      .poll(() => alert.textContent())
+      .toMatch(/email or password is wrong \(invalid_credentials, request req_\w+\)/)
+    await signInInBrowser(page, ADMIN.email, ADMIN.password)
+    await page.getByRole('button', { name: 'Sign out' }).click()
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor()
+    expect(await page.evaluate(() => sessionStorage.length)).toBe(0)
+  })
+
+  test('a second account is refused with the API message while registration is closed', async () => {
+    const page = await dashboard.open('/')
+    await page.getByRole('button', { name: 'Create an account' }).click()
+    await page.getByLabel('Email').fill('someone@example.com')
+    await page.getByLabel('Password').fill('another password')
+    await page.getByRole('button', { name: 'Create account' }).click()
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/registration_closed/)
+  })
+})

@@ -1,0 +1,84 @@
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
+import { onTestFailed } from 'vitest'
+import { ROOT } from './process.ts'
+
+// The dashboard as a person sees it: Debian's Chromium driven by playwright-core, a fresh profile
+// for each browser (playwright makes it). A failing test leaves the page's screenshot and console in test/.artifacts.
+
+export const ARTIFACTS = join(ROOT, 'test/.artifacts')
+
+export interface Dashboard {
+  browser: Browser
+  close(): Promise<void>
+  /** A new tab (its own sessionStorage) at `path` of the API, as a person with no session. */
+  open(path?: string, options?: { width?: number; height?: number; dark?: boolean }): Promise<Page>
+}
+
+export async function launchDashboard(baseUrl: string): Promise<Dashboard> {
+  const browser = await chromium.launch({
+    executablePath: process.env.BERTH_CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    // As root there is no sandbox; the rest keep Chromium from calling out of this machine.
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  })
+  const contexts: BrowserContext[] = []
+  return {
+    browser,
+    async open(path = '/', options = {}) {
+      const context = await browser.newContext({
+        baseURL: baseUrl,
+        viewport: { width: options.width ?? 1280, height: options.height ?? 800 },
+        colorScheme: options.dark ? 'dark' : 'light',
+      })
+      contexts.push(context)
+      const page = await context.newPage()
+      keepEvidence(page)
+      await page.goto(path)
+      return page
+    },
+    async close() {
+      for (const context of contexts) await context.close().catch(() => {})
+      await browser.close()
+    },
+  }
+}
+
+/** What the page said on its console and the errors it threw, written out with a screenshot when the test fails. */
+function keepEvidence(page: Page): void {
+  const lines: string[] = []
+  page.on('console', (message) => lines.push(`${message.type()}: ${message.text()}`))
+  page.on('pageerror', (error) => lines.push(`pageerror: ${error.message}`))
+  onTestFailed(async ({ task }) => {
+    if (page.isClosed()) return
+    mkdirSync(ARTIFACTS, { recursive: true })
+    const name = `${task.file?.name.replace(/\W+/g, '_')}-${task.name.replace(/\W+/g, '_')}`.slice(0, 150)
+    await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true }).catch(() => {})
+    writeFileSync(join(ARTIFACTS, `${name}.console.txt`), `${page.url()}\n${lines.join('\n')}\n`)
+  })
+}
+
+/** Registers the first user through the sign-in page; resolves on the page the dashboard opens with. */
+export async function registerInBrowser(page: Page, email: string, password: string): Promise<void> {
+  await page.getByRole('button', { name: 'Create an account' }).click()
+  await page.getByLabel('Email').fill(email)
+  await page.getByLabel('Password').fill(password)
+  await page.getByRole('button', { name: 'Create account' }).click()
+  await page.getByRole('heading', { name: 'Servers', level: 1 }).waitFor()
+}
+
+export async function signInInBrowser(page: Page, email: string, password: string): Promise<void> {
+  await page.getByLabel('Email').fill(email)
+  await page.getByLabel('Password').fill(password)
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.getByRole('heading', { name: 'Servers', level: 1 }).waitFor()
+}
