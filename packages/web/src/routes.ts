@@ -14,4 +14,6 @@ export interface Route {
 
 export const routes: Route[] = [
   { pattern: '/servers', title: 'Servers', load: () => import('./pages/servers.tsx') },
+  { pattern: '/servers/:id', title: 'Server', load: () => import('./pages/server.tsx') },
+  { pattern: '/containers', title: 'Containers', load: () => import('./pages/containers.tsx') },
 ]
