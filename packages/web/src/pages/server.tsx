@@ -1,6 +1,5 @@
 import { api, call } from '../api.ts'
 import { useLoad } from '../load.ts'
-import type { PageProps } from '../routes.ts'
 import { ContainersTable } from '../ui/containers-table.tsx'
 import { ErrorNote } from '../ui/error.tsx'
 import { ago, bytes, dateTime } from '../ui/format.ts'
@@ -9,7 +8,7 @@ import { useNow } from '../ui/now.ts'
 import { resourceFigures, useServersLive } from '../ui/servers-live.ts'
 
 /** One server: what it is, what it uses now, and its containers, images, volumes and networks. */
-export default function ServerPage({ params }: PageProps) {
+export default function ServerPage({ params }: { params: Record<string, string> }) {
   const id = params.id!
   // A list of one, so the servers list's live updates serve this page too.
   const servers = useLoad(

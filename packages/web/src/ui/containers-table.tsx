@@ -1,4 +1,4 @@
-import { useMemo, useState } from 'preact/hooks'
+import { useEffect, useMemo, useState } from 'preact/hooks'
 import { useLoad } from '../load.ts'
 import { Link } from '../router.tsx'
 import { canWrite } from '../session.ts'
@@ -13,6 +13,8 @@ import { listServers } from './servers-live.ts'
 
 type Column = 'name' | 'server' | 'image' | 'status' | 'created'
 const PAGE = 100
+// One collator for every comparison: far cheaper than a localeCompare per pair on thousands of rows.
+const collator = new Intl.Collator(undefined, { numeric: true })
 const STATUSES = ['running', 'paused', 'restarting', 'created', 'exited', 'dead', 'removing']
 
 /** Whether a container has the tag, or the label `key` or `key=value`. */
@@ -49,8 +51,13 @@ export function ContainersTable({ serverId }: { serverId?: string }) {
         tagged(c, tag.trim()),
     )
     const direction = sort.up ? 1 : -1
-    return rows.sort((a, b) => direction * key(a).localeCompare(key(b)))
+    return rows.sort((a, b) => direction * collator.compare(key(a), key(b)))
   }, [containers.data, names, sort, status, name, tag])
+  const ready = containers.data !== undefined
+  useEffect(() => {
+    // For whoever times the page (the benchmark): the first rows are on screen.
+    if (ready) performance.mark('berth:containers-table')
+  }, [ready])
   const pages = Math.max(1, Math.ceil(shown.length / PAGE))
   const at = Math.min(page, pages - 1)
   const header = (column: Column, title: string) => (
