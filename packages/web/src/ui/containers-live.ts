@@ -1,6 +1,6 @@
-import { useEffect } from 'preact/hooks'
+import { useEffect, useState } from 'preact/hooks'
 import { api, call } from '../api.ts'
-import { subscribe } from '../live.ts'
+import { liveError, subscribe } from '../live.ts'
 import { type Loaded, useLoad } from '../load.ts'
 
 // Containers as they are now: one list from `GET /containers` (every server's, or one's) and one
@@ -36,17 +36,22 @@ export function upsert(list: Container[] | undefined, container: Container): Con
 }
 
 /** Every server's containers (or `serverId`'s), kept current by `containers` (or `server:<id>:containers`). */
-export function useContainers(serverId?: string): Loaded<Container[]> {
+export function useContainers(serverId?: string): Loaded<Container[]> & { liveError: unknown } {
   const containers = useLoad(() => listContainers(serverId), [serverId])
+  const [refused, setRefused] = useState<unknown>(undefined)
   useEffect(() => {
     const channel = serverId ? `server:${serverId}:containers` : 'containers'
-    return subscribe(channel, (event, data) => {
-      if (event === 'container') containers.set((list) => upsert(list, data as Container))
-      else if (event === 'removed') {
-        const { id } = data as { id: string }
-        containers.set((list) => list?.filter((c) => c.id !== id))
-      }
-    })
+    return subscribe(
+      channel,
+      (event, data) => {
+        if (event === 'container') containers.set((list) => upsert(list, data as Container))
+        else if (event === 'removed') {
+          const { id } = data as { id: string }
+          containers.set((list) => list?.filter((c) => c.id !== id))
+        }
+      },
+      (error) => setRefused(liveError(error)),
+    )
   }, [serverId])
-  return containers
+  return { ...containers, liveError: refused }
 }

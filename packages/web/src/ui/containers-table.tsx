@@ -98,6 +98,7 @@ export function ContainersTable({ serverId }: { serverId?: string }) {
         </label>
       </div>
       <ErrorNote error={containers.error} />
+      <ErrorNote error={containers.liveError} />
       <ErrorNote error={servers.error} />
       <p class="muted" role="status">
         {containers.loading && !containers.data

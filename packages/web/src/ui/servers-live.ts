@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks'
 import { api, call } from '../api.ts'
-import { subscribe } from '../live.ts'
+import { liveError, subscribe } from '../live.ts'
 import type { Loaded } from '../load.ts'
 import { bytes } from './format.ts'
 
@@ -44,18 +44,22 @@ export function useServersLive(servers: Loaded<Server[]>) {
       if (server.status === 'online') serverResources(server.id).then((r) => got(server.id, r), setError)
     }
     const stops = list.map((server) =>
-      subscribe(`server:${server.id}`, (event, data) => {
-        if (event === 'resources') return got(server.id, data as Resources)
-        if (!STATUSES.has(event)) return
-        const { status, last_seen_at } = data as Pick<Server, 'status' | 'last_seen_at'>
-        const put = (next: Partial<Server>) =>
-          servers.set((all) => all?.map((s) => (s.id === server.id ? { ...s, ...next } : s)))
-        put({ status, last_seen_at })
-        // An agent that connects says what it runs on (versions, arch): the server is read again.
-        if (status === 'online' && server.status !== 'online') {
-          call(api().servers[':id'].$get({ param: { id: server.id } })).then((r) => put(r.server), setError)
-        }
-      }),
+      subscribe(
+        `server:${server.id}`,
+        (event, data) => {
+          if (event === 'resources') return got(server.id, data as Resources)
+          if (!STATUSES.has(event)) return
+          const { status, last_seen_at } = data as Pick<Server, 'status' | 'last_seen_at'>
+          const put = (next: Partial<Server>) =>
+            servers.set((all) => all?.map((s) => (s.id === server.id ? { ...s, ...next } : s)))
+          put({ status, last_seen_at })
+          // An agent that connects says what it runs on (versions, arch): the server is read again.
+          if (status === 'online' && server.status !== 'online') {
+            call(api().servers[':id'].$get({ param: { id: server.id } })).then((r) => put(r.server), setError)
+          }
+        },
+        (refused) => setError(liveError(refused)),
+      ),
     )
     return () => {
       for (const stop of stops) stop()
