@@ -14,4 +14,9 @@ export interface Route {
 
 export const routes: Route[] = [
   { pattern: '/servers', title: 'Servers', load: () => import('./pages/servers.tsx') },
+  {
+    pattern: '/servers/:sid/containers/:cid',
+    title: 'Container',
+    load: () => import('./pages/container.tsx'),
+  },
 ]
