@@ -1,4 +1,4 @@
-import { follow } from '@berth/client'
+import { BerthError, follow } from '@berth/client'
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
 import { client } from '../api.ts'
 import { ErrorNote } from './error.tsx'
@@ -12,6 +12,9 @@ import { LogView } from './log-view.tsx'
 
 const KEEP = 10_000
 const TAIL = 500
+/** Failures that pass (the agent reconnecting, the network): the follow starts again by itself. */
+const PASSING = new Set(['agent_offline', 'connection_lost', 'unreachable', 'timeout'])
+const RETRY_MS = 2_000
 
 export function ContainerLogs({ serverId, containerId }: { serverId: string; containerId: string }) {
   const buffer = useMemo(() => new LogBuffer(KEEP), [serverId, containerId])
@@ -33,6 +36,7 @@ export function ContainerLogs({ serverId, containerId }: { serverId: string; con
     })
     batcher.current = batch
     const controller = new AbortController()
+    let retry: ReturnType<typeof setTimeout> | undefined
     const path = `/servers/${encodeURIComponent(serverId)}/containers/${encodeURIComponent(containerId)}/logs`
     void (async () => {
       try {
@@ -46,10 +50,14 @@ export function ContainerLogs({ serverId, containerId }: { serverId: string; con
         }
         if (!controller.signal.aborted) setEnded('The container stopped; its log ends here.')
       } catch (err) {
-        if (!controller.signal.aborted) setError(err)
+        if (controller.signal.aborted) return
+        setError(err)
+        if (err instanceof BerthError && PASSING.has(err.code))
+          retry = setTimeout(() => setAttempt((n) => n + 1), RETRY_MS)
       }
     })()
     return () => {
+      clearTimeout(retry)
       controller.abort()
       batch.stop()
     }
@@ -88,7 +96,8 @@ export function ContainerLogs({ serverId, containerId }: { serverId: string; con
         version={version}
         label="Log lines"
       />
-      {ended && (
+      <ErrorNote error={error} />
+      {(ended || error !== undefined) && (
         <p class="muted">
           {ended}{' '}
           <button type="button" class="link" onClick={() => setAttempt((n) => n + 1)}>
@@ -96,7 +105,6 @@ export function ContainerLogs({ serverId, containerId }: { serverId: string; con
           </button>
         </p>
       )}
-      <ErrorNote error={error} />
     </section>
   )
 }
