@@ -4,7 +4,7 @@ import type { LogLine } from './log-buffer.ts'
 
 // A virtualised list of log lines: only the rows in sight (and a few either side) are in the DOM,
 // all of one height, so a buffer of 10,000 lines costs what 40 do. It sticks to the end while the
-// reader is there, and stays put once they scroll up.
+// reader is there; once they scroll up, the line they read stays in place as lines come and go.
 
 const ROW_PX = 20
 const OVERSCAN = 10
@@ -23,6 +23,8 @@ export function LogView({ count, line, query, version, label }: Props) {
   const [top, setTop] = useState(0)
   const [height, setHeight] = useState(400)
   const [sticking, setSticking] = useState(true)
+  // The line at the top of the view while the reader is scrolled up, kept there as lines come and go.
+  const anchor = useRef<{ n: number; offset: number } | null>(null)
 
   useEffect(() => {
     const el = ref.current
@@ -33,14 +35,27 @@ export function LogView({ count, line, query, version, label }: Props) {
   }, [])
   useLayoutEffect(() => {
     const el = ref.current
-    if (sticking && el) el.scrollTop = el.scrollHeight
+    if (!el) return
+    if (sticking) {
+      el.scrollTop = el.scrollHeight
+      return
+    }
+    const held = anchor.current
+    if (!held || count === 0) return
+    const want = firstAtLeast(count, line, held.n) * ROW_PX + held.offset
+    if (Math.abs(el.scrollTop - want) < 1) return
+    el.scrollTop = want
+    setTop(el.scrollTop)
   }, [version, count, sticking])
 
   const onScroll = () => {
     const el = ref.current
     if (!el) return
+    const atEnd = el.scrollTop + el.clientHeight >= el.scrollHeight - ROW_PX
+    const i = Math.floor(el.scrollTop / ROW_PX)
+    anchor.current = !atEnd && i < count ? { n: line(i).n, offset: el.scrollTop - i * ROW_PX } : null
     setTop(el.scrollTop)
-    setSticking(el.scrollTop + el.clientHeight >= el.scrollHeight - ROW_PX)
+    setSticking(atEnd)
   }
   const inSight = Math.ceil(height / ROW_PX)
   // While sticking the window is the end, whatever scrollTop says before the scroll lands.
@@ -77,6 +92,18 @@ export function LogView({ count, line, query, version, label }: Props) {
       )}
     </>
   )
+}
+
+/** The position of the first line numbered `n` or later (lines are in order of their numbers). */
+function firstAtLeast(count: number, line: (i: number) => LogLine, n: number): number {
+  let lo = 0
+  let hi = count
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (line(mid).n < n) lo = mid + 1
+    else hi = mid
+  }
+  return Math.min(lo, count - 1)
 }
 
 /** The text with each occurrence of `query` (case-insensitive) marked. */
