@@ -33,12 +33,16 @@ afterAll(async () => {
   await host?.stop()
 })
 
-/** The container's page, signed in as `who`. */
+let previous: Page | undefined
+
+/** The container's page, signed in as `who`; the last test's page is closed (its follows end with it). */
 async function containerPage(
   who: { email: string; password: string } = ADMIN,
   options: { width?: number; height?: number; dark?: boolean } = {},
 ): Promise<Page> {
+  await previous?.context().close()
   const page = await dashboard.open('/servers', options)
+  previous = page
   await signInInBrowser(page, who.email, who.password)
   await page.goto(`/servers/${host.serverId}/containers/${host.containerId}`)
   await page.getByRole('heading', { name: NAME, level: 1 }).waitFor()
