@@ -2,7 +2,6 @@ import { useState } from 'preact/hooks'
 import { api, call } from '../api.ts'
 import { useLoad } from '../load.ts'
 import { Link, navigate } from '../router.tsx'
-import type { PageProps } from '../routes.ts'
 import { canWrite } from '../session.ts'
 import { ActionButton } from '../ui/busy.tsx'
 import { ContainerEnv } from '../ui/container-env.tsx'
@@ -17,7 +16,7 @@ import { dateTime } from '../ui/format.ts'
 type Action = 'start' | 'stop' | 'restart'
 
 /** The container page at /servers/:sid/containers/:cid. */
-export default function ContainerPage({ params }: PageProps) {
+export default function ContainerPage({ params }: { params: Record<string, string> }) {
   const { sid = '', cid = '' } = params
   const param = { sid, cid }
   const ref = api().servers[':sid'].containers[':cid']
