@@ -74,11 +74,6 @@ export class FrameBatcher {
     this.schedule()
   }
 
-  /** Lines waiting for the next frame or for the view to be released. */
-  get waiting(): number {
-    return this.pending.length
-  }
-
   release(): void {
     this.held = false
     this.schedule()
