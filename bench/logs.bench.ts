@@ -4,6 +4,7 @@ import { docker, removeContainers, TEST_IMAGE } from '../test/support/docker.ts'
 import { registerAdmin } from '../test/support/flows.ts'
 import {
   fmt,
+  printChecks,
   printTable,
   rssKb,
   runBench,
@@ -167,11 +168,7 @@ runBench('logs', async () => {
     ['API RSS growth, slow reader', `${fmt(apiGrowth, 1)} MB`, '< 50 MB', apiGrowth < 50],
     ['agent RSS growth, slow reader', `${fmt(agentGrowth, 1)} MB`, '< 50 MB', agentGrowth < 50],
   ]
-  printTable(
-    ['check', 'measured', 'target', ''],
-    checks.map(([name, got, want, ok]) => [name, got, want, verdict(ok)]),
-  )
-  const pass = checks.every((c) => c[3])
+  const pass = printChecks(checks)
   console.log(
     `result: logs ${verdict(pass)} direct=${fmt(directRate, 1)}MB/s relay=${fmt(relayRate, 1)}MB/s ratio=${fmt(ratio, 2)}x api_growth=${fmt(apiGrowth, 1)}MB agent_growth=${fmt(agentGrowth, 1)}MB`,
   )

@@ -256,6 +256,15 @@ export function printTable(header: readonly string[], rows: readonly (readonly s
   for (const row of rows) console.log(line(row))
 }
 
+/** Prints the checks (name, measured, target, met) as a table with PASS/MISS; true when all are met. */
+export function printChecks(checks: readonly (readonly [string, string, string, boolean])[]): boolean {
+  printTable(
+    ['check', 'measured', 'target', ''],
+    checks.map(([name, got, want, ok]) => [name, got, want, verdict(ok)]),
+  )
+  return checks.every((c) => c[3])
+}
+
 const keepAlive = new HttpAgent({ keepAlive: true, maxSockets: 1 })
 
 /**

@@ -16,11 +16,11 @@ export interface Dashboard {
   open(path?: string, options?: { width?: number; height?: number; dark?: boolean }): Promise<Page>
 }
 
-export async function launchDashboard(baseUrl: string): Promise<Dashboard> {
-  const browser = await chromium.launch({
+/** Debian's Chromium, headless; as root there is no sandbox, and nothing calls out of this machine. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
     executablePath: process.env.BERTH_CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
-    // As root there is no sandbox; the rest keep Chromium from calling out of this machine.
     args: [
       '--no-sandbox',
       '--disable-gpu',
@@ -31,6 +31,10 @@ export async function launchDashboard(baseUrl: string): Promise<Dashboard> {
       '--disable-sync',
     ],
   })
+}
+
+export async function launchDashboard(baseUrl: string): Promise<Dashboard> {
+  const browser = await launchChromium()
   const contexts: BrowserContext[] = []
   return {
     browser,

@@ -19,4 +19,9 @@ export const routes: Route[] = [
   { pattern: '/tokens', title: 'API tokens', load: () => import('./pages/people/tokens.tsx') },
   { pattern: '/users', title: 'Users', load: () => import('./pages/people/users.tsx') },
   { pattern: '/audit', title: 'Audit log', load: () => import('./pages/people/audit.tsx') },
+  {
+    pattern: '/servers/:sid/containers/:cid',
+    title: 'Container',
+    load: () => import('./pages/container.tsx'),
+  },
 ]

@@ -109,7 +109,7 @@ export default function Audit() {
       <ErrorNote error={error} />
       <div class="table-wrap">
         <table>
-          <caption class="sr-only">Audit log entries</caption>
+          <caption class="visually-hidden">Audit log entries</caption>
           <thead>
             <tr>
               <th scope="col">When</th>

@@ -78,7 +78,7 @@ export default function Tokens() {
       <ErrorNote error={tokens.error} />
       <div class="table-wrap">
         <table>
-          <caption class="sr-only">Your tokens</caption>
+          <caption class="visually-hidden">Your tokens</caption>
           <thead>
             <tr>
               <th scope="col">Name</th>
@@ -87,7 +87,7 @@ export default function Tokens() {
               <th scope="col">Last used</th>
               <th scope="col">Expires</th>
               <th scope="col">
-                <span class="sr-only">Actions</span>
+                <span class="visually-hidden">Actions</span>
               </th>
             </tr>
           </thead>

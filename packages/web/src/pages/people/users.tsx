@@ -44,7 +44,7 @@ export default function Users() {
       <ErrorNote error={users.error} />
       <div class="table-wrap">
         <table>
-          <caption class="sr-only">Users</caption>
+          <caption class="visually-hidden">Users</caption>
           <thead>
             <tr>
               <th scope="col">Email</th>
@@ -53,7 +53,7 @@ export default function Users() {
               <th scope="col">State</th>
               <th scope="col">Since</th>
               <th scope="col">
-                <span class="sr-only">Actions</span>
+                <span class="visually-hidden">Actions</span>
               </th>
             </tr>
           </thead>
