@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 ensure_node_modules
 bash scripts/ensure-docker.sh
 bash scripts/ensure-caddy.sh --bench
+bash scripts/ensure-chromium.sh
 ensure_bundles
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 for bench in bench/*.bench.ts; do
