@@ -14,4 +14,7 @@ export interface Route {
 
 export const routes: Route[] = [
   { pattern: '/servers', title: 'Servers', load: () => import('./pages/servers.tsx') },
+  { pattern: '/apps', title: 'Apps', load: () => import('./pages/apps.tsx') },
+  { pattern: '/apps/new', title: 'Create an app', load: () => import('./pages/app-new.tsx') },
+  { pattern: '/apps/:id', title: 'App', load: () => import('./pages/app.tsx') },
 ]

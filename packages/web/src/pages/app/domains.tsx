@@ -1,0 +1,109 @@
+import { api, call } from '../../api.ts'
+import { useLoad } from '../../load.ts'
+import { canWrite } from '../../session.ts'
+import { ActionButton, useSubmit } from '../../ui/busy.tsx'
+import { ErrorNote } from '../../ui/error.tsx'
+import { dateTime } from '../../ui/format.ts'
+
+/** The app's hostnames with their certificates as the server's Caddy reports them. */
+export function Domains({ appId }: { appId: string }) {
+  const domains = useLoad(
+    async () => (await call(api().apps[':id'].domains.$get({ param: { id: appId } }))).domains,
+    [appId],
+  )
+  const write = canWrite()
+  const add = useSubmit(async (form) => {
+    const https = String(form.get('https')) as 'auto' | 'internal' | 'off'
+    await call(
+      api().apps[':id'].domains.$post({
+        param: { id: appId },
+        json: { hostname: String(form.get('hostname') ?? '').trim(), https },
+      }),
+    )
+    ;(document.getElementById('domain-form') as HTMLFormElement | null)?.reset()
+    await domains.reload()
+  })
+  const remove = async (did: string) => {
+    await call(api().apps[':id'].domains[':did'].$delete({ param: { id: appId, did } }))
+    domains.set((list) => list?.filter((d) => d.id !== did))
+  }
+  return (
+    <section class="panel" aria-labelledby="domains">
+      <h2 id="domains">Domains</h2>
+      <ErrorNote error={domains.error} />
+      {domains.data?.length === 0 && <p class="muted">No domains.</p>}
+      <div class="table-wrap">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Hostname</th>
+              <th scope="col">HTTPS</th>
+              <th scope="col">Certificate</th>
+              {write && <th scope="col">Actions</th>}
+            </tr>
+          </thead>
+          <tbody>
+            {(domains.data ?? []).map((d) => (
+              <tr key={d.id}>
+                <td>
+                  <a href={`${d.https === 'off' ? 'http' : 'https'}://${d.hostname}/`} rel="noreferrer">
+                    {d.hostname}
+                  </a>
+                  {d.automatic && <span class="badge">automatic</span>}
+                  {d.redirect_to && <div class="muted">redirects to {d.redirect_to}</div>}
+                </td>
+                <td>{d.https}</td>
+                <td>
+                  {d.certificate ? (
+                    <>
+                      <span class={`status ${d.certificate.status}`}>{d.certificate.status}</span>
+                      {d.certificate.expires_at && (
+                        <div class="muted">expires {dateTime(d.certificate.expires_at)}</div>
+                      )}
+                      {d.certificate.reason && <div class="error">{d.certificate.reason}</div>}
+                    </>
+                  ) : (
+                    <span class="muted">none</span>
+                  )}
+                </td>
+                {write && (
+                  <td>
+                    {!d.automatic && (
+                      <ActionButton
+                        class="danger"
+                        onClick={() => remove(d.id)}
+                        aria-label={`Remove ${d.hostname}`}
+                      >
+                        Remove
+                      </ActionButton>
+                    )}
+                  </td>
+                )}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      {write && (
+        <form id="domain-form" onSubmit={add.onSubmit} class="inline-form">
+          <label>
+            Hostname
+            <input name="hostname" required placeholder="app.example.com" autocomplete="off" />
+          </label>
+          <label>
+            HTTPS
+            <select name="https">
+              <option value="auto">auto (ACME)</option>
+              <option value="internal">internal (Caddy's own CA)</option>
+              <option value="off">off</option>
+            </select>
+          </label>
+          <button type="submit" disabled={add.busy}>
+            Add domain
+          </button>
+          <ErrorNote error={add.error} />
+        </form>
+      )}
+    </section>
+  )
+}
