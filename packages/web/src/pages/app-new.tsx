@@ -80,7 +80,7 @@ export default function NewApp() {
           {(['git', 'image', 'upload'] as const).map((t) => (
             <label key={t} class="inline">
               <input type="radio" name="type" value={t} checked={type === t} onChange={() => setType(t)} />
-              {{ git: 'Git repository', image: 'Image', upload: 'Upload a tarball' }[t]}
+              {{ git: 'Git repository', image: 'Docker image', upload: 'Upload a tarball' }[t]}
             </label>
           ))}
         </fieldset>

@@ -1,4 +1,5 @@
 import { useRef, useState } from 'preact/hooks'
+import { api, call } from '../api.ts'
 import { useLoad } from '../load.ts'
 import { Link } from '../router.tsx'
 import type { PageProps } from '../routes.ts'
@@ -26,6 +27,12 @@ export default function AppPage({ params }: PageProps) {
   const id = params.id!
   const app = useLoad(() => getApp(id), [id])
   const deployments = useLoad(() => listDeployments(id), [id])
+  const serverId = app.data?.server_id
+  const server = useLoad(
+    async () =>
+      serverId ? (await call(api().servers[':id'].$get({ param: { id: serverId } }))).server : undefined,
+    [serverId],
+  )
   const [chosen, setChosen] = useState<string | null>(null)
   const tarball = useRef<HTMLInputElement>(null)
   const watching = chosen ?? deployments.data?.[0]?.id ?? null
@@ -66,7 +73,8 @@ export default function AppPage({ params }: PageProps) {
             </dd>
             <dt>Server</dt>
             <dd>
-              <Link href={`/servers/${a.server_id}`}>{a.server_id}</Link>
+              <Link href={`/servers/${a.server_id}`}>{server.data?.name ?? a.server_id}</Link>{' '}
+              {server.data && <span class={`status ${server.data.status}`}>{server.data.status}</span>}
             </dd>
             <dt>Source</dt>
             <dd>{sourceText(a.source)}</dd>

@@ -32,58 +32,60 @@ export function Domains({ appId }: { appId: string }) {
       <h2 id="domains">Domains</h2>
       <ErrorNote error={domains.error} />
       {domains.data?.length === 0 && <p class="muted">No domains.</p>}
-      <div class="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Hostname</th>
-              <th scope="col">HTTPS</th>
-              <th scope="col">Certificate</th>
-              {write && <th scope="col">Actions</th>}
-            </tr>
-          </thead>
-          <tbody>
-            {(domains.data ?? []).map((d) => (
-              <tr key={d.id}>
-                <td>
-                  <a href={`${d.https === 'off' ? 'http' : 'https'}://${d.hostname}/`} rel="noreferrer">
-                    {d.hostname}
-                  </a>
-                  {d.automatic && <span class="badge">automatic</span>}
-                  {d.redirect_to && <div class="muted">redirects to {d.redirect_to}</div>}
-                </td>
-                <td>{d.https}</td>
-                <td>
-                  {d.certificate ? (
-                    <>
-                      <span class={`status ${d.certificate.status}`}>{d.certificate.status}</span>
-                      {d.certificate.expires_at && (
-                        <div class="muted">expires {dateTime(d.certificate.expires_at)}</div>
-                      )}
-                      {d.certificate.reason && <div class="error">{d.certificate.reason}</div>}
-                    </>
-                  ) : (
-                    <span class="muted">none</span>
-                  )}
-                </td>
-                {write && (
+      {(domains.data?.length ?? 0) > 0 && (
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Hostname</th>
+                <th scope="col">HTTPS</th>
+                <th scope="col">Certificate</th>
+                {write && <th scope="col">Actions</th>}
+              </tr>
+            </thead>
+            <tbody>
+              {(domains.data ?? []).map((d) => (
+                <tr key={d.id}>
                   <td>
-                    {!d.automatic && (
-                      <ActionButton
-                        class="danger"
-                        onClick={() => remove(d.id)}
-                        aria-label={`Remove ${d.hostname}`}
-                      >
-                        Remove
-                      </ActionButton>
+                    <a href={`${d.https === 'off' ? 'http' : 'https'}://${d.hostname}/`} rel="noreferrer">
+                      {d.hostname}
+                    </a>
+                    {d.automatic && <span class="badge">automatic</span>}
+                    {d.redirect_to && <div class="muted">redirects to {d.redirect_to}</div>}
+                  </td>
+                  <td>{d.https}</td>
+                  <td>
+                    {d.certificate ? (
+                      <>
+                        <span class={`status ${d.certificate.status}`}>{d.certificate.status}</span>
+                        {d.certificate.expires_at && (
+                          <div class="muted">expires {dateTime(d.certificate.expires_at)}</div>
+                        )}
+                        {d.certificate.reason && <div class="error">{d.certificate.reason}</div>}
+                      </>
+                    ) : (
+                      <span class="muted">none</span>
                     )}
                   </td>
-                )}
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+                  {write && (
+                    <td>
+                      {!d.automatic && (
+                        <ActionButton
+                          class="danger"
+                          onClick={() => remove(d.id)}
+                          aria-label={`Remove ${d.hostname}`}
+                        >
+                          Remove
+                        </ActionButton>
+                      )}
+                    </td>
+                  )}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
       {write && (
         <form id="domain-form" onSubmit={add.onSubmit} class="inline-form">
           <label>

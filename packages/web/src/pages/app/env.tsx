@@ -48,41 +48,47 @@ export function EnvEditor({ appId }: { appId: string }) {
       )}
       <ErrorNote error={env.error} />
       {env.data?.length === 0 && <p class="muted">No variables.</p>}
-      <div class="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Key</th>
-              <th scope="col">Value</th>
-              <th scope="col">Changed</th>
-              {write && <th scope="col">Actions</th>}
-            </tr>
-          </thead>
-          <tbody>
-            {(env.data ?? []).map((e) => (
-              <tr key={e.key}>
-                <td class="mono">{e.key}</td>
-                <td class="mono value">
-                  {e.value ?? (
-                    <>
-                      <span aria-hidden="true">{MASK}</span>
-                      <span class="sr">hidden</span>
-                    </>
-                  )}
-                </td>
-                <td>{ago(e.updated_at)}</td>
-                {write && (
-                  <td>
-                    <ActionButton class="danger" onClick={() => remove(e.key)} aria-label={`Remove ${e.key}`}>
-                      Remove
-                    </ActionButton>
-                  </td>
-                )}
+      {(env.data?.length ?? 0) > 0 && (
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Key</th>
+                <th scope="col">Value</th>
+                <th scope="col">Changed</th>
+                {write && <th scope="col">Actions</th>}
               </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+            </thead>
+            <tbody>
+              {(env.data ?? []).map((e) => (
+                <tr key={e.key}>
+                  <td class="mono">{e.key}</td>
+                  <td class="mono value">
+                    {e.value ?? (
+                      <>
+                        <span aria-hidden="true">{MASK}</span>
+                        <span class="sr">hidden</span>
+                      </>
+                    )}
+                  </td>
+                  <td>{ago(e.updated_at)}</td>
+                  {write && (
+                    <td>
+                      <ActionButton
+                        class="danger"
+                        onClick={() => remove(e.key)}
+                        aria-label={`Remove ${e.key}`}
+                      >
+                        Remove
+                      </ActionButton>
+                    </td>
+                  )}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
       {write && (
         <form id="env-form" onSubmit={save.onSubmit} class="inline-form">
           <label>
