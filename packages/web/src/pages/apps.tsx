@@ -6,6 +6,7 @@ import { Link } from '../router.tsx'
 import { canWrite } from '../session.ts'
 import { ErrorNote } from '../ui/error.tsx'
 import { ago } from '../ui/format.ts'
+import { Table } from '../ui/table.tsx'
 import { inProgress } from './app/types.ts'
 
 /** Every app with its server, its latest deployment and that deployment's state as it moves. */
@@ -55,35 +56,23 @@ export default function Apps() {
         </p>
       )}
       <ErrorNote error={apps.error} />
-      {apps.data?.length === 0 && <p class="muted">No apps yet.</p>}
-      <div class="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Server</th>
-              <th scope="col">Status</th>
-              <th scope="col">Current deployment</th>
-              <th scope="col">Updated</th>
+      {apps.data && (
+        <Table columns={['Name', 'Server', 'Status', 'Current deployment', 'Updated']} empty="No apps yet.">
+          {apps.data.map((app) => (
+            <tr key={app.id}>
+              <td>
+                <Link href={`/apps/${app.id}`}>{app.name}</Link>
+              </td>
+              <td>{app.serverName}</td>
+              <td>
+                <span class={`status ${app.status ?? 'none'}`}>{app.status ?? 'not deployed'}</span>
+              </td>
+              <td class="mono">{app.current_deployment_id ?? '–'}</td>
+              <td>{ago(app.updated_at)}</td>
             </tr>
-          </thead>
-          <tbody>
-            {(apps.data ?? []).map((app) => (
-              <tr key={app.id}>
-                <td>
-                  <Link href={`/apps/${app.id}`}>{app.name}</Link>
-                </td>
-                <td>{app.serverName}</td>
-                <td>
-                  <span class={`status ${app.status ?? 'none'}`}>{app.status ?? 'not deployed'}</span>
-                </td>
-                <td class="mono">{app.current_deployment_id ?? '–'}</td>
-                <td>{ago(app.updated_at)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+          ))}
+        </Table>
+      )}
     </>
   )
 }

@@ -1,9 +1,10 @@
 import { api, call } from '../../api.ts'
 import { useLoad } from '../../load.ts'
 import { canWrite } from '../../session.ts'
-import { ActionButton, useSubmit } from '../../ui/busy.tsx'
 import { ErrorNote } from '../../ui/error.tsx'
 import { dateTime } from '../../ui/format.ts'
+import { InlineForm } from '../../ui/inline-form.tsx'
+import { RemoveButton, Table } from '../../ui/table.tsx'
 
 /** The app's hostnames with their certificates as the server's Caddy reports them. */
 export function Domains({ appId }: { appId: string }) {
@@ -12,7 +13,7 @@ export function Domains({ appId }: { appId: string }) {
     [appId],
   )
   const write = canWrite()
-  const add = useSubmit(async (form) => {
+  const add = async (form: FormData) => {
     const https = String(form.get('https')) as 'auto' | 'internal' | 'off'
     await call(
       api().apps[':id'].domains.$post({
@@ -20,9 +21,8 @@ export function Domains({ appId }: { appId: string }) {
         json: { hostname: String(form.get('hostname') ?? '').trim(), https },
       }),
     )
-    ;(document.getElementById('domain-form') as HTMLFormElement | null)?.reset()
     await domains.reload()
-  })
+  }
   const remove = async (did: string) => {
     await call(api().apps[':id'].domains[':did'].$delete({ param: { id: appId, did } }))
     domains.set((list) => list?.filter((d) => d.id !== did))
@@ -31,63 +31,40 @@ export function Domains({ appId }: { appId: string }) {
     <section class="panel" aria-labelledby="domains">
       <h2 id="domains">Domains</h2>
       <ErrorNote error={domains.error} />
-      {domains.data?.length === 0 && <p class="muted">No domains.</p>}
-      {(domains.data?.length ?? 0) > 0 && (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Hostname</th>
-                <th scope="col">HTTPS</th>
-                <th scope="col">Certificate</th>
-                {write && <th scope="col">Actions</th>}
-              </tr>
-            </thead>
-            <tbody>
-              {(domains.data ?? []).map((d) => (
-                <tr key={d.id}>
-                  <td>
-                    <a href={`${d.https === 'off' ? 'http' : 'https'}://${d.hostname}/`} rel="noreferrer">
-                      {d.hostname}
-                    </a>
-                    {d.automatic && <span class="badge">automatic</span>}
-                    {d.redirect_to && <div class="muted">redirects to {d.redirect_to}</div>}
-                  </td>
-                  <td>{d.https}</td>
-                  <td>
-                    {d.certificate ? (
-                      <>
-                        <span class={`status ${d.certificate.status}`}>{d.certificate.status}</span>
-                        {d.certificate.expires_at && (
-                          <div class="muted">expires {dateTime(d.certificate.expires_at)}</div>
-                        )}
-                        {d.certificate.reason && <div class="error">{d.certificate.reason}</div>}
-                      </>
-                    ) : (
-                      <span class="muted">none</span>
+      {domains.data && (
+        <Table columns={['Hostname', 'HTTPS', 'Certificate', write && 'Actions']} empty="No domains.">
+          {domains.data.map((d) => (
+            <tr key={d.id}>
+              <td>
+                <a href={`${d.https === 'off' ? 'http' : 'https'}://${d.hostname}/`} rel="noreferrer">
+                  {d.hostname}
+                </a>
+                {d.automatic && <span class="badge">automatic</span>}
+                {d.redirect_to && <div class="muted">redirects to {d.redirect_to}</div>}
+              </td>
+              <td>{d.https}</td>
+              <td>
+                {d.certificate ? (
+                  <>
+                    <span class={`status ${d.certificate.status}`}>{d.certificate.status}</span>
+                    {d.certificate.expires_at && (
+                      <div class="muted">expires {dateTime(d.certificate.expires_at)}</div>
                     )}
-                  </td>
-                  {write && (
-                    <td>
-                      {!d.automatic && (
-                        <ActionButton
-                          class="danger"
-                          onClick={() => remove(d.id)}
-                          aria-label={`Remove ${d.hostname}`}
-                        >
-                          Remove
-                        </ActionButton>
-                      )}
-                    </td>
-                  )}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+                    {d.certificate.reason && <div class="error">{d.certificate.reason}</div>}
+                  </>
+                ) : (
+                  <span class="muted">none</span>
+                )}
+              </td>
+              {write && (
+                <td>{!d.automatic && <RemoveButton what={d.hostname} onRemove={() => remove(d.id)} />}</td>
+              )}
+            </tr>
+          ))}
+        </Table>
       )}
       {write && (
-        <form id="domain-form" onSubmit={add.onSubmit} class="inline-form">
+        <InlineForm submit="Add domain" onSubmit={add}>
           <label>
             Hostname
             <input name="hostname" required placeholder="app.example.com" autocomplete="off" />
@@ -100,11 +77,7 @@ export function Domains({ appId }: { appId: string }) {
               <option value="off">off</option>
             </select>
           </label>
-          <button type="submit" disabled={add.busy}>
-            Add domain
-          </button>
-          <ErrorNote error={add.error} />
-        </form>
+        </InlineForm>
       )}
     </section>
   )

@@ -2,9 +2,10 @@ import { useState } from 'preact/hooks'
 import { api, call } from '../../api.ts'
 import { useLoad } from '../../load.ts'
 import { canWrite } from '../../session.ts'
-import { ActionButton, useSubmit } from '../../ui/busy.tsx'
 import { ErrorNote } from '../../ui/error.tsx'
 import { ago } from '../../ui/format.ts'
+import { InlineForm } from '../../ui/inline-form.tsx'
+import { RemoveButton, Table } from '../../ui/table.tsx'
 
 const MASK = '••••••••'
 
@@ -24,14 +25,13 @@ export function EnvEditor({ appId }: { appId: string }) {
     [appId, revealed],
   )
   const write = canWrite()
-  const save = useSubmit(async (form) => {
+  const save = async (form: FormData) => {
     const key = String(form.get('key') ?? '').trim()
     const value = String(form.get('value') ?? '')
     await call(api().apps[':id'].env.$put({ param: { id: appId }, json: { env: { [key]: value } } }))
     // The answer is the list as it is stored; read again so it comes masked or revealed as shown.
     await env.reload()
-    ;(document.getElementById('env-form') as HTMLFormElement | null)?.reset()
-  })
+  }
   const remove = async (key: string) => {
     await call(api().apps[':id'].env[':key'].$delete({ param: { id: appId, key } }))
     env.set((list) => list?.filter((e) => e.key !== key))
@@ -47,50 +47,31 @@ export function EnvEditor({ appId }: { appId: string }) {
         </p>
       )}
       <ErrorNote error={env.error} />
-      {env.data?.length === 0 && <p class="muted">No variables.</p>}
-      {(env.data?.length ?? 0) > 0 && (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Key</th>
-                <th scope="col">Value</th>
-                <th scope="col">Changed</th>
-                {write && <th scope="col">Actions</th>}
-              </tr>
-            </thead>
-            <tbody>
-              {(env.data ?? []).map((e) => (
-                <tr key={e.key}>
-                  <td class="mono">{e.key}</td>
-                  <td class="mono value">
-                    {e.value ?? (
-                      <>
-                        <span aria-hidden="true">{MASK}</span>
-                        <span class="sr">hidden</span>
-                      </>
-                    )}
-                  </td>
-                  <td>{ago(e.updated_at)}</td>
-                  {write && (
-                    <td>
-                      <ActionButton
-                        class="danger"
-                        onClick={() => remove(e.key)}
-                        aria-label={`Remove ${e.key}`}
-                      >
-                        Remove
-                      </ActionButton>
-                    </td>
-                  )}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+      {env.data && (
+        <Table columns={['Key', 'Value', 'Changed', write && 'Actions']} empty="No variables.">
+          {env.data.map((e) => (
+            <tr key={e.key}>
+              <td class="mono">{e.key}</td>
+              <td class="mono value">
+                {e.value ?? (
+                  <>
+                    <span aria-hidden="true">{MASK}</span>
+                    <span class="sr">hidden</span>
+                  </>
+                )}
+              </td>
+              <td>{ago(e.updated_at)}</td>
+              {write && (
+                <td>
+                  <RemoveButton what={e.key} onRemove={() => remove(e.key)} />
+                </td>
+              )}
+            </tr>
+          ))}
+        </Table>
       )}
       {write && (
-        <form id="env-form" onSubmit={save.onSubmit} class="inline-form">
+        <InlineForm submit="Set variable" onSubmit={save}>
           <label>
             Key
             <input name="key" required pattern="[A-Za-z_][A-Za-z0-9_]*" autocomplete="off" />
@@ -99,11 +80,7 @@ export function EnvEditor({ appId }: { appId: string }) {
             Value
             <input name="value" type="password" autocomplete="off" />
           </label>
-          <button type="submit" disabled={save.busy}>
-            Set variable
-          </button>
-          <ErrorNote error={save.error} />
-        </form>
+        </InlineForm>
       )}
       <p class="muted">Changes take effect on the next deploy.</p>
     </section>

@@ -2,6 +2,7 @@ import { api, call } from '../../api.ts'
 import { canWrite } from '../../session.ts'
 import { ActionButton } from '../../ui/busy.tsx'
 import { dateTime } from '../../ui/format.ts'
+import { Table } from '../../ui/table.tsx'
 import { type Deployment, inProgress } from './types.ts'
 
 // Deployments whose image once served, so a rollback can run it again.
@@ -37,58 +38,46 @@ export function History({
   return (
     <section class="panel" aria-labelledby="history">
       <h2 id="history">Deployments</h2>
-      {deployments.length === 0 && <p class="muted">Not deployed yet.</p>}
-      <div class="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Deployment</th>
-              <th scope="col">State</th>
-              <th scope="col">Trigger</th>
-              <th scope="col">Commit</th>
-              <th scope="col">Created</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {deployments.map((d) => (
-              <tr key={d.id}>
-                <td class="mono">
-                  {d.id}
-                  {d.id === currentId && <span class="badge">current</span>}
-                </td>
-                <td>
-                  <span class={`status ${d.state}`}>{d.state}</span>
-                  {d.reason && <div class="muted">{d.reason}</div>}
-                </td>
-                <td>
-                  {d.trigger}
-                  {d.rollback_of && <div class="muted mono">of {d.rollback_of}</div>}
-                </td>
-                <td class="mono">{d.commit ? `${d.commit.sha.slice(0, 8)} ${d.commit.message}` : '–'}</td>
-                <td>{dateTime(d.created_at)}</td>
-                <td>
-                  <div class="actions">
-                    <button type="button" class="link" onClick={() => onWatch(d.id)}>
-                      Log<span class="sr"> of {d.id}</span>
-                    </button>
-                    {canWrite() && inProgress(d.state) && (
-                      <ActionButton class="danger" onClick={() => cancel(d.id)} aria-label={`Cancel ${d.id}`}>
-                        Cancel
-                      </ActionButton>
-                    )}
-                    {canWrite() && d.image && d.id !== currentId && RAN.includes(d.state) && (
-                      <ActionButton onClick={() => rollback(d.id)} aria-label={`Roll back to ${d.id}`}>
-                        Roll back
-                      </ActionButton>
-                    )}
-                  </div>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <Table
+        columns={['Deployment', 'State', 'Trigger', 'Commit', 'Created', 'Actions']}
+        empty="Not deployed yet."
+      >
+        {deployments.map((d) => (
+          <tr key={d.id}>
+            <td class="mono">
+              {d.id}
+              {d.id === currentId && <span class="badge">current</span>}
+            </td>
+            <td>
+              <span class={`status ${d.state}`}>{d.state}</span>
+              {d.reason && <div class="muted">{d.reason}</div>}
+            </td>
+            <td>
+              {d.trigger}
+              {d.rollback_of && <div class="muted mono">of {d.rollback_of}</div>}
+            </td>
+            <td class="mono">{d.commit ? `${d.commit.sha.slice(0, 8)} ${d.commit.message}` : '–'}</td>
+            <td>{dateTime(d.created_at)}</td>
+            <td>
+              <div class="actions">
+                <button type="button" class="link" onClick={() => onWatch(d.id)}>
+                  Log<span class="sr"> of {d.id}</span>
+                </button>
+                {canWrite() && inProgress(d.state) && (
+                  <ActionButton class="danger" onClick={() => cancel(d.id)} aria-label={`Cancel ${d.id}`}>
+                    Cancel
+                  </ActionButton>
+                )}
+                {canWrite() && d.image && d.id !== currentId && RAN.includes(d.state) && (
+                  <ActionButton onClick={() => rollback(d.id)} aria-label={`Roll back to ${d.id}`}>
+                    Roll back
+                  </ActionButton>
+                )}
+              </div>
+            </td>
+          </tr>
+        ))}
+      </Table>
     </section>
   )
 }

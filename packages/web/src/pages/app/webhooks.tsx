@@ -2,10 +2,11 @@ import { useState } from 'preact/hooks'
 import { api, call } from '../../api.ts'
 import { useLoad } from '../../load.ts'
 import { canWrite } from '../../session.ts'
-import { ActionButton, useSubmit } from '../../ui/busy.tsx'
 import { ShownOnce } from '../../ui/copy.tsx'
 import { ErrorNote } from '../../ui/error.tsx'
 import { dateTime } from '../../ui/format.ts'
+import { InlineForm } from '../../ui/inline-form.tsx'
+import { RemoveButton, Table } from '../../ui/table.tsx'
 
 type Provider = 'github' | 'gitlab' | 'gitea'
 
@@ -21,7 +22,7 @@ export function Webhooks({ appId }: { appId: string }) {
   const [created, setCreated] = useState<{ url: string; secret: string } | null>(null)
   const [open, setOpen] = useState<string | null>(null)
   const write = canWrite()
-  const create = useSubmit(async (form) => {
+  const create = async (form: FormData) => {
     const branch = String(form.get('branch') ?? '').trim()
     const { webhook } = await call(
       api().apps[':id'].webhooks.$post({
@@ -31,7 +32,7 @@ export function Webhooks({ appId }: { appId: string }) {
     )
     setCreated({ url: webhook.url, secret: webhook.secret })
     await hooks.reload()
-  })
+  }
   const remove = async (wid: string) => {
     await call(api().apps[':id'].webhooks[':wid'].$delete({ param: { id: appId, wid } }))
     hooks.set((list) => list?.filter((w) => w.id !== wid))
@@ -65,22 +66,14 @@ export function Webhooks({ appId }: { appId: string }) {
               >
                 Deliveries<span class="sr"> of {w.provider} webhook</span>
               </button>
-              {write && (
-                <ActionButton
-                  class="danger"
-                  onClick={() => remove(w.id)}
-                  aria-label={`Remove ${w.provider} webhook`}
-                >
-                  Remove
-                </ActionButton>
-              )}
+              {write && <RemoveButton what={`${w.provider} webhook`} onRemove={() => remove(w.id)} />}
             </div>
             {open === w.id && <Deliveries appId={appId} webhookId={w.id} />}
           </li>
         ))}
       </ul>
       {write && (
-        <form onSubmit={create.onSubmit} class="inline-form">
+        <InlineForm submit="Create webhook" onSubmit={create}>
           <label>
             Provider
             <select name="provider">
@@ -93,11 +86,7 @@ export function Webhooks({ appId }: { appId: string }) {
             Branch (optional)
             <input name="branch" autocomplete="off" />
           </label>
-          <button type="submit" disabled={create.busy}>
-            Create webhook
-          </button>
-          <ErrorNote error={create.error} />
-        </form>
+        </InlineForm>
       )}
     </section>
   )
@@ -119,33 +108,20 @@ function Deliveries({ appId, webhookId }: { appId: string; webhookId: string }) 
   return (
     <>
       <ErrorNote error={deliveries.error} />
-      {deliveries.data?.length === 0 && <p class="muted">No deliveries yet.</p>}
-      {(deliveries.data?.length ?? 0) > 0 && (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Received</th>
-                <th scope="col">Event</th>
-                <th scope="col">Status</th>
-                <th scope="col">Deployment</th>
-              </tr>
-            </thead>
-            <tbody>
-              {(deliveries.data ?? []).map((d) => (
-                <tr key={d.id}>
-                  <td>{dateTime(d.received_at)}</td>
-                  <td>{d.event}</td>
-                  <td>
-                    <span class={`status ${d.status}`}>{d.status}</span>
-                    {d.reason && <div class="muted">{d.reason}</div>}
-                  </td>
-                  <td class="mono">{d.deployment_id ?? '–'}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+      {deliveries.data && (
+        <Table columns={['Received', 'Event', 'Status', 'Deployment']} empty="No deliveries yet.">
+          {deliveries.data.map((d) => (
+            <tr key={d.id}>
+              <td>{dateTime(d.received_at)}</td>
+              <td>{d.event}</td>
+              <td>
+                <span class={`status ${d.status}`}>{d.status}</span>
+                {d.reason && <div class="muted">{d.reason}</div>}
+              </td>
+              <td class="mono">{d.deployment_id ?? '–'}</td>
+            </tr>
+          ))}
+        </Table>
       )}
     </>
   )
