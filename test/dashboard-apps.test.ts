@@ -20,6 +20,8 @@ const host = appHost({ env: { BERTH_MAINTENANCE_MS: '1000' } }, async () => {
   return { agentEnv: caddy.agentEnv }
 })
 let dashboard: Dashboard
+// What a page shows after a round trip to the API and its agent: given longer than poll's 1 s on a busy machine.
+const poll: typeof expect.poll = (fn, options) => expect.poll(fn, { timeout: 15_000, ...options })
 
 beforeAll(async () => {
   dashboard = await launchDashboard(host.api.url)
@@ -46,7 +48,7 @@ const shownState = (page: Page) => page.getByTestId('deployment-state').textCont
 const shownDeployment = (page: Page) => page.locator('#build-log .mono').textContent()
 
 async function waitRunning(page: Page) {
-  await expect.poll(() => shownState(page), { timeout: 90_000 }).toBe('running')
+  await poll(() => shownState(page), { timeout: 90_000 }).toBe('running')
 }
 
 describe('creating and deploying', () => {
@@ -66,13 +68,13 @@ describe('creating and deploying', () => {
     await page.getByRole('button', { name: 'Create app' }).click()
     await page.getByRole('heading', { name, level: 1 }).waitFor()
     expect(page.url()).toMatch(/\/apps\/app_\w+$/)
-    await expect.poll(() => page.getByText('Not deployed yet.').count()).toBe(1)
+    await poll(() => page.getByText('Not deployed yet.').count()).toBe(1)
 
     await page.getByRole('button', { name: 'Deploy', exact: true }).click()
-    await expect.poll(() => shownDeployment(page)).toMatch(/^dep_/)
+    await poll(() => shownDeployment(page)).toMatch(/^dep_/)
     await waitRunning(page)
     const log = page.getByRole('region', { name: 'Build output' })
-    await expect.poll(() => log.textContent()).toContain('hello from the build')
+    await poll(() => log.textContent()).toContain('hello from the build')
     const stages = page.getByRole('list', { name: 'Stages' })
     expect(await stages.getByRole('listitem').allTextContents()).toEqual([
       'queued',
@@ -84,14 +86,14 @@ describe('creating and deploying', () => {
     expect(await stages.locator('li.done').count()).toBe(5)
     // The summary follows the deployment that finished: it is the current one now.
     const id = await shownDeployment(page)
-    await expect.poll(() => page.locator('dl.facts').textContent()).toContain(`Current deployment${id}`)
+    await poll(() => page.locator('dl.facts').textContent()).toContain(`Current deployment${id}`)
     expect(await seriousViolations(page)).toEqual([])
     mkdirSync(join(ARTIFACTS, 'screenshots'), { recursive: true })
     await page.screenshot({ path: join(ARTIFACTS, 'screenshots/app.png'), fullPage: true })
 
     await page.getByRole('link', { name: 'Apps', exact: true }).first().click()
     const row = page.getByRole('row').filter({ hasText: name })
-    await expect.poll(() => row.textContent()).toContain('running')
+    await poll(() => row.textContent()).toContain('running')
     expect(await row.textContent()).toContain(id)
   })
 
@@ -110,9 +112,9 @@ describe('creating and deploying', () => {
     await page.getByRole('button', { name: 'Create and deploy' }).click()
     await page.getByRole('heading', { name, level: 1 }).waitFor()
     await waitRunning(page)
-    await expect
-      .poll(() => page.getByRole('region', { name: 'Build output' }).textContent())
-      .toContain('built from the upload')
+    await poll(() => page.getByRole('region', { name: 'Build output' }).textContent()).toContain(
+      'built from the upload',
+    )
   })
 
   test('a name already taken is refused with the API message, its code and request id', async () => {
@@ -122,11 +124,9 @@ describe('creating and deploying', () => {
     await page.getByLabel('Docker image').check()
     await page.getByLabel('Image', { exact: true }).fill(TEST_IMAGE)
     await page.getByRole('button', { name: 'Create app' }).click()
-    await expect
-      .poll(() => page.getByRole('alert').textContent())
-      .toMatch(
-        new RegExp(`^an app named ${taken.name} already exists \\(app_name_taken, request req_\\w+\\)$`),
-      )
+    await poll(() => page.getByRole('alert').textContent()).toMatch(
+      new RegExp(`^an app named ${taken.name} already exists \\(app_name_taken, request req_\\w+\\)$`),
+    )
   })
 })
 
@@ -134,23 +134,40 @@ describe('deployments', () => {
   test('a second deploy supersedes the first, and rolling back runs the first image again', async () => {
     const { app, deployment: first } = await host.deployedApp({ name: 'dash-roll' })
     const page = await signedIn(`/apps/${app.id}`)
-    await expect.poll(() => shownDeployment(page)).toBe(first.id)
+    await poll(() => shownDeployment(page)).toBe(first.id)
     await page.getByRole('button', { name: 'Deploy', exact: true }).click()
-    await expect.poll(() => shownDeployment(page)).not.toBe(first.id)
+    await poll(() => shownDeployment(page)).not.toBe(first.id)
     const second = (await shownDeployment(page))!
     await waitRunning(page)
     const firstRow = page.getByRole('row').filter({ hasText: first.id })
-    await expect.poll(() => firstRow.textContent()).toContain('superseded')
+    await poll(() => firstRow.textContent()).toContain('superseded')
 
     await page.getByRole('button', { name: `Roll back to ${first.id}` }).click()
-    await expect.poll(() => shownDeployment(page)).not.toBe(second)
+    await poll(() => shownDeployment(page)).not.toBe(second)
     const rollback = (await shownDeployment(page))!
     await waitRunning(page)
     const row = page.getByRole('row').filter({ hasText: rollback })
-    await expect.poll(() => row.textContent()).toContain(`rollbackof ${first.id}`)
+    await poll(() => row.textContent()).toContain(`rollbackof ${first.id}`)
     expect(await row.textContent()).toContain('current')
     const res = await host.api.http.get(`/deployments/${rollback}`, { token: host.admin })
     expect(res.body.deployment).toMatchObject({ state: 'running', image: first.image, rollback_of: first.id })
+  })
+
+  test('a deployment still building is cancelled from the history, and the log ends cancelled', async () => {
+    const { app } = await host.gitApp({
+      name: 'dash-cancel',
+      files: { Dockerfile: dockerfile('RUN echo "long build" && sleep 120'), 'index.html': 'slow\n' },
+    })
+    const page = await signedIn(`/apps/${app.id}`)
+    await page.getByRole('button', { name: 'Deploy', exact: true }).click()
+    await poll(() => page.getByRole('region', { name: 'Build output' }).textContent(), {
+      timeout: 60_000,
+    }).toContain('long build')
+    const id = (await shownDeployment(page))!
+    await page.getByRole('button', { name: `Cancel ${id}` }).click()
+    await poll(() => shownState(page), { timeout: 30_000 }).toBe('cancelled')
+    await poll(() => page.getByRole('row').filter({ hasText: id }).textContent()).toContain('cancelled')
+    expect(await page.getByRole('button', { name: `Cancel ${id}` }).count()).toBe(0)
   })
 })
 
@@ -164,13 +181,13 @@ describe('the app page', () => {
     await page.getByLabel('Value', { exact: true }).fill(secret)
     await page.getByRole('button', { name: 'Set variable' }).click()
     const row = page.getByRole('row').filter({ hasText: 'API_SECRET' })
-    await expect.poll(() => row.textContent()).toContain('hidden')
+    await poll(() => row.textContent()).toContain('hidden')
     expect(await page.content()).not.toContain(secret)
 
     await page.getByRole('button', { name: 'Reveal values' }).click()
-    await expect.poll(() => row.textContent()).toContain(secret)
+    await poll(() => row.textContent()).toContain(secret)
     await page.getByRole('button', { name: 'Hide values' }).click()
-    await expect.poll(() => row.textContent()).not.toContain(secret)
+    await poll(() => row.textContent()).not.toContain(secret)
 
     await page.getByRole('button', { name: 'Remove API_SECRET' }).click()
     await page.getByText('No variables.').waitFor()
@@ -186,14 +203,14 @@ describe('the app page', () => {
     await page.getByLabel('HTTPS').selectOption('internal')
     await page.getByRole('button', { name: 'Add domain' }).click()
     const row = page.getByRole('row').filter({ hasText: hostname })
-    await expect.poll(() => row.textContent()).toMatch(/internal(pending|active)/)
+    await poll(() => row.textContent()).toMatch(/internal(pending|active)/)
     const listed = await host.api.http.get(`/apps/${app.id}/domains`, { token: host.admin })
     const domain = listed.body.domains.find((d: any) => d.hostname === hostname)
     expect(domain).toMatchObject({ https: 'internal', certificate: { status: expect.any(String) } })
     expect(await row.textContent()).toContain(domain.certificate.status)
 
     await page.getByRole('button', { name: `Remove ${hostname}` }).click()
-    await expect.poll(() => row.count()).toBe(0)
+    await poll(() => row.count()).toBe(0)
     const after = await host.api.http.get(`/apps/${app.id}/domains`, { token: host.admin })
     expect(after.body.domains.map((d: any) => d.hostname)).not.toContain(hostname)
   })
@@ -209,9 +226,9 @@ describe('the app page', () => {
     const secret = (await once.locator('.once').last().locator('code').textContent())!
     expect(url).toBe(`${host.api.url}/api/v1/webhooks/github/${app.id}`)
     await page.getByRole('button', { name: 'Copy webhook secret' }).click()
-    await expect.poll(() => page.evaluate(() => navigator.clipboard.readText())).toBe(secret)
+    await poll(() => page.evaluate(() => navigator.clipboard.readText())).toBe(secret)
     await page.getByRole('button', { name: 'Copy webhook URL' }).click()
-    await expect.poll(() => page.evaluate(() => navigator.clipboard.readText())).toBe(url)
+    await poll(() => page.evaluate(() => navigator.clipboard.readText())).toBe(url)
 
     // A push signed with the secret shown is taken (and skipped: an image app builds nothing).
     const push = JSON.stringify({ ref: 'refs/heads/main', after: 'a'.repeat(40) })
@@ -227,9 +244,7 @@ describe('the app page', () => {
     })
     expect(taken.status, await taken.text()).toBeLessThan(300)
     await page.getByRole('button', { name: /^Deliveries/ }).click()
-    await expect
-      .poll(() => page.getByRole('row').filter({ hasText: 'push' }).textContent())
-      .toContain('skipped')
+    await poll(() => page.getByRole('row').filter({ hasText: 'push' }).textContent()).toContain('skipped')
 
     // Gone once the page is left, and never kept in the URL or local storage.
     await page.getByRole('link', { name: 'Apps', exact: true }).first().click()
@@ -245,7 +260,7 @@ describe('the app page', () => {
     const page = await signedIn(`/apps/${app.id}`, { width: 360, dark: true })
     await waitRunning(page)
     await page.getByRole('button', { name: 'Make a key' }).click()
-    await expect.poll(() => page.locator('#deploy-key ~ pre').textContent()).toMatch(/^ssh-ed25519 /)
+    await poll(() => page.locator('#deploy-key ~ pre').textContent()).toMatch(/^ssh-ed25519 /)
     await page.getByRole('heading', { name: 'Health' }).waitFor()
     await page.getByRole('heading', { name: 'Stats' }).waitFor()
     expect(await page.evaluate(() => matchMedia('(prefers-color-scheme: dark)').matches)).toBe(true)
