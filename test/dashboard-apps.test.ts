@@ -148,7 +148,8 @@ describe('deployments', () => {
     await waitRunning(page)
     const row = page.getByRole('row').filter({ hasText: rollback })
     await poll(() => row.textContent()).toContain(`rollbackof ${first.id}`)
-    expect(await row.textContent()).toContain('current')
+    // The row is marked current once the app is read again after the rollback finished.
+    await poll(() => row.textContent()).toContain('current')
     const res = await host.api.http.get(`/deployments/${rollback}`, { token: host.admin })
     expect(res.body.deployment).toMatchObject({ state: 'running', image: first.image, rollback_of: first.id })
   })
