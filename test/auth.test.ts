@@ -230,6 +230,33 @@ describe('audit log', () => {
     const ids = [...first.body.entries, ...second.body.entries].map((e: { id: string }) => e.id)
     expect(new Set(ids).size).toBe(4)
   })
+
+  test('filters by actor, by text in the action and by outcome, with a cursor within the filter', async () => {
+    const me = (await api.http.get('/auth/me', { token: admin })).body.user.id
+    await api.http.post('/servers', { token: admin, body: { name: 'filtered-1' } })
+    await api.http.post('/servers', { token: admin, body: { name: 'filtered-1' } }) // a 409
+    await api.http.post('/servers', { token: admin, body: { name: 'filtered-2' } })
+    const failed = (await api.http.get('/audit?action=/servers&failed=true', { token: admin })).body.entries
+    expect(failed.length).toBeGreaterThan(0)
+    expect(failed.every((e: any) => e.status >= 400 && e.action.includes('/servers'))).toBe(true)
+    const ok = await api.http.get(`/audit?actor=${me}&action=POST%20/api/v1/servers&failed=false&limit=1`, {
+      token: admin,
+    })
+    expect(ok.body.entries).toEqual([
+      expect.objectContaining({ status: 201, actor: { type: 'user', id: me } }),
+    ])
+    const next = await api.http.get(
+      `/audit?actor=${me}&action=POST%20/api/v1/servers&failed=false&limit=1&cursor=${ok.body.next_cursor}`,
+      { token: admin },
+    )
+    expect(next.body.entries).toEqual([expect.objectContaining({ status: 201 })])
+    expect(next.body.entries[0].id).not.toBe(ok.body.entries[0].id)
+    // LIKE's wildcards are text here.
+    expect((await api.http.get('/audit?action=%25', { token: admin })).body.entries).toEqual([])
+    const bad = await api.http.get('/audit?failed=maybe', { token: admin })
+    expect(bad.status).toBe(400)
+    expect(bad.body.code).toBe('validation_error')
+  })
 })
 
 test('with open registration, later users register themselves as members', async () => {

@@ -221,10 +221,8 @@ describe('the app page', () => {
     const page = await signedIn(`/apps/${app.id}`)
     await page.context().grantPermissions(['clipboard-read', 'clipboard-write'])
     await page.getByRole('button', { name: 'Create webhook' }).click()
-    const once = page.locator('.shown-once')
-    await once.waitFor()
-    const url = (await once.locator('.once').first().locator('code').textContent())!
-    const secret = (await once.locator('.once').last().locator('code').textContent())!
+    const url = await page.getByLabel('Webhook URL').inputValue()
+    const secret = await page.getByLabel('Webhook secret').inputValue()
     expect(url).toBe(`${host.api.url}/api/v1/webhooks/github/${app.id}`)
     await page.getByRole('button', { name: 'Copy webhook secret' }).click()
     await poll(() => page.evaluate(() => navigator.clipboard.readText())).toBe(secret)
@@ -261,7 +259,7 @@ describe('the app page', () => {
     const page = await signedIn(`/apps/${app.id}`, { width: 360, dark: true })
     await waitRunning(page)
     await page.getByRole('button', { name: 'Make a key' }).click()
-    await poll(() => page.locator('#deploy-key ~ pre').textContent()).toMatch(/^ssh-ed25519 /)
+    await poll(() => page.getByLabel('Public key').inputValue()).toMatch(/^ssh-ed25519 /)
     await page.getByRole('heading', { name: 'Health' }).waitFor()
     await page.getByRole('heading', { name: 'Stats' }).waitFor()
     expect(await page.evaluate(() => matchMedia('(prefers-color-scheme: dark)').matches)).toBe(true)

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { seriousViolations } from './support/axe.ts'
 import { type Dashboard, launchDashboard, registerInBrowser, signInInBrowser } from './support/browser.ts'
-import { ADMIN } from './support/flows.ts'
+import { ADMIN, login } from './support/flows.ts'
 import { type ApiTarget, startApi } from './support/target.ts'
 
 // The dashboard served by the API itself, on either runtime, and signing in to it in Chromium.
@@ -86,5 +86,28 @@ describe('signing in', () => {
     await page.getByLabel('Password').fill('another password')
     await page.getByRole('button', { name: 'Create account' }).click()
     await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/registration_closed/)
+  })
+})
+
+describe('live updates', () => {
+  test('a dropped socket is announced, comes back by itself, and its subscriptions with it', async () => {
+    const page = await dashboard.open('/audit')
+    await signInInBrowser(page, ADMIN.email, ADMIN.password, 'Audit log')
+    const created = page
+      .getByRole('table', { name: 'Audit log entries' })
+      .locator('tbody tr')
+      .filter({ hasText: 'POST /api/v1/servers' })
+    const token = await login(api.http, ADMIN.email, ADMIN.password)
+    await api.http.post('/servers', { token, body: { name: 'live-1' } })
+    await expect.poll(() => created.count(), { timeout: 10_000 }).toBe(1)
+
+    await api.halt()
+    const banner = page.getByRole('status').filter({ hasText: 'reconnecting' })
+    await banner.waitFor()
+    await api.restart()
+    await banner.waitFor({ state: 'detached', timeout: 30_000 })
+    // The renewed subscription delivers what happens after the socket came back.
+    await api.http.post('/servers', { token, body: { name: 'live-2' } })
+    await expect.poll(() => created.count(), { timeout: 10_000 }).toBe(2)
   })
 })

@@ -25,6 +25,11 @@ test('npm start runs a local agent for the server named local, and keeps it acro
     await waitFor('the start banner', () => started.output().includes('Health:'))
     expect(api.output()).toContain('Local agent: started for server "local"')
     expect(api.output()).toContain('Create the first user')
+    // Where to go next: the dashboard, served by the same process.
+    const dashboard = api.output().match(/Dashboard: (http:\/\/localhost:\d+\/)/)?.[1]
+    expect(dashboard).toBeDefined()
+    const page = await fetch(dashboard!.replace('localhost', '127.0.0.1'))
+    expect(await page.text()).toContain('<div id="app">')
     const admin = await registerAdmin(api.http)
 
     const list = await api.http.get('/servers', { token: admin })

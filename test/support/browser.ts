@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
-import { onTestFailed } from 'vitest'
+import { afterEach } from 'vitest'
 import { ROOT } from './process.ts'
 
 // The dashboard as a person sees it: Debian's Chromium driven by playwright-core, a fresh profile
@@ -53,19 +53,30 @@ export async function launchDashboard(baseUrl: string): Promise<Dashboard> {
   }
 }
 
-/** What the page said on its console and the errors it threw, written out with a screenshot when the test fails. */
+/** The console lines of each open page, kept for the evidence of a failing test. */
+const consoles = new Map<Page, string[]>()
+
 function keepEvidence(page: Page): void {
   const lines: string[] = []
+  consoles.set(page, lines)
   page.on('console', (message) => lines.push(`${message.type()}: ${message.text()}`))
   page.on('pageerror', (error) => lines.push(`pageerror: ${error.message}`))
-  onTestFailed(async ({ task }) => {
-    if (page.isClosed()) return
-    mkdirSync(ARTIFACTS, { recursive: true })
-    const name = `${task.file?.name.replace(/\W+/g, '_')}-${task.name.replace(/\W+/g, '_')}`.slice(0, 150)
-    await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true }).catch(() => {})
-    writeFileSync(join(ARTIFACTS, `${name}.console.txt`), `${page.url()}\n${lines.join('\n')}\n`)
-  })
+  page.on('close', () => consoles.delete(page))
 }
+
+// Registered when a test file imports this module: after a failed test, every page still open
+// leaves a screenshot and what it said on its console.
+afterEach(async ({ task }) => {
+  if (task.result?.state !== 'fail') return
+  mkdirSync(ARTIFACTS, { recursive: true })
+  let n = 0
+  for (const [page, lines] of consoles) {
+    const name = `${task.file?.name.replace(/\W+/g, '_')}-${task.name.replace(/\W+/g, '_')}`.slice(0, 140)
+    const file = join(ARTIFACTS, `${name}-${n++}`)
+    await page.screenshot({ path: `${file}.png`, fullPage: true }).catch(() => {})
+    writeFileSync(`${file}.console.txt`, `${page.url()}\n${lines.join('\n')}\n`)
+  }
+})
 
 /** Registers the first user through the sign-in page; resolves on the page the dashboard opens with. */
 export async function registerInBrowser(page: Page, email: string, password: string): Promise<void> {
@@ -76,9 +87,10 @@ export async function registerInBrowser(page: Page, email: string, password: str
   await page.getByRole('heading', { name: 'Servers', level: 1 }).waitFor()
 }
 
-export async function signInInBrowser(page: Page, email: string, password: string): Promise<void> {
+/** Signs in on the sign-in page; resolves once the page asked for (headed `landing`) shows. */
+export async function signInInBrowser(page: Page, email: string, password: string, landing = 'Servers') {
   await page.getByLabel('Email').fill(email)
   await page.getByLabel('Password').fill(password)
   await page.getByRole('button', { name: 'Sign in' }).click()
-  await page.getByRole('heading', { name: 'Servers', level: 1 }).waitFor()
+  await page.getByRole('heading', { name: landing, level: 1 }).waitFor()
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { buildResources } from './apps.ts'
 import { HTTPS_MODES, hostname, proxyInfo } from './domains.ts'
+import { queryFlag } from './query.ts'
 import { plainText } from './text.ts'
 
 // Request bodies of the REST API. Responses are described as types below them.
@@ -91,12 +92,27 @@ export const rotateEnrollmentBody = z
 
 export const enrollBody = z.object({ token: z.string().min(1).max(200) }).strict()
 
-export { queryFlag } from './query.ts'
+export { queryFlag }
 
 export const listQuery = z.object({
   cursor: z.string().max(200).optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
 })
+
+export const auditListQuery = listQuery
+  .extend({
+    actor: z.string().min(1).max(64).optional().describe('entries of this actor (a user, token or agent id)'),
+    action: z
+      .string()
+      .min(1)
+      .max(100)
+      .optional()
+      .describe("entries whose action contains this text, e.g. 'DELETE' or '/servers'"),
+    failed: queryFlag
+      .optional()
+      .describe('true: refused or failed requests only (status 400+); false: the rest'),
+  })
+  .strict()
 
 // ---------------------------------------------------------------- responses
 // Schemas of what the API answers, for its OpenAPI document; the types are what services return.

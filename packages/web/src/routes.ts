@@ -14,6 +14,9 @@ export interface Route {
 
 export const routes: Route[] = [
   { pattern: '/servers', title: 'Servers', load: () => import('./pages/servers.tsx') },
+  { pattern: '/tokens', title: 'API tokens', load: () => import('./pages/people/tokens.tsx') },
+  { pattern: '/users', title: 'Users', load: () => import('./pages/people/users.tsx') },
+  { pattern: '/audit', title: 'Audit log', load: () => import('./pages/people/audit.tsx') },
   { pattern: '/apps', title: 'Apps', load: () => import('./pages/apps.tsx') },
   { pattern: '/apps/new', title: 'Create an app', load: () => import('./pages/app-new.tsx') },
   { pattern: '/apps/:id', title: 'App', load: () => import('./pages/app.tsx') },

@@ -1,6 +1,7 @@
 import { newId } from '@berth/shared'
-import { asc, desc, gt, lt } from 'drizzle-orm'
+import { and, asc, desc, eq, gt, gte, lt } from 'drizzle-orm'
 import type { ActorContext, ServiceContext } from '../context.ts'
+import { likeContaining, likeEscaped } from '../db/like.ts'
 import { auditLog } from '../db/schema.ts'
 import { decodeCursor, toPage } from '../lib/pagination.ts'
 import { DAY_MS, iso } from '../lib/time.ts'
@@ -67,16 +68,35 @@ export async function flushAudit(ctx: ServiceContext): Promise<void> {
   if (first) await ctx.db.batch([first, ...rest])
 }
 
-export async function listAudit(ctx: ActorContext, page: { cursor?: string; limit: number }) {
+export interface AuditFilter {
+  cursor?: string
+  limit: number
+  /** An actor's id. */
+  actor?: string
+  /** Text the action (`METHOD /pattern`) contains. */
+  action?: string
+  /** Only requests answered 400 or above (true), or only the others (false). */
+  failed?: boolean
+}
+
+export async function listAudit(ctx: ActorContext, filter: AuditFilter) {
   await flushAudit(ctx)
-  const before = decodeCursor(page.cursor)
+  const before = decodeCursor(filter.cursor)
   const rows = await ctx.db
     .select()
     .from(auditLog)
-    .where(before ? lt(auditLog.id, before) : undefined)
+    .where(
+      and(
+        before ? lt(auditLog.id, before) : undefined,
+        filter.actor ? eq(auditLog.actorId, filter.actor) : undefined,
+        filter.action ? likeEscaped(auditLog.action, likeContaining(filter.action)) : undefined,
+        filter.failed === true ? gte(auditLog.status, 400) : undefined,
+        filter.failed === false ? lt(auditLog.status, 400) : undefined,
+      ),
+    )
     .orderBy(desc(auditLog.id))
-    .limit(page.limit + 1)
-  const { items, nextCursor } = toPage(rows, page.limit)
+    .limit(filter.limit + 1)
+  const { items, nextCursor } = toPage(rows, filter.limit)
   return { entries: items.map(toAuditView), next_cursor: nextCursor }
 }
 

@@ -1,35 +1,49 @@
-import { useState } from 'preact/hooks'
+import { useId, useState } from 'preact/hooks'
 
-/** Copies `value` to the clipboard; says so for a moment, or that the browser refused. */
-export function CopyButton({ value, label }: { value: string; label: string }) {
-  const [said, setSaid] = useState('')
+/**
+ * A value to take away (a token shown once, a command): read-only, selected on focus, with a copy
+ * button. Where the page has no clipboard (plain http to another host) the selected text is there
+ * to copy by hand.
+ */
+export function CopyField({
+  label,
+  value,
+  multiline = false,
+}: {
+  label: string
+  value: string
+  multiline?: boolean
+}) {
+  const [copied, setCopied] = useState(false)
+  const id = useId()
   const copy = async () => {
     try {
       await navigator.clipboard.writeText(value)
-      setSaid('Copied')
+      setCopied(true)
     } catch {
-      setSaid('Copy refused by the browser: select the text instead')
+      setCopied(false)
     }
   }
+  const select = (event: FocusEvent) => (event.currentTarget as HTMLInputElement).select()
   return (
-    <span class="copy">
-      <button type="button" onClick={copy} aria-label={label}>
-        Copy
+    <div class="copy">
+      <div class="copy-value">
+        <label for={id}>{label}</label>
+        {multiline ? (
+          <textarea
+            id={id}
+            readOnly
+            rows={Math.min(8, value.split('\n').length + 1)}
+            value={value}
+            onFocus={select}
+          />
+        ) : (
+          <input id={id} readOnly value={value} onFocus={select} />
+        )}
+      </div>
+      <button type="button" onClick={copy} aria-label={`Copy ${label}`}>
+        {copied ? 'Copied' : 'Copy'}
       </button>
-      <span role="status" class="muted">
-        {said}
-      </span>
-    </span>
-  )
-}
-
-/** A value shown once (a secret, a URL to hand on), in full, with its copy button. */
-export function ShownOnce({ name, value }: { name: string; value: string }) {
-  return (
-    <div class="once">
-      <span class="muted">{name}</span>
-      <code class="secret">{value}</code>
-      <CopyButton value={value} label={`Copy ${name.toLowerCase()}`} />
     </div>
   )
 }

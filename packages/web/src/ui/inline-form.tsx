@@ -26,7 +26,7 @@ export function InlineForm({
     form.current?.reset()
   })
   return (
-    <form ref={form} onSubmit={handle} class="inline-form">
+    <form ref={form} onSubmit={handle} class="row-form">
       {children}
       <button type="submit" disabled={busy}>
         {submit}

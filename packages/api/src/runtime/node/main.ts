@@ -20,6 +20,7 @@ async function main(): Promise<void> {
   const shownUrl = config.publicUrl ?? `http://localhost:${api.port}`
   const out: string[] = [
     `Berth ${config.version}: API on ${shownUrl}/api/v1 (database ${config.databaseUrl})`,
+    `Dashboard: ${shownUrl}/`,
   ]
 
   if (config.localAgent === 'auto') {
@@ -43,7 +44,7 @@ async function main(): Promise<void> {
   const [row] = await api.db.select({ n: count() }).from(users)
   if ((row?.n ?? 0) === 0) {
     out.push(
-      'Create the first user (it becomes the admin):',
+      `Create the first user (it becomes the admin) on the dashboard's sign-in page, or with curl:`,
       `  curl -X POST ${shownUrl}/api/v1/auth/register -H 'Content-Type: application/json' \\`,
       `    -d '{"email":"you@example.com","password":"a long password"}'`,
     )

@@ -56,7 +56,7 @@ export function EnvEditor({ appId }: { appId: string }) {
                 {e.value ?? (
                   <>
                     <span aria-hidden="true">{MASK}</span>
-                    <span class="sr">hidden</span>
+                    <span class="sr-only">hidden</span>
                   </>
                 )}
               </td>

@@ -61,7 +61,7 @@ export function History({
             <td>
               <div class="actions">
                 <button type="button" class="link" onClick={() => onWatch(d.id)}>
-                  Log<span class="sr"> of {d.id}</span>
+                  Log<span class="sr-only"> of {d.id}</span>
                 </button>
                 {canWrite() && inProgress(d.state) && (
                   <ActionButton class="danger" onClick={() => cancel(d.id)} aria-label={`Cancel ${d.id}`}>

@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks'
 import { api, call } from '../../api.ts'
 import { useLoad } from '../../load.ts'
 import { canWrite } from '../../session.ts'
-import { ShownOnce } from '../../ui/copy.tsx'
+import { CopyField } from '../../ui/copy.tsx'
 import { ErrorNote } from '../../ui/error.tsx'
 import { dateTime } from '../../ui/format.ts'
 import { InlineForm } from '../../ui/inline-form.tsx'
@@ -44,8 +44,8 @@ export function Webhooks({ appId }: { appId: string }) {
       {created && (
         <div class="shown-once" role="status">
           <p>Give the provider this URL and secret. The secret is shown only now.</p>
-          <ShownOnce name="Webhook URL" value={created.url} />
-          <ShownOnce name="Webhook secret" value={created.secret} />
+          <CopyField label="Webhook URL" value={created.url} />
+          <CopyField label="Webhook secret" value={created.secret} />
           <button type="button" onClick={() => setCreated(null)}>
             Done
           </button>
@@ -64,7 +64,7 @@ export function Webhooks({ appId }: { appId: string }) {
                 aria-expanded={open === w.id}
                 onClick={() => setOpen(open === w.id ? null : w.id)}
               >
-                Deliveries<span class="sr"> of {w.provider} webhook</span>
+                Deliveries<span class="sr-only"> of {w.provider} webhook</span>
               </button>
               {write && <RemoveButton what={`${w.provider} webhook`} onRemove={() => remove(w.id)} />}
             </div>
