@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import WebSocket from 'ws'
 import { TEST_IMAGE } from './support/docker.ts'
 import { type ContainerHost, createUser, startContainerHost } from './support/flows.ts'
 import { type Child, waitFor } from './support/process.ts'
+import { connectRealtime, type RealtimeAuth } from './support/realtime.ts'
 import type { ApiTarget } from './support/target.ts'
 
 // The realtime socket with a real agent and a real container that keeps writing lines.
@@ -34,45 +34,7 @@ beforeAll(async () => {
 
 afterAll(() => host?.stop())
 
-interface Frame {
-  type: string
-  channel?: string
-  event?: string
-  data?: any
-  error?: { error: string; code: string }
-}
-
-async function connect(auth: { token?: string; protocols?: string[] }) {
-  const headers: Record<string, string> = auth.token ? { Authorization: `Bearer ${auth.token}` } : {}
-  const ws = new WebSocket(`${api.url.replace(/^http/, 'ws')}/api/v1/ws`, auth.protocols ?? [], { headers })
-  const frames: Frame[] = []
-  ws.on('message', (data) => frames.push(JSON.parse(String(data))))
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve())
-    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)))
-    ws.once('error', reject)
-  })
-  const send = (frame: object) => ws.send(JSON.stringify(frame))
-  const events = (channel: string, event?: string) =>
-    frames.filter((f) => f.type === 'event' && f.channel === channel && (!event || f.event === event))
-  return {
-    ws,
-    frames,
-    send,
-    events,
-    waitEvent: (channel: string, event: string, timeoutMs = 15_000) =>
-      waitFor(`${event} on ${channel}`, () => events(channel, event)[0], timeoutMs, 20),
-    subscribe: async (channel: string) => {
-      send({ type: 'subscribe', channel })
-      return waitFor(
-        `the answer to subscribing to ${channel}`,
-        () => frames.find((f) => f.channel === channel && (f.type === 'subscribed' || f.type === 'error')),
-        10_000,
-        20,
-      )
-    },
-  }
-}
+const connect = (auth: RealtimeAuth) => connectRealtime(api.url, auth)
 
 const openStreams = async () =>
   (await api.http.get(`/servers/${serverId}/agent`, { token: admin })).body.agent.open_streams as number

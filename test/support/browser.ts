@@ -64,19 +64,20 @@ function keepEvidence(page: Page): void {
   page.on('close', () => consoles.delete(page))
 }
 
-// Registered when a test file imports this module: after a failed test, every page still open
-// leaves a screenshot and what it said on its console.
-afterEach(async ({ task }) => {
-  if (task.result?.state !== 'fail') return
-  mkdirSync(ARTIFACTS, { recursive: true })
-  let n = 0
-  for (const [page, lines] of consoles) {
-    const name = `${task.file?.name.replace(/\W+/g, '_')}-${task.name.replace(/\W+/g, '_')}`.slice(0, 140)
-    const file = join(ARTIFACTS, `${name}-${n++}`)
-    await page.screenshot({ path: `${file}.png`, fullPage: true }).catch(() => {})
-    writeFileSync(`${file}.console.txt`, `${page.url()}\n${lines.join('\n')}\n`)
-  }
-})
+// Registered when a test file imports this module (a benchmark imports it outside Vitest): after
+// a failed test, every page still open leaves a screenshot and what it said on its console.
+if (process.env.VITEST)
+  afterEach(async ({ task }) => {
+    if (task.result?.state !== 'fail') return
+    mkdirSync(ARTIFACTS, { recursive: true })
+    let n = 0
+    for (const [page, lines] of consoles) {
+      const name = `${task.file?.name.replace(/\W+/g, '_')}-${task.name.replace(/\W+/g, '_')}`.slice(0, 140)
+      const file = join(ARTIFACTS, `${name}-${n++}`)
+      await page.screenshot({ path: `${file}.png`, fullPage: true }).catch(() => {})
+      writeFileSync(`${file}.console.txt`, `${page.url()}\n${lines.join('\n')}\n`)
+    }
+  })
 
 /** Registers the first user through the sign-in page; resolves on the page the dashboard opens with. */
 export async function registerInBrowser(page: Page, email: string, password: string): Promise<void> {

@@ -8,7 +8,7 @@ import { appRoutes } from './routes/apps.ts'
 import { auditRoutes } from './routes/audit.ts'
 import { authRoutes } from './routes/auth.ts'
 import { cliRoutes } from './routes/cli.ts'
-import { containerRoutes } from './routes/containers.ts'
+import { allContainerRoutes, containerRoutes } from './routes/containers.ts'
 import { deploymentRoutes } from './routes/deployments.ts'
 import { execRoutes } from './routes/exec.ts'
 import { fileRoutes } from './routes/files.ts'
@@ -39,6 +39,7 @@ export function createApp(deps: Deps) {
     .route('/users', userRoutes)
     .route('/tokens', tokenRoutes)
     .route('/servers', serverRoutes)
+    .route('/containers', allContainerRoutes)
     .route('/servers/:sid/containers', containerRoutes)
     .route('/servers/:sid/containers', fileRoutes)
     .route('/servers/:sid/containers', gitRoutes)

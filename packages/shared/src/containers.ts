@@ -129,6 +129,12 @@ export const containerListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
 })
 
+/** `GET /containers`: the same filters across every server (or one), in pages large enough for a table. */
+export const allContainersQuery = containerListQuery.extend({
+  server_id: z.string().max(128).optional(),
+  limit: z.coerce.number().int().min(1).max(2000).default(500),
+})
+
 export const stopBody = z.object({ timeout: z.number().int().min(0).max(3600).optional() }).strict()
 export const killBody = z
   .object({

@@ -15,6 +15,7 @@ export type RealtimeClientFrame = z.infer<typeof realtimeClientFrame>
 /** The channels there are, parsed from their names. */
 export type Channel =
   | { kind: 'server'; serverId: string }
+  | { kind: 'containers'; serverId?: string }
   | { kind: 'container-logs'; serverId: string; container: string }
   | { kind: 'container-stats'; serverId: string; container: string }
   | { kind: 'deployment'; deploymentId: string }
@@ -23,6 +24,8 @@ export type Channel =
 const ID = '[A-Za-z0-9_.-]{1,128}'
 const PATTERNS: [RegExp, (m: RegExpMatchArray) => Channel][] = [
   [new RegExp(`^server:(${ID})$`), (m) => ({ kind: 'server', serverId: m[1]! })],
+  [/^containers$/, () => ({ kind: 'containers' })],
+  [new RegExp(`^server:(${ID}):containers$`), (m) => ({ kind: 'containers', serverId: m[1]! })],
   [
     new RegExp(`^container:(${ID}):(${ID}):logs$`),
     (m) => ({ kind: 'container-logs', serverId: m[1]!, container: m[2]! }),

@@ -1,3 +1,4 @@
+import { BerthError, type ErrorBody } from '@berth/client'
 import { effect, signal } from '@preact/signals'
 import { session, signOut } from './session.ts'
 
@@ -13,6 +14,9 @@ export interface LiveError {
   message: string
   request_id: string
 }
+
+/** A channel's refusal as the error a page shows (its message, code and request id). */
+export const liveError = (error: LiveError): BerthError => new BerthError(error as ErrorBody)
 
 type Listener = (event: string, data: unknown) => void
 type ErrorListener = (error: LiveError) => void

@@ -14,6 +14,8 @@ export interface Route {
 
 export const routes: Route[] = [
   { pattern: '/servers', title: 'Servers', load: () => import('./pages/servers.tsx') },
+  { pattern: '/servers/:id', title: 'Server', load: () => import('./pages/server.tsx') },
+  { pattern: '/containers', title: 'Containers', load: () => import('./pages/containers.tsx') },
   { pattern: '/tokens', title: 'API tokens', load: () => import('./pages/people/tokens.tsx') },
   { pattern: '/users', title: 'Users', load: () => import('./pages/people/users.tsx') },
   { pattern: '/audit', title: 'Audit log', load: () => import('./pages/people/audit.tsx') },

@@ -86,6 +86,17 @@ export const containerArea: Area = {
         }),
       ),
     },
+    'GET /containers': {
+      id: 'listAllContainers',
+      summary: 'List the containers of every server',
+      description:
+        "The API's copy across servers (or of one, `server_id`), with the filters of a server's list; pages of up to 2000.",
+      ok: json(
+        200,
+        'A page of containers',
+        z.object({ containers: z.array(containerView), next_cursor: z.string().nullable() }),
+      ),
+    },
     [`POST ${C}`]: {
       id: 'createContainer',
       summary: 'Create (and start) a container',

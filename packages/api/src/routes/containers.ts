@@ -1,4 +1,5 @@
 import {
+  allContainersQuery,
   containerListQuery,
   createContainerBody,
   killBody,
@@ -15,6 +16,7 @@ import type { AppEnv } from '../context.ts'
 import { sseEvent, streamFollow } from '../lib/sse.ts'
 import { actorContext, bearerOf, jsonBody, optionalJsonBody, query, requireAuth } from '../middleware.ts'
 import { holdFollow } from '../services/clients.ts'
+import { listAllContainers, listContainers } from '../services/container-lists.ts'
 import { containerLogs, followContainerLogs } from '../services/container-logs.ts'
 import {
   type ContainerAction,
@@ -23,7 +25,6 @@ import {
   containerStatsNow,
   createContainer,
   getContainer,
-  listContainers,
   removeContainer,
   replacePorts,
   updateContainer,
@@ -33,6 +34,14 @@ const deleteQuery = z.object({ force: queryFlag.default(false), volumes: queryFl
 const inspectQuery = z.object({ reveal: queryFlag.default(false) })
 
 const params = (c: Context<AppEnv>) => [c.req.param('sid') ?? '', c.req.param('cid') ?? ''] as const
+
+/** `GET /containers`: the containers of every server (or one) in one list. */
+export const allContainerRoutes = new Hono<AppEnv>().get(
+  '/',
+  requireAuth('read'),
+  query(allContainersQuery),
+  async (c) => c.json(await listAllContainers(actorContext(c), { query: c.req.valid('query') }), 200),
+)
 
 /** Container routes, mounted under /servers/:sid/containers. */
 export const containerRoutes = new Hono<AppEnv>()

@@ -1,20 +1,18 @@
 import {
   type ContainerDetail,
   type CreateContainerBody,
-  type containerListQuery,
   LABELS,
   newId,
   type portBinding,
   type updateContainerBody,
 } from '@berth/shared'
-import { and, asc, eq, gt, inArray, or, sql } from 'drizzle-orm'
+import { and, eq, or, sql } from 'drizzle-orm'
 import type { z } from 'zod'
 import type { ActorContext } from '../context.ts'
 import { perDatabase } from '../db/index.ts'
 import { likeEscaped, likePrefix } from '../db/like.ts'
 import { containers } from '../db/schema.ts'
 import { ApiError, notFound } from '../errors.ts'
-import { decodeCursor, toPage } from '../lib/pagination.ts'
 import { iso } from '../lib/time.ts'
 import { actorLevel, assertMayReveal, levelAtLeast } from './auth.ts'
 import { toContainerView, toDetailView, userLabels } from './container-views.ts'
@@ -169,35 +167,6 @@ export async function createContainer(
   )
   const row = await stored(ctx, { serverId, detail, tags: input.tags })
   return toDetailView(row, { detail, reveal: true })
-}
-
-type ListQuery = z.infer<typeof containerListQuery>
-
-export async function listContainers(
-  ctx: ActorContext,
-  { serverId, query }: { serverId: string; query: ListQuery },
-) {
-  await findServer(ctx, serverId)
-  const after = decodeCursor(query.cursor)
-  const rows = await ctx.db
-    .select()
-    .from(containers)
-    .where(
-      and(
-        eq(containers.serverId, serverId),
-        after ? gt(containers.id, after) : undefined,
-        query.status?.length ? inArray(containers.status, query.status) : undefined,
-        query.tag
-          ? sql`exists (select 1 from json_each(${containers.tags}) where value = ${query.tag})`
-          : undefined,
-        query.name ? likeEscaped(containers.name, likePrefix(query.name)) : undefined,
-      ),
-    )
-    .orderBy(asc(containers.id))
-    .limit(query.limit + 1)
-  const { items, nextCursor } = toPage(rows, query.limit)
-  const online = await ctx.hub.online(serverId)
-  return { containers: items.map(toContainerView), next_cursor: nextCursor, stale: !online }
 }
 
 export async function getContainer(ctx: ActorContext, input: ContainerRef & { reveal: boolean }) {

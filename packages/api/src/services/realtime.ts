@@ -7,6 +7,7 @@ import { auditAfter, latestAuditId } from './audit.ts'
 import { assertLevel } from './auth.ts'
 import { readClientFrame } from './client-frames.ts'
 import { type ClientHold, holdClient, REVOKED_CLOSE } from './clients.ts'
+import { containerChanges } from './container-lists.ts'
 import { followContainerLogs } from './container-logs.ts'
 import { findContainer } from './containers.ts'
 import { followDeploymentLogs } from './deployments/follow.ts'
@@ -176,6 +177,17 @@ async function start(ctx: ActorContext, channel: Channel, emit: Emit): Promise<(
           resourcesAt = Date.now()
           emit('resources', await ctx.hub.call(serverId, 'host.resources', {}))
         }
+      })
+    }
+    case 'containers': {
+      const { serverId } = channel
+      if (serverId !== undefined) await findServer(ctx, serverId)
+      let known = (await containerChanges(ctx, { serverId, known: null })).states
+      return every(REALTIME_POLL_MS, async () => {
+        const { states, changed, removed } = await containerChanges(ctx, { serverId, known })
+        known = states
+        for (const container of changed) emit('container', container)
+        for (const gone of removed) emit('removed', gone)
       })
     }
     case 'container-logs': {

@@ -1,61 +1,96 @@
-import { useEffect } from 'preact/hooks'
+import { useState } from 'preact/hooks'
 import { api, call } from '../api.ts'
-import { subscribe } from '../live.ts'
 import { useLoad } from '../load.ts'
 import { Link } from '../router.tsx'
+import { isAdmin } from '../session.ts'
+import { AddServer } from '../ui/add-server.tsx'
+import { ConfirmButton } from '../ui/confirm.tsx'
 import { ErrorNote } from '../ui/error.tsx'
 import { ago } from '../ui/format.ts'
+import { useNow } from '../ui/now.ts'
+import { listServers, resourceFigures, useServersLive } from '../ui/servers-live.ts'
 
-type Server = Awaited<ReturnType<typeof listServers>>[number]
-
-const listServers = async () => (await call(api().servers.$get({ query: {} }))).servers
-
-/** Every server with its status as it changes. */
+/** Every server with its status, resources and agent, as they change; admins add and remove them. */
 export default function Servers() {
   const servers = useLoad(listServers, [])
-  const ids = (servers.data ?? []).map((s) => s.id).join(',')
-  useEffect(() => {
-    const stops = (servers.data ?? []).map((server) =>
-      subscribe(`server:${server.id}`, (event, data) => {
-        if (event !== 'online' && event !== 'offline' && event !== 'pending') return
-        const { status, last_seen_at } = data as Pick<Server, 'status' | 'last_seen_at'>
-        servers.set((list) => list?.map((s) => (s.id === server.id ? { ...s, status, last_seen_at } : s)))
-      }),
-    )
-    return () => {
-      for (const stop of stops) stop()
-    }
-  }, [ids])
+  const live = useServersLive(servers)
+  const now = useNow()
+  const [adding, setAdding] = useState(false)
+  const remove = async (id: string) => {
+    await call(api().servers[':id'].$delete({ param: { id } }))
+    servers.set((list) => list?.filter((s) => s.id !== id))
+  }
   return (
     <>
-      <h1>Servers</h1>
+      <div class="heading">
+        <h1>Servers</h1>
+        {isAdmin() && !adding && (
+          <button type="button" class="primary" onClick={() => setAdding(true)}>
+            Add a server
+          </button>
+        )}
+      </div>
+      {adding && (
+        <AddServer
+          servers={servers.data ?? []}
+          onClose={() => setAdding(false)}
+          onCreated={(server) => servers.set((list) => [...(list ?? []), server])}
+        />
+      )}
       <ErrorNote error={servers.error} />
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Status</th>
-            <th scope="col">Last seen</th>
-            <th scope="col">Arch</th>
-            <th scope="col">Agent</th>
-          </tr>
-        </thead>
-        <tbody>
-          {(servers.data ?? []).map((server) => (
-            <tr key={server.id}>
-              <td>
-                <Link href={`/servers/${server.id}`}>{server.name}</Link>
-              </td>
-              <td>
-                <span class={`status ${server.status}`}>{server.status}</span>
-              </td>
-              <td>{ago(server.last_seen_at)}</td>
-              <td>{server.agent?.arch ?? '–'}</td>
-              <td>{server.agent?.version ?? '–'}</td>
+      <ErrorNote error={live.error} />
+      {servers.data?.length === 0 && <p class="muted">No server yet.</p>}
+      <div class="table-wrap">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Status</th>
+              <th scope="col">Last seen</th>
+              <th scope="col">CPU load</th>
+              <th scope="col">Memory</th>
+              <th scope="col">Disk</th>
+              <th scope="col">Agent</th>
+              <th scope="col">Docker</th>
+              <th scope="col">Arch</th>
+              {isAdmin() && <th scope="col">Actions</th>}
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {(servers.data ?? []).map((server) => {
+              const figures = resourceFigures(live.resources[server.id])
+              return (
+                <tr key={server.id}>
+                  <td>
+                    <Link href={`/servers/${server.id}`}>{server.name}</Link>
+                  </td>
+                  <td>
+                    <span class={`status ${server.status}`}>{server.status}</span>
+                  </td>
+                  <td>{ago(server.last_seen_at, now)}</td>
+                  <td>{server.status === 'online' ? figures.cpu : '–'}</td>
+                  <td>{server.status === 'online' ? figures.memory : '–'}</td>
+                  <td>{server.status === 'online' ? figures.disk : '–'}</td>
+                  <td>{server.agent?.version ?? '–'}</td>
+                  <td>{server.agent?.docker_version ?? '–'}</td>
+                  <td>{server.agent?.arch ?? '–'}</td>
+                  {isAdmin() && (
+                    <td>
+                      <ConfirmButton
+                        label={`Remove ${server.name}`}
+                        confirm={`Remove ${server.name} for good`}
+                        onConfirm={() => remove(server.id)}
+                      >
+                        Remove
+                      </ConfirmButton>
+                    </td>
+                  )}
+                </tr>
+              )
+            })}
+          </tbody>
+        </table>
+      </div>
     </>
   )
 }

@@ -2,7 +2,7 @@ import { api, BerthError, call } from '../../api.ts'
 import { useLoad } from '../../load.ts'
 import { canWrite } from '../../session.ts'
 import { ActionButton } from '../../ui/busy.tsx'
-import { CopyField } from '../../ui/copy.tsx'
+import { CopyButton } from '../../ui/copy.tsx'
 import { ErrorNote } from '../../ui/error.tsx'
 import { dateTime } from '../../ui/format.ts'
 
@@ -30,8 +30,11 @@ export function DeployKey({ appId }: { appId: string }) {
       )}
       {key.data && (
         <>
-          <CopyField label="Public key" value={key.data.public_key} multiline />
-          <p class="muted">Made {dateTime(key.data.created_at)}.</p>
+          <pre class="wrap">{key.data.public_key}</pre>
+          <p class="actions">
+            <CopyButton text={key.data.public_key} label="Copy public key" />
+            <span class="muted">made {dateTime(key.data.created_at)}</span>
+          </p>
         </>
       )}
       {canWrite() && key.data !== undefined && (
