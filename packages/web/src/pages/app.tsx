@@ -2,7 +2,6 @@ import { useRef, useState } from 'preact/hooks'
 import { api, call } from '../api.ts'
 import { useLoad } from '../load.ts'
 import { Link } from '../router.tsx'
-import type { PageProps } from '../routes.ts'
 import { canWrite } from '../session.ts'
 import { ActionButton } from '../ui/busy.tsx'
 import { ErrorNote } from '../ui/error.tsx'
@@ -23,7 +22,7 @@ function sourceText(source: App['source']): string {
 }
 
 /** One app: Deploy, the build log of its latest (or chosen) deployment as it runs, and its parts. */
-export default function AppPage({ params }: PageProps) {
+export default function AppPage({ params }: { params: Record<string, string> }) {
   const id = params.id!
   const app = useLoad(() => getApp(id), [id])
   const deployments = useLoad(() => listDeployments(id), [id])
