@@ -24,4 +24,7 @@ export const routes: Route[] = [
     title: 'Container',
     load: () => import('./pages/container.tsx'),
   },
+  { pattern: '/apps', title: 'Apps', load: () => import('./pages/apps.tsx') },
+  { pattern: '/apps/new', title: 'Create an app', load: () => import('./pages/app-new.tsx') },
+  { pattern: '/apps/:id', title: 'App', load: () => import('./pages/app.tsx') },
 ]
