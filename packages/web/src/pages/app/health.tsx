@@ -1,8 +1,8 @@
 import { api, call } from '../../api.ts'
 import { useLoad } from '../../load.ts'
+import { LineChart } from '../../ui/chart.tsx'
 import { ErrorNote } from '../../ui/error.tsx'
 import { bytes, dateTime, percent } from '../../ui/format.ts'
-import { Sparkline } from '../../ui/sparkline.tsx'
 
 /** The app's health probes and the restarts they caused, newest first. */
 export function HealthLog({ appId }: { appId: string }) {
@@ -61,17 +61,23 @@ export function AppStats({ appId }: { appId: string }) {
           <div key={series.container_id}>
             <h3 class="mono">{series.docker_id.slice(0, 12)}</h3>
             <div class="grid">
-              <Sparkline label="CPU" values={s.map((p) => p.cpu.percent)} max={100} format={percent} />
-              <Sparkline
-                label="Memory"
-                values={s.map((p) => p.memory.used)}
-                max={s.at(-1)?.memory.limit}
-                format={bytes}
+              <LineChart
+                title="CPU"
+                max={100}
+                format={percent}
+                series={[{ name: 'used', tone: 'a', values: s.map((p) => p.cpu.percent) }]}
               />
-              <Sparkline
-                label="Network in per sample"
-                values={s.map((p) => p.network.rx_delta)}
+              <LineChart
+                title="Memory"
+                max={s.at(-1)?.memory.limit ?? 0}
                 format={bytes}
+                series={[{ name: 'used', tone: 'a', values: s.map((p) => p.memory.used) }]}
+              />
+              <LineChart
+                title="Network in per sample"
+                max={0}
+                format={bytes}
+                series={[{ name: 'received', tone: 'a', values: s.map((p) => p.network.rx_delta) }]}
               />
             </div>
           </div>
