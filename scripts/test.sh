@@ -39,7 +39,7 @@ if [ $# -eq 0 ]; then
     test/host-objects.test.ts test/containers-all.test.ts \
     test/apps.test.ts test/apps-sources.test.ts test/domains.test.ts test/domains-https.test.ts test/domains-traffic.test.ts test/apps-raw-ports.test.ts test/deployments.test.ts test/deployments-outages.test.ts \
     test/webhooks.test.ts test/files.test.ts test/git.test.ts test/exec.test.ts test/cli-exec.test.ts test/cli-deploy.test.ts \
-    test/realtime.test.ts test/streams.test.ts test/follows.test.ts test/security-*.test.ts || status=$?
+    test/realtime.test.ts test/realtime-servers.test.ts test/streams.test.ts test/follows.test.ts test/security-*.test.ts || status=$?
   # Alone: it waits for the agent's socket to go quiet, which Docker events from other suites'
   # containers (the agent reports every one) would keep from happening.
   BERTH_TEST_TARGET=workerd npx vitest run --config test/vitest.config.ts --project e2e \

@@ -95,7 +95,8 @@ describe('servers', () => {
     await expect
       .poll(() => page.getByRole('status').filter({ hasText: 'Status:' }).textContent())
       .toContain('online')
-    // The agent's versions and arch, and the host's figures from the resources call and channel.
+    // The agent's versions and arch, and the host's figures from its channel once its row shows.
+    await row.scrollIntoViewIfNeeded()
     await expect
       .poll(() => row.textContent(), { timeout: 15_000 })
       .toMatch(/\d+\.\d\d on \d+ cores.*GiB of.*(x64|arm64)/)
@@ -108,6 +109,44 @@ describe('servers', () => {
     // Its agent reports this host's containers too: it goes, so later tests see each container once.
     await agent.stop()
     await expect.poll(() => row.textContent(), { timeout: 20_000 }).toContain('offline')
+  })
+
+  test('seventy servers stay live on one channel: an agent connecting, a server added elsewhere', async () => {
+    const many = (i: number) => name(`many-${String(i).padStart(2, '0')}`)
+    const created: { id: string; token: string }[] = []
+    for (let i = 1; i <= 70; i++) {
+      const res = await api.http.post('/servers', { token: admin, body: { name: many(i) } })
+      expect(res.status, res.text).toBe(201)
+      created.push({ id: res.body.server.id, token: res.body.enrollment.token })
+    }
+    const page = await signedIn('/servers')
+    const rows = page.getByRole('row').filter({ hasText: name('many-') })
+    await expect.poll(() => rows.count()).toBe(70)
+    const last = page.getByRole('row').filter({ hasText: many(70) })
+    expect(await last.textContent()).toContain('pending')
+
+    const stateDir = mkdtempSync(join(os.tmpdir(), 'berth-agent-'))
+    const agent = startAgentProcess({ api: api.url, token: created[69]!.token, stateDir })
+    agents.push(agent)
+    await expect.poll(() => last.textContent(), { timeout: 20_000 }).toContain('online')
+    // Its row on screen, the host's figures come from its own channel.
+    await last.scrollIntoViewIfNeeded()
+    await expect.poll(() => last.textContent(), { timeout: 15_000 }).toMatch(/\d+\.\d\d on \d+ cores/)
+    const added = await api.http.post('/servers', { token: admin, body: { name: many(71) } })
+    expect(added.status, added.text).toBe(201)
+    await page
+      .getByRole('row')
+      .filter({ hasText: many(71) })
+      .waitFor()
+    // No channel refused: past 64 servers, nothing on the page went stale.
+    expect(await page.getByRole('alert').count()).toBe(0)
+
+    await agent.stop()
+    await expect.poll(() => last.textContent(), { timeout: 20_000 }).toContain('offline')
+    for (const { id } of [...created, added.body.server]) {
+      expect((await api.http.delete(`/servers/${id}`, { token: admin })).status).toBe(204)
+    }
+    await expect.poll(() => rows.count()).toBe(0)
   })
 
   test('an admin removes a server after confirming', async () => {

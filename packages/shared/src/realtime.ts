@@ -14,6 +14,7 @@ export type RealtimeClientFrame = z.infer<typeof realtimeClientFrame>
 
 /** The channels there are, parsed from their names. */
 export type Channel =
+  | { kind: 'servers' }
   | { kind: 'server'; serverId: string }
   | { kind: 'containers'; serverId?: string }
   | { kind: 'container-logs'; serverId: string; container: string }
@@ -23,6 +24,7 @@ export type Channel =
 
 const ID = '[A-Za-z0-9_.-]{1,128}'
 const PATTERNS: [RegExp, (m: RegExpMatchArray) => Channel][] = [
+  [/^servers$/, () => ({ kind: 'servers' })],
   [new RegExp(`^server:(${ID})$`), (m) => ({ kind: 'server', serverId: m[1]! })],
   [/^containers$/, () => ({ kind: 'containers' })],
   [new RegExp(`^server:(${ID}):containers$`), (m) => ({ kind: 'containers', serverId: m[1]! })],

@@ -36,3 +36,13 @@ export function useLoad<T>(fetcher: () => Promise<T>, deps: unknown[]): Loaded<T
   }, [reload])
   return { data, error, loading, reload, set: setData }
 }
+
+/** Puts an item's newer view in a loaded list, in place (or at its end when it is new). */
+export function upsert<T extends { id: string }>(list: T[] | undefined, item: T): T[] | undefined {
+  if (!list) return list
+  const at = list.findIndex((x) => x.id === item.id)
+  if (at < 0) return [...list, item]
+  const next = list.slice()
+  next[at] = item
+  return next
+}

@@ -17,7 +17,7 @@ const REALTIME_FRAMES = [
   'Client frames: `{"type":"subscribe","channel"}`, `{"type":"unsubscribe","channel"}`, `{"type":"ping"}`.',
   'Server frames: `{"type":"subscribed"|"unsubscribed","channel"}`, `{"type":"pong"}`,',
   '`{"type":"event","channel","event","data"}`, `{"type":"error","channel"?,"error"}` with the error body.',
-  'Channels: `server:<id>`, `containers`, `server:<id>:containers`, `container:<sid>:<cid>:logs`, `container:<sid>:<cid>:stats`, `deployment:<id>`,',
+  'Channels: `servers`, `server:<id>`, `containers`, `server:<id>:containers`, `container:<sid>:<cid>:logs`, `container:<sid>:<cid>:stats`, `deployment:<id>`,',
   '`audit` (admin). A browser authenticates with the subprotocols `berth.v1` and `bearer.<token>`.',
 ].join(' ')
 

@@ -7,11 +7,12 @@ import { auditAfter, latestAuditId } from './audit.ts'
 import { assertLevel } from './auth.ts'
 import { readClientFrame } from './client-frames.ts'
 import { type ClientHold, holdClient, REVOKED_CLOSE } from './clients.ts'
-import { containerChanges } from './container-lists.ts'
+import { type ContainerStates, containerChanges } from './container-lists.ts'
 import { followContainerLogs } from './container-logs.ts'
 import { findContainer } from './containers.ts'
 import { followDeploymentLogs } from './deployments/follow.ts'
 import { findDeployment } from './deployments/read.ts'
+import { type ServerStates, serverChanges } from './server-lists.ts'
 import { findServer } from './servers.ts'
 import { statsHistory } from './stats.ts'
 
@@ -162,6 +163,8 @@ export function realtimeSession(
 /** Starts a channel's feed once the caller may see it; resolves with how to stop it. */
 async function start(ctx: ActorContext, channel: Channel, emit: Emit): Promise<() => void> {
   switch (channel.kind) {
+    case 'servers':
+      return changesFeed<ServerStates>((known) => serverChanges(ctx, { known }), 'server', emit)
     case 'server': {
       const { serverId } = channel
       await findServer(ctx, serverId)
@@ -182,13 +185,11 @@ async function start(ctx: ActorContext, channel: Channel, emit: Emit): Promise<(
     case 'containers': {
       const { serverId } = channel
       if (serverId !== undefined) await findServer(ctx, serverId)
-      let known = (await containerChanges(ctx, { serverId, known: null })).states
-      return every(REALTIME_POLL_MS, async () => {
-        const { states, changed, removed } = await containerChanges(ctx, { serverId, known })
-        known = states
-        for (const container of changed) emit('container', container)
-        for (const gone of removed) emit('removed', gone)
-      })
+      return changesFeed<ContainerStates>(
+        (known) => containerChanges(ctx, { serverId, known }),
+        'container',
+        emit,
+      )
     }
     case 'container-logs': {
       // By whatever alias, one stream on the host per container, however many subscribe.
@@ -243,6 +244,24 @@ async function start(ctx: ActorContext, channel: Channel, emit: Emit): Promise<(
       })
     }
   }
+}
+
+/**
+ * A list's feed: `read` with no states gives the ones to start from; every poll after, each item
+ * new or changed is an `event` and each one gone is `removed`.
+ */
+async function changesFeed<S>(
+  read: (known: S | null) => Promise<{ states: S; changed: unknown[]; removed: unknown[] }>,
+  event: string,
+  emit: Emit,
+): Promise<() => void> {
+  let known = (await read(null)).states
+  return every(REALTIME_POLL_MS, async () => {
+    const { states, changed, removed } = await read(known)
+    known = states
+    for (const item of changed) emit(event, item)
+    for (const gone of removed) emit('removed', gone)
+  })
 }
 
 /** Runs `tick` every `ms` until stopped; a failing tick is logged and the next one runs. */

@@ -5,7 +5,7 @@ import { ErrorNote } from '../ui/error.tsx'
 import { ago, bytes, dateTime } from '../ui/format.ts'
 import { Images, Networks, Volumes } from '../ui/host-objects.tsx'
 import { useNow } from '../ui/now.ts'
-import { resourceFigures, useServersLive } from '../ui/servers-live.ts'
+import { resourceFigures, useResources, useServersLive } from '../ui/servers-live.ts'
 
 /** One server: what it is, what it uses now, and its containers, images, volumes and networks. */
 export default function ServerPage({ params }: { params: Record<string, string> }) {
@@ -15,9 +15,10 @@ export default function ServerPage({ params }: { params: Record<string, string> 
     async () => [(await call(api().servers[':id'].$get({ param: { id } }))).server],
     [id],
   )
-  const live = useServersLive(servers)
-  const now = useNow()
+  const refused = useServersLive(servers, id)
   const server = servers.data?.[0]
+  const live = useResources(server?.status === 'online' ? [id] : [])
+  const now = useNow()
   if (!server) {
     return (
       <>
@@ -33,6 +34,7 @@ export default function ServerPage({ params }: { params: Record<string, string> 
   return (
     <>
       <h1>{server.name}</h1>
+      <ErrorNote error={refused} />
       <ErrorNote error={live.error} />
       <div class="grid">
         <section class="panel" aria-labelledby="facts-title">

@@ -8,12 +8,16 @@ import { ConfirmButton } from '../ui/confirm.tsx'
 import { ErrorNote } from '../ui/error.tsx'
 import { ago } from '../ui/format.ts'
 import { useNow } from '../ui/now.ts'
-import { listServers, resourceFigures, useServersLive } from '../ui/servers-live.ts'
+import { listServers, resourceFigures, useResourcesOnScreen, useServersLive } from '../ui/servers-live.ts'
 
-/** Every server with its status, resources and agent, as they change; admins add and remove them. */
+/**
+ * Every server with its status and agent as they change, and the resources of those on screen;
+ * admins add and remove them.
+ */
 export default function Servers() {
   const servers = useLoad(listServers, [])
-  const live = useServersLive(servers)
+  const refused = useServersLive(servers)
+  const live = useResourcesOnScreen(servers.data ?? [])
   const now = useNow()
   const [adding, setAdding] = useState(false)
   const remove = async (id: string) => {
@@ -38,6 +42,7 @@ export default function Servers() {
         />
       )}
       <ErrorNote error={servers.error} />
+      <ErrorNote error={refused} />
       <ErrorNote error={live.error} />
       {servers.data?.length === 0 && <p class="muted">No server yet.</p>}
       <div class="table-wrap">
@@ -60,7 +65,7 @@ export default function Servers() {
             {(servers.data ?? []).map((server) => {
               const figures = resourceFigures(live.resources[server.id])
               return (
-                <tr key={server.id}>
+                <tr key={server.id} ref={live.observe} data-server={server.id}>
                   <td>
                     <Link href={`/servers/${server.id}`}>{server.name}</Link>
                   </td>

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks'
 import { api, call } from '../api.ts'
 import { liveError, subscribe } from '../live.ts'
-import { type Loaded, useLoad } from '../load.ts'
+import { type Loaded, upsert, useLoad } from '../load.ts'
 
 // Containers as they are now: one list from `GET /containers` (every server's, or one's) and one
 // channel that says what changes in it, so a table of thousands costs two requests and one feed.
@@ -23,16 +23,6 @@ async function listContainers(serverId: string | undefined) {
     all.push(...page.containers)
   }
   return all
-}
-
-/** Puts a container's newer view in the list, in place (or at its end when it is new). */
-export function upsert(list: Container[] | undefined, container: Container): Container[] | undefined {
-  if (!list) return list
-  const at = list.findIndex((c) => c.id === container.id)
-  if (at < 0) return [...list, container]
-  const next = list.slice()
-  next[at] = container
-  return next
 }
 
 /** Every server's containers (or `serverId`'s), kept current by `containers` (or `server:<id>:containers`). */

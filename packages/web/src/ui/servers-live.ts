@@ -1,16 +1,19 @@
-import { useEffect, useState } from 'preact/hooks'
+import type { OpResult } from '@berth/shared'
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks'
 import { api, call } from '../api.ts'
 import { liveError, subscribe } from '../live.ts'
-import type { Loaded } from '../load.ts'
+import { type Loaded, upsert } from '../load.ts'
 import { bytes } from './format.ts'
 
-// Servers as they are now: the list from the API, their status and resources over each one's
-// `server:<id>` channel.
+// Servers as they are now: the list from the API kept current by the one `servers` channel, and
+// the resources of the online servers on screen, each from its `server:<id>` channel.
 
 export type Server = Awaited<ReturnType<typeof listServers>>[number]
-export type Resources = Awaited<ReturnType<typeof serverResources>>
+/** A host's resources, as `GET /servers/:id/resources` and the `resources` event give them. */
+export type Resources = OpResult<'host.resources'>
 
-const STATUSES = new Set(['online', 'offline', 'pending'])
+/** At most this many resources channels at once: a socket holds 64 subscriptions. */
+const RESOURCES_AT_ONCE = 50
 
 const serversPage = (cursor: string | null) =>
   call(api().servers.$get({ query: { limit: '200', ...(cursor ? { cursor } : {}) } }))
@@ -26,46 +29,95 @@ export async function listServers() {
   return servers
 }
 
-const serverResources = async (id: string) =>
-  (await call(api().servers[':id'].resources.$get({ param: { id } }))).resources
-
 /**
- * Keeps the loaded servers' status current and gathers their resources: the first figure of an
- * online server from `GET /servers/:id/resources`, then every `resources` event of its channel.
+ * Keeps the loaded servers current: new ones, changes (status, agent) and removals; with `only`,
+ * that one server's changes. Resolves to the channel's refusal, if any.
  */
-export function useServersLive(servers: Loaded<Server[]>) {
+export function useServersLive(servers: Loaded<Server[]>, only?: string): unknown {
+  const [refused, setRefused] = useState<unknown>(undefined)
+  useEffect(
+    () =>
+      subscribe(
+        'servers',
+        (event, data) => {
+          const { id } = data as { id: string }
+          if (only !== undefined) {
+            if (event === 'server' && id === only) servers.set(() => [data as Server])
+          } else if (event === 'server') servers.set((list) => upsert(list, data as Server))
+          else if (event === 'removed') servers.set((list) => list?.filter((s) => s.id !== id))
+        },
+        (error) => setRefused(liveError(error)),
+      ),
+    [only],
+  )
+  return refused
+}
+
+/** The resources of these servers (at most RESOURCES_AT_ONCE), each from its channel while it is listed. */
+export function useResources(ids: string[]) {
   const [resources, setResources] = useState<Record<string, Resources>>({})
   const [error, setError] = useState<unknown>(undefined)
-  const ids = (servers.data ?? []).map((s) => s.id).join(',')
+  const channels = useRef(new Map<string, () => void>())
   useEffect(() => {
-    const list = servers.data ?? []
-    const got = (id: string, value: Resources) => setResources((all) => ({ ...all, [id]: value }))
-    for (const server of list) {
-      if (server.status === 'online') serverResources(server.id).then((r) => got(server.id, r), setError)
+    const want = new Set(ids.slice(0, RESOURCES_AT_ONCE))
+    for (const [id, stop] of channels.current) {
+      if (want.has(id)) continue
+      stop()
+      channels.current.delete(id)
     }
-    const stops = list.map((server) =>
-      subscribe(
-        `server:${server.id}`,
-        (event, data) => {
-          if (event === 'resources') return got(server.id, data as Resources)
-          if (!STATUSES.has(event)) return
-          const { status, last_seen_at } = data as Pick<Server, 'status' | 'last_seen_at'>
-          const put = (next: Partial<Server>) =>
-            servers.set((all) => all?.map((s) => (s.id === server.id ? { ...s, ...next } : s)))
-          put({ status, last_seen_at })
-          // An agent that connects says what it runs on (versions, arch): the server is read again.
-          if (status === 'online' && server.status !== 'online') {
-            call(api().servers[':id'].$get({ param: { id: server.id } })).then((r) => put(r.server), setError)
-          }
-        },
-        (refused) => setError(liveError(refused)),
-      ),
-    )
-    return () => {
-      for (const stop of stops) stop()
+    for (const id of want) {
+      if (channels.current.has(id)) continue
+      const got = (event: string, data: unknown) => {
+        if (event === 'resources') setResources((all) => ({ ...all, [id]: data as Resources }))
+      }
+      channels.current.set(
+        id,
+        subscribe(`server:${id}`, got, (refused) => setError(liveError(refused))),
+      )
     }
-  }, [ids])
+  }, [ids.join(',')])
+  useEffect(
+    () => () => {
+      for (const stop of channels.current.values()) stop()
+      channels.current.clear()
+    },
+    [],
+  )
   return { resources, error }
+}
+
+/**
+ * The resources of the online servers whose rows are on screen, however many servers there are.
+ * Rows register through `observe`, and carry their server's id as `data-server`.
+ */
+export function useResourcesOnScreen(servers: Server[]) {
+  const [onScreen, setOnScreen] = useState<ReadonlySet<string>>(new Set())
+  const observer = useMemo(
+    () =>
+      new IntersectionObserver((entries) =>
+        setOnScreen((shown) => {
+          const next = new Set(shown)
+          for (const entry of entries) {
+            const id = (entry.target as HTMLElement).dataset.server
+            if (id && entry.isIntersecting) next.add(id)
+            else if (id) next.delete(id)
+          }
+          return next
+        }),
+      ),
+    [],
+  )
+  useEffect(() => () => observer.disconnect(), [observer])
+  const observe = useCallback(
+    (row: Element | null) => {
+      if (row) observer.observe(row)
+    },
+    [observer],
+  )
+  const live = useResources(
+    servers.filter((s) => s.status === 'online' && onScreen.has(s.id)).map((s) => s.id),
+  )
+  return { ...live, observe }
 }
 
 /** CPU (the last minute's load average, beside the cores), memory and disk, as a page shows them. */
