@@ -82,10 +82,8 @@ export async function startNodeApi(config: NodeConfig): Promise<RunningApi> {
   maintenance.unref()
 
   const web = webAssets()
-  // The API under /api/ (and any request but a read, answered with its error body), the
-  // dashboard's files for every other path.
+  // The API under /api/, the dashboard's files for every other path.
   const site: typeof app.fetch = (req, env) =>
-    (req.method !== 'GET' && req.method !== 'HEAD') ||
     req.url.startsWith('/api/', req.url.indexOf('/', req.url.indexOf('//') + 2))
       ? app.fetch(req, env)
       : web(req)

@@ -46,6 +46,12 @@ test('no path reaches a file outside the build, a dotfile or the headers file', 
   expect((await get(serve, '/%E0%A4%A')).status).toBe(400)
 })
 
+test('only reads are answered: anything else is a 405, as Workers static assets answer it', async () => {
+  const res = await builtSite()(new Request('http://x/servers', { method: 'POST' }))
+  expect(res.status).toBe(405)
+  expect(res.headers.get('allow')).toBe('GET, HEAD')
+})
+
 test('any other path is the page, not cached', async () => {
   const res = await get(builtSite(), '/apps/a1/deployments')
   expect(await res.text()).toBe('<div id="app"></div>')

@@ -49,6 +49,10 @@ export function webAssets(root = WEB_ROOT): (req: Request) => Promise<Response> 
   const headerRules = () =>
     (rules ??= readFile(join(root, '_headers'), 'utf8').then(parseHeaderRules, () => []))
   return async (req) => {
+    // As Workers static assets answer them: the files are only to be read.
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      return new Response(null, { status: 405, headers: { Allow: 'GET, HEAD' } })
+    }
     let path: string
     try {
       path = decodeURIComponent(new URL(req.url).pathname)
