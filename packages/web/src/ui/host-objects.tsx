@@ -4,6 +4,7 @@ import { canWrite } from '../session.ts'
 import { ConfirmButton } from './confirm.tsx'
 import { ErrorNote } from './error.tsx'
 import { bytes } from './format.ts'
+import { Table } from './table.tsx'
 
 // A server's images, volumes and networks, read from its agent, each removable by members.
 
@@ -29,48 +30,37 @@ export function Images({ serverId }: { serverId: string }) {
     <section aria-labelledby="images-title">
       <h2 id="images-title">Images</h2>
       <ErrorNote error={images.error} />
-      <div class="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Tags</th>
-              <th scope="col">Id</th>
-              <th scope="col">Size</th>
-              <th scope="col">Created</th>
-              <th scope="col">Containers</th>
-              {canWrite() && <th scope="col">Actions</th>}
+      <Table
+        columns={['Tags', 'Id', 'Size', 'Created', 'Containers', canWrite() && 'Actions']}
+        empty="No images."
+      >
+        {(images.data ?? []).map((image) => {
+          const name = image.tags[0] ?? image.id.replace(/^sha256:/, '').slice(0, 12)
+          const remove = async () => {
+            await call(
+              api().servers[':sid'].images[':ref{.+}'].$delete({
+                param: { sid, ref: image.id },
+                query: {},
+              }),
+            )
+            images.set((list) => list?.filter((i) => i.id !== image.id))
+          }
+          return (
+            <tr key={image.id}>
+              <td>{image.tags.join(', ') || '<none>'}</td>
+              <td class="mono">{image.id.replace(/^sha256:/, '').slice(0, 12)}</td>
+              <td>{bytes(image.size)}</td>
+              <td>{when(image.created_at)}</td>
+              <td>{image.containers ?? '–'}</td>
+              {canWrite() && (
+                <td>
+                  <Remove name={name} onConfirm={remove} />
+                </td>
+              )}
             </tr>
-          </thead>
-          <tbody>
-            {(images.data ?? []).map((image) => {
-              const name = image.tags[0] ?? image.id.replace(/^sha256:/, '').slice(0, 12)
-              const remove = async () => {
-                await call(
-                  api().servers[':sid'].images[':ref{.+}'].$delete({
-                    param: { sid, ref: image.id },
-                    query: {},
-                  }),
-                )
-                images.set((list) => list?.filter((i) => i.id !== image.id))
-              }
-              return (
-                <tr key={image.id}>
-                  <td>{image.tags.join(', ') || '<none>'}</td>
-                  <td class="mono">{image.id.replace(/^sha256:/, '').slice(0, 12)}</td>
-                  <td>{bytes(image.size)}</td>
-                  <td>{when(image.created_at)}</td>
-                  <td>{image.containers ?? '–'}</td>
-                  {canWrite() && (
-                    <td>
-                      <Remove name={name} onConfirm={remove} />
-                    </td>
-                  )}
-                </tr>
-              )
-            })}
-          </tbody>
-        </table>
-      </div>
+          )
+        })}
+      </Table>
     </section>
   )
 }
@@ -85,45 +75,32 @@ export function Volumes({ serverId }: { serverId: string }) {
     <section aria-labelledby="volumes-title">
       <h2 id="volumes-title">Volumes</h2>
       <ErrorNote error={volumes.error} />
-      <div class="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Driver</th>
-              <th scope="col">In use</th>
-              <th scope="col">Created</th>
-              {canWrite() && <th scope="col">Actions</th>}
+      <Table columns={['Name', 'Driver', 'In use', 'Created', canWrite() && 'Actions']} empty="No volumes.">
+        {(volumes.data ?? []).map((volume) => {
+          const remove = async () => {
+            await call(
+              api().servers[':sid'].volumes[':name'].$delete({
+                param: { sid, name: volume.name },
+                query: {},
+              }),
+            )
+            volumes.set((list) => list?.filter((v) => v.name !== volume.name))
+          }
+          return (
+            <tr key={volume.name}>
+              <td class="mono">{volume.name}</td>
+              <td>{volume.driver}</td>
+              <td>{volume.in_use === null ? '–' : volume.in_use ? 'yes' : 'no'}</td>
+              <td>{when(volume.created_at)}</td>
+              {canWrite() && (
+                <td>
+                  <Remove name={volume.name} onConfirm={remove} />
+                </td>
+              )}
             </tr>
-          </thead>
-          <tbody>
-            {(volumes.data ?? []).map((volume) => {
-              const remove = async () => {
-                await call(
-                  api().servers[':sid'].volumes[':name'].$delete({
-                    param: { sid, name: volume.name },
-                    query: {},
-                  }),
-                )
-                volumes.set((list) => list?.filter((v) => v.name !== volume.name))
-              }
-              return (
-                <tr key={volume.name}>
-                  <td class="mono">{volume.name}</td>
-                  <td>{volume.driver}</td>
-                  <td>{volume.in_use === null ? '–' : volume.in_use ? 'yes' : 'no'}</td>
-                  <td>{when(volume.created_at)}</td>
-                  {canWrite() && (
-                    <td>
-                      <Remove name={volume.name} onConfirm={remove} />
-                    </td>
-                  )}
-                </tr>
-              )
-            })}
-          </tbody>
-        </table>
-      </div>
+          )
+        })}
+      </Table>
     </section>
   )
 }
@@ -138,44 +115,27 @@ export function Networks({ serverId }: { serverId: string }) {
     <section aria-labelledby="networks-title">
       <h2 id="networks-title">Networks</h2>
       <ErrorNote error={networks.error} />
-      <div class="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Driver</th>
-              <th scope="col">Scope</th>
-              <th scope="col">Internal</th>
-              {canWrite() && <th scope="col">Actions</th>}
+      <Table columns={['Name', 'Driver', 'Scope', 'Internal', canWrite() && 'Actions']} empty="No networks.">
+        {(networks.data ?? []).map((network) => {
+          const remove = async () => {
+            await call(api().servers[':sid'].networks[':ref'].$delete({ param: { sid, ref: network.id } }))
+            networks.set((list) => list?.filter((n) => n.id !== network.id))
+          }
+          return (
+            <tr key={network.id}>
+              <td class="mono">{network.name}</td>
+              <td>{network.driver}</td>
+              <td>{network.scope}</td>
+              <td>{network.internal ? 'yes' : 'no'}</td>
+              {canWrite() && (
+                <td>
+                  {!BUILT_IN_NETWORKS.has(network.name) && <Remove name={network.name} onConfirm={remove} />}
+                </td>
+              )}
             </tr>
-          </thead>
-          <tbody>
-            {(networks.data ?? []).map((network) => {
-              const remove = async () => {
-                await call(
-                  api().servers[':sid'].networks[':ref'].$delete({ param: { sid, ref: network.id } }),
-                )
-                networks.set((list) => list?.filter((n) => n.id !== network.id))
-              }
-              return (
-                <tr key={network.id}>
-                  <td class="mono">{network.name}</td>
-                  <td>{network.driver}</td>
-                  <td>{network.scope}</td>
-                  <td>{network.internal ? 'yes' : 'no'}</td>
-                  {canWrite() && (
-                    <td>
-                      {!BUILT_IN_NETWORKS.has(network.name) && (
-                        <Remove name={network.name} onConfirm={remove} />
-                      )}
-                    </td>
-                  )}
-                </tr>
-              )
-            })}
-          </tbody>
-        </table>
-      </div>
+          )
+        })}
+      </Table>
     </section>
   )
 }
