@@ -6,6 +6,7 @@ import { ActionButton, useSubmit } from '../../ui/busy.tsx'
 import { CopyField } from '../../ui/copy.tsx'
 import { ErrorNote } from '../../ui/error.tsx'
 import { ago, dateTime } from '../../ui/format.ts'
+import { Table } from '../../ui/table.tsx'
 
 type Scope = 'read' | 'write' | 'admin'
 
@@ -76,46 +77,32 @@ export default function Tokens() {
         <ErrorNote error={create.error} />
       </form>
       <ErrorNote error={tokens.error} />
-      <div class="table-wrap">
-        <table>
-          <caption class="visually-hidden">Your tokens</caption>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Scopes</th>
-              <th scope="col">Prefix</th>
-              <th scope="col">Last used</th>
-              <th scope="col">Expires</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {(tokens.data ?? []).map((token) => (
-              <tr key={token.id}>
-                <td>{token.name}</td>
-                <td>{token.scopes.join(', ')}</td>
-                <td>
-                  <code>{token.prefix}</code>
-                </td>
-                <td>{ago(token.last_used_at)}</td>
-                <td>{token.expires_at ? dateTime(token.expires_at) : 'never'}</td>
-                <td>
-                  <ActionButton
-                    class="danger"
-                    aria-label={`Revoke ${token.name}`}
-                    onClick={() => revoke(token.id)}
-                  >
-                    Revoke
-                  </ActionButton>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-        {tokens.data?.length === 0 && <p class="muted">No tokens yet.</p>}
-      </div>
+      <Table
+        caption="Your tokens"
+        columns={['Name', 'Scopes', 'Prefix', 'Last used', 'Expires', 'Actions']}
+        empty="No tokens yet."
+      >
+        {(tokens.data ?? []).map((token) => (
+          <tr key={token.id}>
+            <td>{token.name}</td>
+            <td>{token.scopes.join(', ')}</td>
+            <td>
+              <code>{token.prefix}</code>
+            </td>
+            <td>{ago(token.last_used_at)}</td>
+            <td>{token.expires_at ? dateTime(token.expires_at) : 'never'}</td>
+            <td>
+              <ActionButton
+                class="danger"
+                aria-label={`Revoke ${token.name}`}
+                onClick={() => revoke(token.id)}
+              >
+                Revoke
+              </ActionButton>
+            </td>
+          </tr>
+        ))}
+      </Table>
     </>
   )
 }

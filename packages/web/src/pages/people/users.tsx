@@ -4,6 +4,7 @@ import { session } from '../../session.ts'
 import { ActionButton, useSubmit } from '../../ui/busy.tsx'
 import { ErrorNote } from '../../ui/error.tsx'
 import { ago } from '../../ui/format.ts'
+import { Table } from '../../ui/table.tsx'
 
 type Role = 'admin' | 'member' | 'viewer'
 const ROLES: Role[] = ['admin', 'member', 'viewer']
@@ -42,57 +43,44 @@ export default function Users() {
     <>
       <h1>Users</h1>
       <ErrorNote error={users.error} />
-      <div class="table-wrap">
-        <table>
-          <caption class="visually-hidden">Users</caption>
-          <thead>
-            <tr>
-              <th scope="col">Email</th>
-              <th scope="col">Name</th>
-              <th scope="col">Role</th>
-              <th scope="col">State</th>
-              <th scope="col">Since</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {(users.data ?? []).map((user) => (
-              <tr key={user.id}>
-                <td>{user.email}</td>
-                <td>{user.name ?? '–'}</td>
-                <td>
-                  <RoleSelect
-                    email={user.email}
-                    role={user.role}
-                    onChange={(role) => change(user.id, { role })}
-                  />
-                </td>
-                <td>{user.disabled ? 'disabled' : 'active'}</td>
-                <td>{ago(user.created_at)}</td>
-                <td class="actions">
-                  <ActionButton
-                    aria-label={`${user.disabled ? 'Enable' : 'Disable'} ${user.email}`}
-                    onClick={() => change(user.id, { disabled: !user.disabled })}
-                  >
-                    {user.disabled ? 'Enable' : 'Disable'}
-                  </ActionButton>
-                  {user.id !== me && (
-                    <ActionButton
-                      class="danger"
-                      aria-label={`Delete ${user.email}`}
-                      onClick={() => remove(user.id, user.email)}
-                    >
-                      Delete
-                    </ActionButton>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <Table
+        caption="Users"
+        columns={['Email', 'Name', 'Role', 'State', 'Since', 'Actions']}
+        empty="No users."
+      >
+        {(users.data ?? []).map((user) => (
+          <tr key={user.id}>
+            <td>{user.email}</td>
+            <td>{user.name ?? '–'}</td>
+            <td>
+              <RoleSelect
+                email={user.email}
+                role={user.role}
+                onChange={(role) => change(user.id, { role })}
+              />
+            </td>
+            <td>{user.disabled ? 'disabled' : 'active'}</td>
+            <td>{ago(user.created_at)}</td>
+            <td class="actions">
+              <ActionButton
+                aria-label={`${user.disabled ? 'Enable' : 'Disable'} ${user.email}`}
+                onClick={() => change(user.id, { disabled: !user.disabled })}
+              >
+                {user.disabled ? 'Enable' : 'Disable'}
+              </ActionButton>
+              {user.id !== me && (
+                <ActionButton
+                  class="danger"
+                  aria-label={`Delete ${user.email}`}
+                  onClick={() => remove(user.id, user.email)}
+                >
+                  Delete
+                </ActionButton>
+              )}
+            </td>
+          </tr>
+        ))}
+      </Table>
       <form id="user-form" class="panel" onSubmit={create.onSubmit} aria-label="New user">
         <h2>New user</h2>
         <label>
