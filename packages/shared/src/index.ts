@@ -1,6 +1,7 @@
 export * from './api.ts'
 export * from './apps.ts'
 export * from './containers.ts'
+export * from './docker.ts'
 export * from './domains.ts'
 export * from './errors.ts'
 export * from './ids.ts'
