@@ -37,6 +37,7 @@ export const ERROR_CODES = {
   registration_closed: 'forbidden',
   insufficient_permissions: 'forbidden',
   reveal_forbidden: 'forbidden',
+  docker_forbidden: 'forbidden',
   wrong_password: 'forbidden',
   scope_exceeds_role: 'forbidden',
   scope_exceeds_token: 'forbidden',
