@@ -101,6 +101,7 @@ runBench('docker', async () => {
   const lines = BULK_BYTES / 100
   docker(
     'run',
+    '-d',
     '--name',
     `${prefix}-logs`,
     TEST_IMAGE,
@@ -108,6 +109,7 @@ runBench('docker', async () => {
     '-c',
     `yes ${'0123456789'.repeat(10).slice(0, 99)} | head -n ${lines}`,
   )
+  docker('wait', `${prefix}-logs`)
   docker(
     'run',
     '-d',
