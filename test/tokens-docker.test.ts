@@ -1,24 +1,30 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { createUser, expectErrorBody, registerAdmin } from './support/flows.ts'
+import { dockerRequest, openTunnel, tunnelRefusal } from './support/docker-tunnel.ts'
+import { createUser, expectErrorBody, registerAdmin, startServerWithAgent } from './support/flows.ts'
 import type { Reply } from './support/http.ts'
+import type { Child } from './support/process.ts'
 import { type ApiTarget, startApi } from './support/target.ts'
 
-// Tokens with the docker scope: who may mint one, for which servers, and what the token shows.
-// A real API on Node or under workerd; the servers need no agent, as no Docker is opened here.
+// Tokens with the docker scope: who may mint one, for which servers, what the token shows, and
+// what it opens. A real API on Node or under workerd; server A has a real agent and Docker.
 
 let api: ApiTarget
 let admin: string
 let serverA: string
 let serverB: string
+let agent: Child
 const run = Math.random().toString(36).slice(2, 7)
 
 beforeAll(async () => {
   api = await startApi()
   admin = await registerAdmin(api.http)
-  serverA = await createServer(`dock-a-${run}`)
+  ;({ serverId: serverA, agent } = await startServerWithAgent(api, admin, `dock-a-${run}`))
   serverB = await createServer(`dock-b-${run}`)
 })
-afterAll(() => api?.stop())
+afterAll(async () => {
+  await agent?.stop()
+  await api?.stop()
+})
 
 async function createServer(name: string): Promise<string> {
   const res = await api.http.post('/servers', { token: admin, body: { name } })
@@ -157,5 +163,48 @@ describe('who may grant docker', () => {
     expectRefused(wider, 403, 'forbidden', 'scope_exceeds_token')
     expect(wider.body.details).toEqual({ scopes: ['docker'], docker_servers: [serverB] })
     expect(await tokenNames(admin)).not.toContain('wider')
+  })
+})
+
+describe('what a docker token opens', () => {
+  /** An open Docker connection that has answered a ping. */
+  async function pinged(token: string) {
+    const tunnel = await openTunnel(api.url, serverA, token)
+    tunnel.send(dockerRequest('GET', '/_ping'))
+    expect(await tunnel.waitFor('\r\n\r\nOK')).toMatch(/^HTTP\/1\.1 200 OK/)
+    return tunnel
+  }
+
+  test("an admin's docker token opens Docker on the server it names", async () => {
+    const tunnel = await pinged(await minted(admin, { scopes: ['docker'], docker_servers: [serverA] }))
+    tunnel.close()
+  })
+
+  test("an admin's token without the scope, or naming other servers, is refused with 403", async () => {
+    const plain = await minted(admin, { scopes: ['admin'] })
+    const elsewhere = await minted(admin, { scopes: ['read', 'docker'], docker_servers: [serverB] })
+    for (const token of [plain, elsewhere]) {
+      const { status, body } = await tunnelRefusal(api.url, serverA, token)
+      expect(status).toBe(403)
+      expect(body).toMatchObject({ error: 'forbidden', code: 'docker_forbidden', status: 403 })
+    }
+  })
+
+  test('a revoked docker token closes its open connection with 4401', async () => {
+    const res = await mint(admin, { scopes: ['docker'], docker_servers: [serverA] })
+    const tunnel = await pinged(res.body.token.value)
+    expect((await api.http.delete(`/tokens/${res.body.token.id}`, { token: admin })).status).toBe(204)
+    expect((await tunnel.closed).code).toBe(4401)
+  })
+
+  test('a docker token whose owner is no longer an admin is closed with 4403 and refused after', async () => {
+    const owner = await createUser(api.http, admin, 'admin')
+    const value = await minted(owner.token, { scopes: ['docker'], docker_servers: [serverA] })
+    const tunnel = await pinged(value)
+    const demoted = await api.http.patch(`/users/${owner.id}`, { token: admin, body: { role: 'member' } })
+    expect(demoted.status, demoted.text).toBe(200)
+    expect((await tunnel.closed).code).toBe(4403)
+    expect(tunnel.frames.at(-1)).toMatchObject({ type: 'error', error: { code: 'docker_forbidden' } })
+    expect((await tunnelRefusal(api.url, serverA, value)).body.code).toBe('docker_forbidden')
   })
 })
