@@ -8,10 +8,9 @@ import { plainText } from './text.ts'
 
 export const ROLES = ['admin', 'member', 'viewer'] as const
 export type Role = (typeof ROLES)[number]
+/** `read` < `write` < `admin` are levels, each implying the ones before it; `docker` is a grant of its own. */
 export const SCOPES = ['read', 'write', 'admin', 'docker'] as const
 export type Scope = (typeof SCOPES)[number]
-/** The scopes that are levels (each implies the ones before it); `docker` is a grant of its own. */
-export const LEVEL_SCOPES = ['read', 'write', 'admin'] as const
 /** How many servers one token may open Docker on. */
 export const MAX_DOCKER_SERVERS = 100
 
