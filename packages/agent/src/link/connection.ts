@@ -19,6 +19,7 @@ import { findAgentSelf } from '../self.ts'
 import { DEFAULT_STATS_INTERVAL_MS, StatsSampler } from '../stats.ts'
 import { type Backoff, backoffDelay, wait } from './backoff.ts'
 import { CallBook, type CallOutcome } from './calls.ts'
+import { linkMasking } from './masking.ts'
 import { LinkStreams } from './streams.ts'
 import { LinkTunnels } from './tunnels.ts'
 
@@ -178,6 +179,7 @@ export class Connection {
         headers: { authorization: `Bearer ${agentToken}` },
         handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
         perMessageDeflate: false,
+        ...linkMasking(this.options.api),
       })
       this.socket = socket
       let refusedWith: number | null = null
