@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { chunkedEncoder, endToEnd, HttpParseError, ResponseParser, requestHead } from './http1.ts'
+import { chunkedEncoder, endToEnd, HttpParseError, httpHead, ResponseParser } from './http1.ts'
 
 const bytes = (text: string) => new TextEncoder().encode(text)
 const text = (data: Uint8Array) => new TextDecoder().decode(data)
@@ -142,9 +142,9 @@ describe('ResponseParser', () => {
   })
 })
 
-describe('requestHead', () => {
+describe('httpHead', () => {
   it('writes the request line and fields in order', () => {
-    const head = requestHead('POST', '/v1.41/containers/create?name=a', [
+    const head = httpHead('POST /v1.41/containers/create?name=a HTTP/1.1', [
       ['Host', 'docker'],
       ['Content-Length', '2'],
     ])
@@ -154,7 +154,8 @@ describe('requestHead', () => {
   })
 
   it('refuses a field that would split the head', () => {
-    expect(() => requestHead('GET', '/', [['X', 'a\r\nHost: evil']])).toThrow(HttpParseError)
+    expect(() => httpHead('GET / HTTP/1.1', [['X', 'a\r\nHost: evil']])).toThrow(HttpParseError)
+    expect(() => httpHead('GET /\r\nX: y HTTP/1.1', [])).toThrow(HttpParseError)
   })
 })
 

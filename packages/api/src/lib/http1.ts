@@ -1,5 +1,5 @@
-// HTTP/1.1 on a byte stream, for requests relayed to a Docker socket through an agent: the head
-// of a request, and a response read back incrementally. Portable (it runs on Workers too).
+// HTTP/1.1 on a byte stream, for requests relayed to a Docker socket through an agent: a message's
+// head, and a response read back incrementally. Portable (it runs on Workers too).
 
 /** Header fields in the order they came, names as sent. */
 export type HeaderList = [name: string, value: string][]
@@ -37,9 +37,10 @@ export function endToEnd(headers: Iterable<[string, string]>): HeaderList {
 
 const encoder = new TextEncoder()
 
-/** A request's head as bytes: request line, fields, blank line. Field values must not hold line breaks. */
-export function requestHead(method: string, target: string, headers: HeaderList): Uint8Array {
-  const lines = [`${method} ${target} HTTP/1.1`]
+/** A message's head as bytes: its start line (request or status line), fields, blank line. */
+export function httpHead(startLine: string, headers: HeaderList): Uint8Array {
+  if (/[\r\n]/.test(startLine)) throw new HttpParseError('the start line holds a line break')
+  const lines = [startLine]
   for (const [name, value] of headers) {
     if (/[\r\n]/.test(name) || /[\r\n]/.test(value))
       throw new HttpParseError(`header ${name} holds a line break`)

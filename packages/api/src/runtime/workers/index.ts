@@ -28,6 +28,13 @@ function appFor(env: Env): App {
       sizedBody: (body, bytes) => body.pipeThrough(new FixedLengthStream(bytes)),
       presetHeader: () => false,
       upgradeClient,
+      upgradeRaw: () => {
+        throw new ApiError(
+          'validation_error',
+          'Workers cannot hand a raw connection over: send this request without Upgrade, or reach Docker through the docker WebSocket',
+          { code: 'upgrade_unsupported' },
+        )
+      },
     })
     apps.set(env, app)
   }
