@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
-import { afterEach } from 'vitest'
+import { afterEach, onTestFinished } from 'vitest'
 import { ROOT } from './process.ts'
 
 // The dashboard as a person sees it: Debian's Chromium driven by playwright-core, a fresh profile
@@ -45,6 +45,15 @@ export async function launchDashboard(baseUrl: string): Promise<Dashboard> {
         colorScheme: options.dark ? 'dark' : 'light',
       })
       contexts.push(context)
+      // A tab a test opened closes when that test ends (after its evidence is kept), so its live
+      // socket stops reading the API for the tests after it; one opened for a whole file stays.
+      if (process.env.VITEST) {
+        try {
+          onTestFinished(() => context.close().catch(() => {}))
+        } catch {
+          // opened outside a test (a file's beforeAll)
+        }
+      }
       const page = await context.newPage()
       keepEvidence(page)
       await page.goto(path)

@@ -10,6 +10,7 @@ import { authRoutes } from './routes/auth.ts'
 import { cliRoutes } from './routes/cli.ts'
 import { allContainerRoutes, containerRoutes } from './routes/containers.ts'
 import { deploymentRoutes } from './routes/deployments.ts'
+import { dockerRoutes } from './routes/docker.ts'
 import { execRoutes } from './routes/exec.ts'
 import { fileRoutes } from './routes/files.ts'
 import { gitRoutes } from './routes/git.ts'
@@ -45,6 +46,7 @@ export function createApp(deps: Deps) {
     .route('/servers/:sid/containers', gitRoutes)
     .route('/servers/:sid/containers', execRoutes)
     .route('/servers/:sid', hostObjectRoutes)
+    .route('/servers/:sid', dockerRoutes)
     .route('/apps', appRoutes)
     .route('/deployments', deploymentRoutes)
     .route('/webhooks', webhookRoutes)

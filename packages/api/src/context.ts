@@ -45,6 +45,8 @@ export interface Clock {
 /** A client's WebSocket, as routes use it whatever the runtime. */
 export interface ClientSocket {
   send(text: string): void
+  /** A binary message (the Docker tunnel's bytes). */
+  sendBytes(data: Uint8Array): void
   close(code: number, reason: string): void
   /** Bytes queued to the client and not yet sent: how far behind a slow reader is. */
   buffered(): number
@@ -63,6 +65,8 @@ export interface RawConnection {
 /** What a route does with a client's WebSocket once it is open. */
 export interface ClientSocketHandlers {
   message(text: string): void
+  /** A binary message; a socket whose handlers have none gets binary messages as text. */
+  bytes?(data: Uint8Array): void
   /** The socket closed, from either side. */
   closed(): void
 }

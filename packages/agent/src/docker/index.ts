@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net'
 import { z } from 'zod'
 import { type ContainerClient, containerClient } from './containers.ts'
 import { type ExecClient, execClient } from './exec.ts'
@@ -24,6 +25,8 @@ export interface EngineClient {
   /** The engine's version, e.g. `27.3.1`. */
   version(signal?: AbortSignal): Promise<string>
   info(signal?: AbortSignal): Promise<DockerInfo>
+  /** A raw connection to the engine's API, for a client's own requests (the Docker tunnel). */
+  dial(signal: AbortSignal): Promise<Socket>
 }
 
 export interface DockerInfo {
@@ -65,9 +68,10 @@ const infoReply = z.object({
   DockerRootDir: z.string().optional(),
 })
 
-function engineClient({ where, send, act }: Transport): EngineClient {
+function engineClient({ where, send, act, dial }: Transport): EngineClient {
   return {
     address: where,
+    dial,
     ping: (signal) => act({ method: 'GET', path: '/_ping', signal }),
     async version(signal) {
       return (await send({ method: 'GET', path: '/version', signal }, versionReply)).Version

@@ -1,6 +1,8 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
+import { connect as netConnect, type Socket } from 'node:net'
 import { type Duplex, pipeline, type Readable } from 'node:stream'
+import { connect as tlsConnect } from 'node:tls'
 import Dockerode from 'dockerode'
 import { z } from 'zod'
 import { messageOf } from '../log.ts'
@@ -54,6 +56,8 @@ export interface Transport {
   open(request: Request): Promise<StreamReply>
   /** A call that upgrades its connection and answers with the socket. */
   hijack(request: Request): Promise<Duplex>
+  /** A connection of its own to the engine, for bytes Docker's clients send as they are. */
+  dial(signal: AbortSignal): Promise<Socket>
   demux: Demux
 }
 
@@ -150,6 +154,32 @@ export function openTransport(address?: string): Transport {
           (err, data) => (err ? reject(toDockerError(where, err)) : resolve(data as Duplex)),
         )
       }),
+    dial: async (signal) => {
+      const { options, secure, agent } = await connections()
+      const tls = secure ? (agent as HttpsAgent).options : {}
+      return new Promise<Socket>((resolve, reject) => {
+        const socket =
+          'socketPath' in options
+            ? netConnect({ path: options.socketPath })
+            : secure
+              ? tlsConnect({
+                  ...tls,
+                  host: options.host,
+                  port: Number(options.port),
+                  servername: options.host,
+                })
+              : netConnect({ host: options.host, port: Number(options.port) })
+        const failed = (err: Error) => reject(toDockerError(where, err))
+        const abort = () => socket.destroy(signal.reason)
+        signal.addEventListener('abort', abort, { once: true })
+        socket.once('error', failed)
+        socket.once(secure ? 'secureConnect' : 'connect', () => {
+          socket.off('error', failed)
+          signal.removeEventListener('abort', abort)
+          resolve(socket)
+        })
+      })
+    },
     demux: (source, stdout, stderr) => modem.demuxStream(source, stdout, stderr),
   }
 }

@@ -14,12 +14,13 @@ import type { AppHostOptions } from '../deploy/apps.ts'
 import type { Docker } from '../docker/index.ts'
 import { ContainerWatch } from '../inventory.ts'
 import { type Log, messageOf } from '../log.ts'
-import { type AgentRuntime, isStreamOpName, newRuntime, runOp } from '../ops/index.ts'
+import { type AgentRuntime, isStreamOpName, isTunnelOpName, newRuntime, runOp } from '../ops/index.ts'
 import { findAgentSelf } from '../self.ts'
 import { DEFAULT_STATS_INTERVAL_MS, StatsSampler } from '../stats.ts'
 import { type Backoff, backoffDelay, wait } from './backoff.ts'
 import { CallBook, type CallOutcome } from './calls.ts'
 import { LinkStreams } from './streams.ts'
+import { LinkTunnels } from './tunnels.ts'
 
 /** Heartbeat interval until the API's `welcome` names its own. */
 const DEFAULT_HEARTBEAT_MS = 10_000
@@ -69,6 +70,7 @@ export class Connection {
   private seq = 0
   private readonly calls = new CallBook()
   private readonly streams: LinkStreams
+  private readonly tunnels: LinkTunnels
   private readonly agent: AgentRuntime
   private readonly watch: ContainerWatch
   private readonly sampler: StatsSampler
@@ -80,6 +82,7 @@ export class Connection {
   constructor(private readonly options: ConnectionOptions) {
     const { docker, log, backoff } = options
     this.streams = new LinkStreams({ docker, log })
+    this.tunnels = new LinkTunnels({ docker, log })
     this.agent = newRuntime({
       workDir: options.workDir,
       openStreams: () => this.streams.report(),
@@ -152,8 +155,9 @@ export class Connection {
   private async shutDown(): Promise<void> {
     this.stopping.abort()
     this.sampler.stop()
-    // Streams (a followed log) may never finish on their own.
+    // Streams (a followed log) and tunnels may never finish on their own.
     this.streams.cancelAll()
+    this.tunnels.cancelAll()
     await this.calls.drain(this.options.drainMs, 'the agent is stopping')
     const socket = this.socket
     if (!socket || socket.readyState === WebSocket.CLOSED) return
@@ -191,10 +195,8 @@ export class Connection {
       })
       socket.on('message', (data, isBinary) => {
         this.watchdog?.refresh()
-        if (isBinary) {
-          log('ignored a binary frame from the API')
-          return
-        }
+        // Binary frames carry the bytes of tunnels.
+        if (isBinary) return this.tunnels.data(bytesOf(data))
         const text = textOf(data)
         const frame = decodeFrame(toAgent, text)
         if (!frame) {
@@ -217,6 +219,7 @@ export class Connection {
         this.linkReady = false
         this.sampler.stop()
         this.streams.cancelAll()
+        this.tunnels.cancelAll()
         if (this.socket === socket) this.socket = null
         if (refusedWith === 401) return resolve({ end: 'refused', welcomed })
         if (code === CLOSE_REVOKED) return resolve({ end: 'revoked', welcomed })
@@ -242,6 +245,7 @@ export class Connection {
         })
         this.sampler.start(frame.statsIntervalMs ?? DEFAULT_STATS_INTERVAL_MS)
         this.streams.window = frame.streamWindowBytes ?? null
+        if (frame.streamWindowBytes) this.tunnels.window = frame.streamWindowBytes
         return
       case 'heartbeat_ack':
         return
@@ -249,7 +253,10 @@ export class Connection {
         this.answer(frame)
         return
       case 'cancel':
-        if (!this.streams.cancel(frame.id)) this.calls.cancel(frame.id)
+        if (!this.streams.cancel(frame.id) && !this.tunnels.cancel(frame.id)) this.calls.cancel(frame.id)
+        return
+      case 'eof':
+        this.tunnels.eof(frame.id)
         return
       case 'input':
       case 'resize':
@@ -258,6 +265,7 @@ export class Connection {
         return
       case 'credit':
         this.streams.grant(frame.id, frame.bytes)
+        this.tunnels.grant(frame.id, frame.bytes)
         return
       default:
         frame satisfies never
@@ -265,11 +273,15 @@ export class Connection {
   }
 
   private answer(call: Call): void {
-    const stream = isStreamOpName(call.op)
+    const stream = isStreamOpName(call.op) || isTunnelOpName(call.op)
     if (this.stopping.signal.aborted) {
       const error = { kind: 'agent_error', message: 'the agent is stopping' } as const
       if (stream) this.send({ type: 'end', id: call.id, error })
       else this.sendResult(call.id, { ok: false, error })
+      return
+    }
+    if (isTunnelOpName(call.op)) {
+      this.tunnels.start(call, this.socket, this.agent)
       return
     }
     if (stream) {
@@ -362,10 +374,13 @@ function connectUrl(api: string): string {
   return `${api.replace(/^http/, 'ws')}${AGENT_PATHS.connect}`
 }
 
+function bytesOf(data: WebSocket.RawData): Buffer {
+  if (Array.isArray(data)) return Buffer.concat(data)
+  return data instanceof ArrayBuffer ? Buffer.from(data) : data
+}
+
 function textOf(data: WebSocket.RawData): string {
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8')
-  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8')
-  return data.toString('utf8')
+  return bytesOf(data).toString('utf8')
 }
 
 /** The `type` an invalid frame claims, for the log; never its contents. */

@@ -7,10 +7,8 @@ import type { Log } from '../log.ts'
 import type { StreamReport } from '../ops/context.ts'
 import { type AgentRuntime, runStreamOp, type StreamName } from '../ops/index.ts'
 import { StreamCredit } from './credit.ts'
+import { sendPaced } from './send.ts'
 import { type StreamControl, StreamControls } from './stream-controls.ts'
-
-/** Bytes waiting in the link's send buffer above which a stream waits before reading more from Docker. */
-const STREAM_HIGH_WATER_BYTES = 1024 * 1024
 
 type Call = Extract<ToAgent, { type: 'call' }>
 type Chunk = Extract<ToApiBody, { type: 'chunk' }>
@@ -62,7 +60,7 @@ export class LinkStreams {
       const frame: Chunk = { type: 'chunk', id, seq: seq++, stream, ...encoded(data, encoding) }
       // Within the stream's window: a reader that does not keep up slows this stream alone.
       await credit.take(frame.data.length, controller.signal)
-      if (!ended) await sendChunk(link, frame, controller.signal)
+      if (!ended) await sendPaced(link, encodeFrame(frame), controller.signal)
     }
     const { docker, log } = this.options
     runStreamOp(call.op, call.args, {
@@ -101,25 +99,6 @@ export class LinkStreams {
   cancelAll(): void {
     for (const { controller } of this.open.values()) controller.abort()
   }
-}
-
-/** Sends a chunk; resolves at once, or when the link has sent its buffer out if that holds more than STREAM_HIGH_WATER_BYTES. */
-function sendChunk(link: WebSocket | null, frame: Chunk, signal: AbortSignal): Promise<void> {
-  if (link?.readyState !== WebSocket.OPEN) return Promise.resolve()
-  return new Promise((resolve) => {
-    let waiting = false
-    const done = () => {
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    // ws calls this once the frame, and so everything before it, has been written to the socket.
-    link.send(encodeFrame(frame), () => {
-      if (waiting) done()
-    })
-    if (link.bufferedAmount <= STREAM_HIGH_WATER_BYTES) return resolve()
-    waiting = true
-    signal.addEventListener('abort', done, { once: true })
-  })
 }
 
 /** Output as frame text: UTF-8 when it is valid UTF-8 and base64 is not asked for, else base64. */

@@ -1,4 +1,5 @@
-import type { OpArgs, OpName, OpResult, StreamOpName, ToAgent } from '@berth/shared'
+import type { Duplex } from 'node:stream'
+import type { CallOpName, OpArgs, OpResult, StreamOpName, ToAgent, TunnelOpName } from '@berth/shared'
 import type { HostPorts } from '../containers/ports.ts'
 import type { AppHost } from '../deploy/apps.ts'
 import type { Docker, TtySize } from '../docker/index.ts'
@@ -55,12 +56,17 @@ export interface StreamEnd {
   exitCode?: number
 }
 
-export type CallOpName = Exclude<OpName, StreamOpName>
+export type { CallOpName }
 export type CallHandler<O extends CallOpName> = (args: OpArgs<O>, ctx: OpContext) => Promise<OpResult<O>>
 export type StreamHandler<O extends StreamOpName> = (
   args: OpArgs<O>,
   ctx: StreamContext,
 ) => Promise<StreamEnd>
 
+/** A tunnel's handler makes the connection; the link moves its bytes both ways. */
+export type TunnelHandler<O extends TunnelOpName> = (args: OpArgs<O>, ctx: OpContext) => Promise<Duplex>
+
 /** One handler per op of the protocol: an op added in @berth/shared without a handler here does not compile. */
-export type OpHandlers = { [O in CallOpName]: CallHandler<O> } & { [O in StreamOpName]: StreamHandler<O> }
+export type OpHandlers = { [O in CallOpName]: CallHandler<O> } & { [O in StreamOpName]: StreamHandler<O> } & {
+  [O in TunnelOpName]: TunnelHandler<O>
+}

@@ -1,4 +1,14 @@
-import { isStreamOp, type OpArgs, type OpName, type OpResult, ops, type StreamOpName } from '@berth/shared'
+import type { Duplex } from 'node:stream'
+import {
+  isStreamOp,
+  isTunnelOp,
+  type OpArgs,
+  type OpName,
+  type OpResult,
+  ops,
+  type StreamOpName,
+  type TunnelOpName,
+} from '@berth/shared'
 import { z } from 'zod'
 import { OpError } from '../errors.ts'
 import { containerOps } from './containers.ts'
@@ -10,8 +20,10 @@ import type {
   StreamContext,
   StreamEnd,
   StreamHandler,
+  TunnelHandler,
 } from './context.ts'
 import { deployOps } from './deploy.ts'
+import { dockerTunnelOps } from './docker-tunnel.ts'
 import { execOps } from './exec.ts'
 import { fileOps } from './files.ts'
 import { gitOps } from './git.ts'
@@ -38,12 +50,13 @@ export const handlers: OpHandlers = {
   ...gitOps,
   ...deployOps,
   ...proxyOps,
+  ...dockerTunnelOps,
 }
 
 /** Runs the op a call names, with its arguments checked against the protocol. */
 export function runOp(op: string, args: unknown, ctx: OpContext): Promise<unknown> {
   if (!isOpName(op)) return Promise.reject(unknownOp(op))
-  if (isStream(op))
+  if (isStream(op) || isTunnel(op))
     return Promise.reject(new OpError('validation_error', `${op} is a stream; open it as one`))
   return runCall(op, args, ctx)
 }
@@ -53,6 +66,22 @@ export function runStreamOp(op: string, args: unknown, ctx: StreamContext): Prom
   if (!isOpName(op)) return Promise.reject(unknownOp(op))
   if (!isStream(op)) return Promise.reject(new OpError('validation_error', `${op} is not a stream`))
   return runStream(op, args, ctx)
+}
+
+/** Connects the tunnel a call names; the link moves its bytes. */
+export function runTunnelOp(op: string, args: unknown, ctx: OpContext): Promise<Duplex> {
+  if (!isOpName(op) || !isTunnel(op)) return Promise.reject(unknownOp(op))
+  const handler = handlers[op] as TunnelHandler<typeof op>
+  return handler(parseArgs(op, args), ctx)
+}
+
+/** Whether `op` names a tunnel op of the protocol. */
+export function isTunnelOpName(op: string): boolean {
+  return isOpName(op) && isTunnel(op)
+}
+
+function isTunnel(op: OpName): op is TunnelOpName {
+  return isTunnelOp(op)
 }
 
 function isOpName(op: string): op is OpName {

@@ -1,4 +1,4 @@
-import type { OpArgs, OpName, OpResult, StreamOpName, ToApi } from '@berth/shared'
+import type { OpArgs, OpName, OpResult, StreamOpName, ToApi, TunnelOpName } from '@berth/shared'
 import type { Context } from 'hono'
 
 export type Hello = Extract<ToApi, { type: 'hello' }>
@@ -56,6 +56,22 @@ export interface AgentStream extends AsyncIterable<StreamChunk> {
   readonly exitCode: number | undefined
 }
 
+/**
+ * One connection to a socket on a server's host (Docker's API), its bytes both ways, paced by
+ * the agent's window each way so that nothing piles up here.
+ */
+export interface AgentTunnel {
+  /**
+   * What the host's side sends. It ends when that side is done (Docker closed the connection),
+   * and errors with an ApiError when the connection could not be made or the link dropped.
+   */
+  readonly readable: ReadableStream<Uint8Array>
+  /** What goes to the host's side. Closing it half-closes the connection there (stdin's end). */
+  readonly writable: WritableStream<Uint8Array>
+  /** Ends the connection both ways at once. */
+  close(): void
+}
+
 /** What a watch of a deployment's writes hears from the runtime. */
 export interface DeploymentWatch {
   /** The deployment's lines or state were written. */
@@ -81,6 +97,11 @@ export interface Hub {
     args: OpArgs<O>,
     opts?: OpenOptions,
   ): Promise<AgentStream>
+  /**
+   * Connects to the host's Docker socket through its agent (op `docker.dial`); rejects at once
+   * with agent_offline when the agent is not connected.
+   */
+  tunnel(serverId: string, op: TunnelOpName): Promise<AgentTunnel>
   online(serverId: string): Promise<boolean>
   onlineCount(): Promise<number>
   /** Takes over an authenticated agent's WebSocket upgrade request for a server. */

@@ -2,9 +2,11 @@ import {
   type AgentError,
   CLOSE_CODES,
   decodeFrame,
+  decodeTunnelData,
   ERROR_CODES,
   type ErrorKind,
   encodeFrame,
+  encodeTunnelData,
   isErrorCode,
   newId,
   type OpArgs,
@@ -13,18 +15,22 @@ import {
   ops,
   STREAM_WINDOW_BYTES,
   type ToAgentBody,
+  type TunnelOpName,
   toApi,
 } from '@berth/shared'
 import { ApiError } from '../errors.ts'
 
 export { CLOSE_CODES }
 
-import type { AgentEventFrame, AgentStream, Hello, JobFrame, StatsFrame } from './hub.ts'
+import type { AgentEventFrame, AgentStream, AgentTunnel, Hello, JobFrame, StatsFrame } from './hub.ts'
 import { ChunkQueue } from './stream.ts'
+import { LinkTunnel } from './tunnel.ts'
 
 /** The transport under a link: a WebSocket on Node, a hibernatable one in a Durable Object. */
 export interface LinkSocket {
   send(text: string): void
+  /** A binary frame: a tunnel's bytes. */
+  sendBytes(data: Uint8Array): void
   close(code: number, reason: string): void
 }
 
@@ -56,6 +62,7 @@ export class AgentLink {
   hello: Hello | null = null
   private readonly pending = new Map<string, Pending>()
   private readonly streams = new Map<string, ChunkQueue>()
+  private readonly tunnels = new Map<string, LinkTunnel>()
   private closed = false
 
   constructor(
@@ -100,12 +107,21 @@ export class AgentLink {
           ?.push({ stream: frame.stream, data: frame.data, encoding: frame.encoding ?? 'utf8' })
         return
       case 'end': {
+        const failure = frame.error ? toApiError('stream', frame.error) : undefined
+        const tunnel = this.tunnels.get(frame.id)
+        if (tunnel && this.tunnels.delete(frame.id)) {
+          tunnel.end(failure)
+          return
+        }
         const stream = this.streams.get(frame.id)
         if (!stream) return
         this.streams.delete(frame.id)
-        stream.end(frame.exitCode, frame.error ? toApiError('stream', frame.error) : undefined)
+        stream.end(frame.exitCode, failure)
         return
       }
+      case 'credit':
+        this.tunnels.get(frame.id)?.grant(frame.bytes)
+        return
       case 'event':
         this.hooks.event(frame)
         return
@@ -118,6 +134,17 @@ export class AgentLink {
       default:
         frame satisfies never
     }
+  }
+
+  /** A binary frame: bytes of one of this link's tunnels. */
+  receiveBytes(data: Uint8Array, now: number): void {
+    this.lastSeen = now
+    const decoded = decodeTunnelData(data)
+    if (!decoded) {
+      this.hooks.invalid()
+      return
+    }
+    this.tunnels.get(decoded.id)?.push(decoded.data)
   }
 
   call<O extends OpName>(op: O, args: OpArgs<O>, timeoutMs: number): Promise<OpResult<O>> {
@@ -159,6 +186,32 @@ export class AgentLink {
     return stream
   }
 
+  /** Opens a tunnel op: a connection on the host whose bytes go both ways within the window. */
+  tunnel(op: TunnelOpName): AgentTunnel {
+    if (this.closed) throw offline(this.serverId)
+    const id = newId('call')
+    const tunnel = new LinkTunnel(
+      {
+        send: (data) => {
+          if (this.tunnels.has(id)) this.socket.sendBytes(encodeTunnelData(id, data))
+        },
+        eof: () => {
+          if (this.tunnels.has(id)) this.send({ type: 'eof', id })
+        },
+        credit: (bytes) => {
+          if (this.tunnels.has(id)) this.send({ type: 'credit', id, bytes })
+        },
+        cancel: () => {
+          if (this.tunnels.delete(id)) this.send({ type: 'cancel', id })
+        },
+      },
+      STREAM_WINDOW_BYTES,
+    )
+    this.tunnels.set(id, tunnel)
+    this.send({ type: 'call', id, op, args: {}, timeoutMs: 2_147_483_647 })
+    return tunnel
+  }
+
   /** Ends the link: pending calls fail as offline, the socket is closed with the code given. */
   close(code: number, reason: string): void {
     if (this.closed) return
@@ -170,6 +223,8 @@ export class AgentLink {
     }
     for (const stream of this.streams.values()) stream.end(undefined, offline(this.serverId))
     this.streams.clear()
+    for (const tunnel of this.tunnels.values()) tunnel.end(offline(this.serverId))
+    this.tunnels.clear()
     try {
       this.socket.close(code, reason)
     } catch {

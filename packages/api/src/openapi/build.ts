@@ -4,6 +4,7 @@ import { z } from 'zod'
 import { accessOf, validationOf } from '../middleware.ts'
 import { appArea, deploymentArea, domainArea, webhookArea } from './areas-apps.ts'
 import { containerArea, hostObjectArea } from './areas-containers.ts'
+import { dockerArea } from './areas-docker.ts'
 import {
   agentArea,
   auditArea,
@@ -27,6 +28,7 @@ export const AREAS: Area[] = [
   serverArea,
   containerArea,
   hostObjectArea,
+  dockerArea,
   agentArea,
   appArea,
   domainArea,

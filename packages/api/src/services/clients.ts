@@ -147,10 +147,14 @@ export function holdClient(
   }
 }
 
-/** Watches a hold: once its credential no longer grants `level`, `refused` hears why (once). */
+/** Watches a hold: once its credential no longer grants `level` (or fails `check`), `refused` hears why (once). */
 export function endWhenRefused(
   hold: ClientHold,
-  { level, refused }: { level: Level; refused: (err: ApiError) => void },
+  {
+    level,
+    check = (actor) => assertLevel(actor, { needed: level }),
+    refused,
+  }: { level: Level; check?: (actor: Actor) => void; refused: (err: ApiError) => void },
 ): void {
   let done = false
   hold.watch((result) => {
@@ -158,7 +162,7 @@ export function endWhenRefused(
     let refusal = 'error' in result ? result.error : null
     if ('actor' in result) {
       try {
-        assertLevel(result.actor, { needed: level })
+        check(result.actor)
       } catch (err) {
         refusal = err as ApiError
       }

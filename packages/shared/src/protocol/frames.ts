@@ -89,8 +89,26 @@ export const job = z.object({
   data: z.record(z.string(), z.unknown()).optional(),
 })
 
+/** A tunnel's flow control the other way: the agent passed on this many of the API's bytes. */
+export const tunnelCredit = z.object({
+  v,
+  type: z.literal('credit'),
+  id: z.string(),
+  bytes: z.number().int().positive(),
+})
+
 /** Frames an agent sends to the API. */
-export const toApi = z.discriminatedUnion('type', [hello, heartbeat, result, chunk, end, event, stats, job])
+export const toApi = z.discriminatedUnion('type', [
+  hello,
+  heartbeat,
+  result,
+  chunk,
+  end,
+  event,
+  stats,
+  job,
+  tunnelCredit,
+])
 export type ToApi = z.infer<typeof toApi>
 
 // ---------------------------------------------------------------- API → agent
@@ -156,6 +174,9 @@ export const signal = z.object({
   name: z.enum(['INT', 'TERM', 'KILL', 'HUP', 'QUIT']),
 })
 
+/** A tunnel's half-close: the API sends no more bytes; the host's connection is shut for writing. */
+export const eof = z.object({ v, type: z.literal('eof'), id: z.string() })
+
 /** Frames the API sends to an agent. */
 export const toAgent = z.discriminatedUnion('type', [
   welcome,
@@ -166,6 +187,7 @@ export const toAgent = z.discriminatedUnion('type', [
   resize,
   credit,
   signal,
+  eof,
 ])
 export type ToAgent = z.infer<typeof toAgent>
 

@@ -3,3 +3,4 @@
 export * from './frames.ts'
 export * from './link.ts'
 export * from './ops.ts'
+export * from './tunnel.ts'

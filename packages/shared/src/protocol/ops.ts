@@ -205,6 +205,18 @@ export const ops = {
     result: z.object({}),
   },
 
+  /**
+   * A tunnel: a connection to the host's Docker socket. Its bytes go both ways as binary frames
+   * (see encodeTunnelData), within a STREAM_WINDOW_BYTES window each way (`credit` from the API
+   * for what it took, from the agent for what it wrote to Docker); `eof` shuts the connection for
+   * writing; `end` says Docker closed it; `cancel` closes it at once.
+   */
+  'docker.dial': {
+    tunnel: true,
+    args: z.object({}).strict(),
+    result: z.object({}),
+  },
+
   'image.list': {
     args: z.object({}).strict(),
     result: z.object({ images: z.array(imageInfo) }),
@@ -367,6 +379,11 @@ export type OpName = keyof typeof ops
 /** Ops answered with a stream of `chunk` frames and an `end`, opened with the Hub's `open`. */
 export type StreamOpName = { [O in OpName]: (typeof ops)[O] extends { stream: true } ? O : never }[OpName]
 export const isStreamOp = (op: OpName): boolean => 'stream' in ops[op]
+/** Ops that carry a connection's bytes both ways, opened with the Hub's `tunnel`. */
+export type TunnelOpName = { [O in OpName]: (typeof ops)[O] extends { tunnel: true } ? O : never }[OpName]
+export const isTunnelOp = (op: OpName): boolean => 'tunnel' in ops[op]
+/** Ops answered with one `result`. */
+export type CallOpName = Exclude<OpName, StreamOpName | TunnelOpName>
 export type OpArgs<O extends OpName> = z.infer<(typeof ops)[O]['args']>
 export type OpResult<O extends OpName> = z.infer<(typeof ops)[O]['result']>
 export const OP_NAMES = Object.keys(ops) as [OpName, ...OpName[]]

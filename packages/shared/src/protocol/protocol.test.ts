@@ -1,5 +1,13 @@
 import { expect, test } from 'vitest'
-import { decodeFrame, encodeFrame, PROTOCOL_VERSION, toAgent, toApi } from './index.ts'
+import {
+  decodeFrame,
+  decodeTunnelData,
+  encodeFrame,
+  encodeTunnelData,
+  PROTOCOL_VERSION,
+  toAgent,
+  toApi,
+} from './index.ts'
 
 test('frames carry the protocol version and parse back by direction', () => {
   const text = encodeFrame({ type: 'call', id: 'call_1', op: 'docker.ping', args: {}, timeoutMs: 1000 })
@@ -19,4 +27,17 @@ test('invalid frames are refused, not trusted', () => {
     type: 'heartbeat',
     seq: 1,
   })
+})
+
+test("a tunnel's bytes travel as a binary frame that names the tunnel", () => {
+  const data = new Uint8Array([0, 1, 2, 255, 10, 13])
+  const frame = encodeTunnelData('call_abc', data)
+  const decoded = decodeTunnelData(frame)
+  expect(decoded?.id).toBe('call_abc')
+  expect([...(decoded?.data ?? [])]).toEqual([...data])
+  expect(decodeTunnelData(encodeTunnelData('call_abc', new Uint8Array()))?.data.length).toBe(0)
+  // Not a data frame, an empty id, an id longer than the frame.
+  expect(decodeTunnelData(new Uint8Array([2, 1, 65]))).toBeNull()
+  expect(decodeTunnelData(new Uint8Array([1, 0, 65]))).toBeNull()
+  expect(decodeTunnelData(new Uint8Array([1, 9, 65]))).toBeNull()
 })

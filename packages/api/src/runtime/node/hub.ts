@@ -6,6 +6,7 @@ import {
   type OpResult,
   STREAM_WINDOW_BYTES,
   type StreamOpName,
+  type TunnelOpName,
 } from '@berth/shared'
 import type { Context } from 'hono'
 import { type WebSocket, WebSocketServer } from 'ws'
@@ -14,6 +15,7 @@ import { upgradeRequired } from '../../errors.ts'
 import type {
   AgentEvents,
   AgentStream,
+  AgentTunnel,
   CallOptions,
   DeploymentWatch,
   Hub,
@@ -94,6 +96,12 @@ export class NodeHub implements Hub {
     )
   }
 
+  async tunnel(serverId: string, op: TunnelOpName): Promise<AgentTunnel> {
+    const link = this.links.get(serverId)
+    if (!link?.hello) throw offline(serverId)
+    return link.tunnel(op)
+  }
+
   async online(serverId: string): Promise<boolean> {
     return this.links.get(serverId)?.hello != null
   }
@@ -144,7 +152,11 @@ export class NodeHub implements Hub {
     if (previous) previous.close(CLOSE_CODES.replaced, 'replaced by a newer connection')
     const link: AgentLink = new AgentLink(
       serverId,
-      { send: (text) => ws.send(text), close: (code, reason) => ws.close(code, reason) },
+      {
+        send: (text) => ws.send(text),
+        sendBytes: (data) => ws.send(data),
+        close: (code, reason) => ws.close(code, reason),
+      },
       {
         hello: (hello) => this.inOrder(serverId, () => events.online(serverId, hello, clock.now())),
         event: (event) => this.inOrder(serverId, () => events.event(serverId, event, clock.now())),
@@ -155,7 +167,10 @@ export class NodeHub implements Hub {
       clock.now(),
     )
     this.links.set(serverId, link)
-    ws.on('message', (data) => link.receive(String(data), clock.now()))
+    ws.on('message', (data, isBinary) => {
+      if (!isBinary) return link.receive(String(data), clock.now())
+      link.receiveBytes(Array.isArray(data) ? Buffer.concat(data) : bytesOf(data), clock.now())
+    })
     ws.on('error', () => {}) // the close event that follows does the work
     ws.on('close', () => {
       link.close(CLOSE_CODES.normal, 'closed')
@@ -205,4 +220,9 @@ export class NodeHub implements Hub {
       log.error('recording agent state failed', err)
     }
   }
+}
+
+/** A binary message as ws hands it: a Buffer (already bytes), or an ArrayBuffer to view. */
+function bytesOf(data: Buffer | ArrayBuffer): Uint8Array {
+  return data instanceof ArrayBuffer ? new Uint8Array(data) : data
 }

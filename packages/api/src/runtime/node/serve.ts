@@ -177,10 +177,18 @@ function upgradeClient(
       send: (text) => {
         if (ws.readyState === WebSocket.OPEN) ws.send(text)
       },
+      sendBytes: (data) => {
+        if (ws.readyState === WebSocket.OPEN) ws.send(data)
+      },
       close: (code, reason) => ws.close(code, reason),
       buffered: () => ws.bufferedAmount,
     })
-    ws.on('message', (data) => handlers.message(String(data)))
+    ws.on('message', (data, isBinary) => {
+      if (!isBinary || !handlers.bytes) return handlers.message(String(data))
+      handlers.bytes(
+        Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data,
+      )
+    })
     ws.on('error', () => {}) // the close event that follows does the work
     ws.on('close', () => handlers.closed())
   })

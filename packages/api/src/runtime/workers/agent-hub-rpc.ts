@@ -1,4 +1,4 @@
-import type { OpName, StreamOpName } from '@berth/shared'
+import type { OpName, StreamOpName, TunnelOpName } from '@berth/shared'
 import type { StreamControl } from '../../hub/hub.ts'
 import type { Outcome } from './rpc.ts'
 
@@ -17,6 +17,12 @@ export interface AgentHubRpc extends Rpc.DurableObjectBranded {
     args: unknown,
     shared?: boolean,
   ): Promise<Outcome<{ handle: string; body: ReadableStream<Uint8Array> }>>
+  tunnel(
+    serverId: string,
+    op: TunnelOpName,
+    input: ReadableStream<Uint8Array>,
+  ): Promise<Outcome<{ handle: string; body: ReadableStream<Uint8Array> }>>
+  closeTunnel(handle: string): Promise<void>
   control(handle: string, message: StreamControl): Promise<void>
   cancel(handle: string): Promise<void>
   online(): Promise<boolean>

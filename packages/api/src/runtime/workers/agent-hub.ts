@@ -1,7 +1,14 @@
 import { DurableObject } from 'cloudflare:workers'
-import { newId, type OpArgs, type OpName, STREAM_WINDOW_BYTES, type StreamOpName } from '@berth/shared'
+import {
+  newId,
+  type OpArgs,
+  type OpName,
+  STREAM_WINDOW_BYTES,
+  type StreamOpName,
+  type TunnelOpName,
+} from '@berth/shared'
 import type { ServiceContext } from '../../context.ts'
-import type { AgentStream, Hello, Hub, StreamControl } from '../../hub/hub.ts'
+import type { AgentStream, AgentTunnel, Hello, Hub, StreamControl } from '../../hub/hub.ts'
 import { AgentLink, CLOSE_CODES, offline } from '../../hub/link.ts'
 import { SharedStreams } from '../../hub/shared.ts'
 import { DeploymentWatches } from '../../hub/watches.ts'
@@ -41,6 +48,8 @@ export class AgentHub extends DurableObject<Env> implements AgentHubRpc {
   private readonly entries = new Map<WebSocket, Entry>()
   /** Streams opened through this object that are still running, by the handle the worker holds. */
   private readonly running = new Map<string, AgentStream>()
+  /** Tunnels opened through this object that are still open, by the handle the worker holds. */
+  private readonly tunnels = new Map<string, AgentTunnel>()
   /** Streams of this server read by more than one worker request (followed container logs). */
   private readonly shared = new SharedStreams()
   /** The worker's watches of this server's deployments, by deployment; and what ends each, by handle. */
@@ -70,6 +79,7 @@ export class AgentHub extends DurableObject<Env> implements AgentHubRpc {
           ? this.connected(sid).call(op, args, opts?.timeoutMs ?? base.config.callTimeoutMs)
           : base.hub.call(sid, op, args, opts),
       open: (sid, op, args, opts) => base.hub.open(sid, op, args, opts),
+      tunnel: (sid, op) => base.hub.tunnel(sid, op),
       online: async (sid) => (sid === serverId ? this.current()?.link.hello != null : base.hub.online(sid)),
       onlineCount: () => base.hub.onlineCount(),
       acceptAgent: (c, sid) => base.hub.acceptAgent(c, sid),
@@ -93,6 +103,8 @@ export class AgentHub extends DurableObject<Env> implements AgentHubRpc {
       if (previous) this.end(ws, previous, CLOSE_CODES.replaced, 'replaced by a newer connection', false)
     }
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket]
+    // Binary frames (tunnels' bytes) as ArrayBuffers; the standard's default is Blob.
+    server.binaryType = 'arraybuffer'
     this.ctx.acceptWebSocket(server)
     const now = Date.now()
     server.serializeAttachment({
@@ -118,7 +130,8 @@ export class AgentHub extends DurableObject<Env> implements AgentHubRpc {
     const entry = this.entryFor(ws)
     if (!entry) return
     const now = Date.now()
-    entry.link.receive(typeof message === 'string' ? message : new TextDecoder().decode(message), now)
+    if (typeof message === 'string') entry.link.receive(message, now)
+    else entry.link.receiveBytes(new Uint8Array(message), now)
     if (!entry.link.isClosed && now - entry.saved.lastSeen >= this.services.config.heartbeatMs / 2) {
       this.save(ws, entry)
     }
@@ -178,6 +191,37 @@ export class AgentHub extends DurableObject<Env> implements AgentHubRpc {
       this.running.set(handle, stream)
       return { handle, body: streamToLines(stream, () => this.running.delete(handle)) }
     })
+  }
+
+  /**
+   * Opens a tunnel on the host: `input` carries the worker's bytes to it (its end half-closes the
+   * connection), the answer's body carries the host's back. Both are streams, so the worker and
+   * this object hold no more than their pipes' buffers on top of the link's window.
+   */
+  async tunnel(
+    serverId: string,
+    op: TunnelOpName,
+    input: ReadableStream<Uint8Array>,
+  ): Promise<Outcome<{ handle: string; body: ReadableStream<Uint8Array> }>> {
+    return settle(() => {
+      const tunnel = this.connected(serverId).tunnel(op)
+      const handle = newId('call')
+      this.tunnels.set(handle, tunnel)
+      const close = () => {
+        tunnel.close()
+        this.tunnels.delete(handle)
+      }
+      input.pipeTo(tunnel.writable).catch(close)
+      const { readable, writable } = new IdentityTransformStream()
+      tunnel.readable.pipeTo(writable).then(() => this.tunnels.delete(handle), close)
+      return { handle, body: readable }
+    })
+  }
+
+  /** Closes a tunnel opened here, and its connection on the host. */
+  async closeTunnel(handle: string): Promise<void> {
+    this.tunnels.get(handle)?.close()
+    this.tunnels.delete(handle)
   }
 
   /** Sends into a stream opened here (exec: stdin, tty size, a signal). */
@@ -274,7 +318,11 @@ export class AgentHub extends DurableObject<Env> implements AgentHubRpc {
     const { serverId } = saved
     const link: AgentLink = new AgentLink(
       serverId,
-      { send: (text) => ws.send(text), close: (code, reason) => ws.close(code, reason) },
+      {
+        send: (text) => ws.send(text),
+        sendBytes: (data) => ws.send(data),
+        close: (code, reason) => ws.close(code, reason),
+      },
       {
         hello: (hello) => {
           this.save(ws, entry)

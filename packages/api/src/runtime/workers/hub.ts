@@ -1,11 +1,18 @@
-import type { OpArgs, OpName, OpResult, StreamOpName } from '@berth/shared'
+import type { OpArgs, OpName, OpResult, StreamOpName, TunnelOpName } from '@berth/shared'
 import { count, eq } from 'drizzle-orm'
 import type { Context } from 'hono'
 import type { Config } from '../../context.ts'
 import type { Db } from '../../db/index.ts'
 import { servers } from '../../db/schema.ts'
 import { upgradeRequired } from '../../errors.ts'
-import type { AgentStream, CallOptions, DeploymentWatch, Hub, OpenOptions } from '../../hub/hub.ts'
+import type {
+  AgentStream,
+  AgentTunnel,
+  CallOptions,
+  DeploymentWatch,
+  Hub,
+  OpenOptions,
+} from '../../hub/hub.ts'
 import { log } from '../../lib/log.ts'
 import { type AgentHubRpc, SERVER_ID_HEADER } from './agent-hub-rpc.ts'
 import { fromWire, LineStream, type Outcome } from './rpc.ts'
@@ -46,6 +53,30 @@ export class WorkersHub implements Hub {
       (message) => stub.control(handle, message),
       () => stub.cancel(handle),
     )
+  }
+
+  /** The tunnel lives in the server's object: the worker's bytes go to it as a stream, the host's come back as one. */
+  async tunnel(serverId: string, op: TunnelOpName): Promise<AgentTunnel> {
+    const stub = this.stub(serverId)
+    const input = new IdentityTransformStream()
+    const outcome = (await stub.tunnel(serverId, op, input.readable)) as Outcome<{
+      handle: string
+      body: ReadableStream<Uint8Array>
+    }>
+    if (!outcome.ok) {
+      input.writable.abort().catch(() => {})
+      throw fromWire(outcome.error)
+    }
+    const { handle, body } = outcome.value
+    return {
+      readable: body,
+      writable: input.writable,
+      close: () => {
+        body.cancel().catch(() => {})
+        input.writable.abort().catch(() => {})
+        stub.closeTunnel(handle).catch(() => {})
+      },
+    }
   }
 
   async online(serverId: string): Promise<boolean> {

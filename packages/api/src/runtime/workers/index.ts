@@ -51,6 +51,8 @@ function upgradeClient(
     throw upgradeRequired()
   }
   const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket]
+  // Binary messages (the Docker tunnel's bytes) as ArrayBuffers; the standard's default is Blob.
+  server.binaryType = 'arraybuffer'
   server.accept()
   const handlers = open({
     send: (text) => {
@@ -60,13 +62,22 @@ function upgradeClient(
         // closed underneath
       }
     },
+    sendBytes: (data) => {
+      try {
+        server.send(data)
+      } catch {
+        // closed underneath
+      }
+    },
     close: (code, reason) => server.close(code, reason),
     // workerd does not say how much is queued to a client.
     buffered: () => 0,
   })
-  server.addEventListener('message', (event) =>
-    handlers.message(typeof event.data === 'string' ? event.data : new TextDecoder().decode(event.data)),
-  )
+  server.addEventListener('message', ({ data }) => {
+    if (typeof data === 'string') return handlers.message(data)
+    if (handlers.bytes) return handlers.bytes(new Uint8Array(data))
+    handlers.message(new TextDecoder().decode(data))
+  })
   server.addEventListener('close', () => handlers.closed())
   server.addEventListener('error', () => handlers.closed())
   return new Response(null, {

@@ -1,0 +1,75 @@
+import { DOCKER_TUNNEL_WINDOW_BYTES } from '@berth/shared'
+import WebSocket from 'ws'
+import { waitFor } from './process.ts'
+
+/** A Docker connection through `GET /servers/:id/docker`, as a client of the tunnel sees it. */
+export interface TunnelClient {
+  /** Docker's bytes so far. */
+  received(): Buffer
+  /** Text frames the API sent (credit, eof, error). */
+  frames: { type: string; bytes?: number; error?: { error: string; code: string; message: string } }[]
+  send(bytes: string | Buffer): void
+  eof(): void
+  /** Waits for Docker's bytes to contain `text`; resolves with all received so far. */
+  waitFor(text: string): Promise<string>
+  /** Resolves with the close code once the API closed the socket. */
+  closed: Promise<{ code: number; reason: string }>
+  close(): void
+}
+
+/** Opens a tunnel; rejects with `HTTP <status>: <body>` when the API refuses the upgrade. */
+export async function openTunnel(apiUrl: string, serverId: string, token: string): Promise<TunnelClient> {
+  const ws = new WebSocket(`${apiUrl.replace(/^http/, 'ws')}/api/v1/servers/${serverId}/docker`, {
+    headers: { Authorization: `Bearer ${token}` },
+  })
+  const chunks: Buffer[] = []
+  const frames: TunnelClient['frames'] = []
+  ws.on('message', (data, isBinary) => {
+    const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer)
+    if (!isBinary) return frames.push(JSON.parse(bytes.toString('utf8')))
+    chunks.push(bytes)
+    // Passed on at once: credit it.
+    ws.send(JSON.stringify({ type: 'credit', bytes: bytes.length }))
+  })
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  )
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve())
+    ws.once('unexpected-response', (_req, res) => {
+      let body = ''
+      res.on('data', (d) => {
+        body += d
+      })
+      res.on('end', () => reject(new Error(`HTTP ${res.statusCode}: ${body}`)))
+    })
+    ws.once('error', reject)
+  })
+  const received = () => Buffer.concat(chunks)
+  return {
+    received,
+    frames,
+    send(bytes) {
+      const data = Buffer.from(bytes)
+      if (data.length > DOCKER_TUNNEL_WINDOW_BYTES) throw new Error('more than the window at once')
+      ws.send(data)
+    },
+    eof: () => ws.send(JSON.stringify({ type: 'eof' })),
+    waitFor: (text) =>
+      waitFor(`Docker to send ${JSON.stringify(text)}`, async () => {
+        const seen = received().toString('latin1')
+        return seen.includes(text) ? seen : undefined
+      }),
+    closed,
+    close: () => ws.close(),
+  }
+}
+
+/** An HTTP/1.1 request as a Docker client writes it. */
+export function dockerRequest(method: string, path: string, body?: unknown): string {
+  const json = body === undefined ? '' : JSON.stringify(body)
+  const head = [`${method} ${path} HTTP/1.1`, 'Host: docker', 'User-Agent: berth-test']
+  if (body !== undefined)
+    head.push('Content-Type: application/json', `Content-Length: ${Buffer.byteLength(json)}`)
+  return `${head.join('\r\n')}\r\n\r\n${json}`
+}
