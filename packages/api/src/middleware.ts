@@ -139,7 +139,7 @@ export const bearerFromProtocol: MiddlewareHandler<AppEnv> = async (c, next) => 
 }
 
 /** The access each requireAuth middleware demands, read back by the OpenAPI document. */
-const demanded = new WeakMap<MiddlewareHandler, { level: Level; selfService: boolean }>()
+const demanded = new WeakMap<MiddlewareHandler, { level: Level; selfService: boolean; basic: boolean }>()
 
 /** What `handler` demands, if it is a requireAuth middleware. */
 export function accessOf(handler: unknown) {
@@ -175,7 +175,7 @@ export function requireAuth(
     assertLevel(actor, { needed: level, selfService: opts.selfService })
     await next()
   }
-  demanded.set(handler, { level, selfService: opts.selfService ?? false })
+  demanded.set(handler, { level, selfService: opts.selfService ?? false, basic: opts.basic ?? false })
   return handler
 }
 

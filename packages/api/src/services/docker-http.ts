@@ -1,22 +1,24 @@
-import type { RawConnection } from '../context.ts'
+import type { ActorContext, RawConnection } from '../context.ts'
 import { ApiError } from '../errors.ts'
+import type { AnswerSink } from '../lib/docker-calls.ts'
 import {
+  type BodyFraming,
   chunkedEncoder,
   endToEnd,
+  FramingError,
   type HeaderList,
-  HttpParseError,
   httpHead,
-  type ResponseEvent,
-  ResponseParser,
-} from '../lib/http1.ts'
+  type MessageHead,
+} from '../lib/http-framing.ts'
+import { endWhenRefused } from './clients.ts'
+import { type DockerTunnel, openDockerTunnel } from './docker.ts'
+import { assertDockerAccess } from './docker-access.ts'
 
 // Docker's Engine API over plain HTTP: each request to /servers/:id/docker-api/… is written as an
-// HTTP/1.1 request on its own connection to the host's Docker socket, and Docker's response is
-// read back and streamed to the client. An `Upgrade: tcp` request (attach, exec start) is spliced
-// to the client's raw connection once Docker answers 101.
-
-/** A connection to Docker on a host: its bytes both ways (an agent tunnel). */
-export type DockerConnection = RawConnection
+// HTTP/1.1 request on its own connection to the host's Docker socket, and Docker's answer is
+// read back (by the connection's conversation, which audits it) and streamed to the client. An
+// `Upgrade: tcp` request (attach, exec start) is spliced to the client's raw connection once
+// Docker answers 101.
 
 /** A client's request as it is relayed: `target` is the path after docker-api, with its query. */
 export interface DockerRequest {
@@ -35,6 +37,14 @@ export interface DockerResponse {
   body: ReadableStream<Uint8Array> | null
 }
 
+/** Where a request comes from and who sends it, for the session and the audit log. */
+interface Opening {
+  serverId: string
+  bearer: string
+  requestId: string
+  ip: string | null
+}
+
 /** Fields never passed to Docker: Berth's credential, and what the relay frames itself. */
 const NOT_FORWARDED = new Set(['authorization', 'host', 'content-length', 'expect'])
 
@@ -42,39 +52,32 @@ const NOT_FORWARDED = new Set(['authorization', 'host', 'content-length', 'expec
 const NOT_RETURNED = new Set(['content-length'])
 
 /**
- * Relays one request over `connection`, which it closes when the response ends, the client goes
- * away, or `done` hears the relay failed; `done` is called once, either way.
+ * Relays one request to a server's Docker on a connection of its own, closed when the response
+ * ends, the client goes away, or the credential no longer opens Docker there.
  */
 export async function relayDockerRequest(
-  connection: DockerConnection,
-  request: DockerRequest,
-  done: () => void,
+  ctx: ActorContext,
+  input: Opening & { request: DockerRequest },
 ): Promise<DockerResponse> {
-  let finished = false
-  const finish = () => {
-    if (finished) return
-    finished = true
-    connection.close()
-    done()
-  }
+  const { request } = input
+  const { head, body } = framing(request, [])
+  const link = await openLink(ctx, input)
   try {
-    const { head, body } = framing(request, [])
-    const writer = connection.writable.getWriter()
-    await writer.write(head)
-    writer.releaseLock()
+    await link.send(head)
     // Not closed after the body: Docker takes a half-closed connection as a client gone and stops.
-    if (body) void sendBody(body, connection.writable).catch(finish)
-    const response = await readResponse(connection, request.method === 'HEAD')
-    const length = declaredLength(response.headers)
-    if (!response.body) finish()
+    if (body) void pipeBody(body, link.send).catch(link.finish)
+    const answer = await link.answer()
+    const length = answer.headers.get('content-length')
+    const stream = answer.framing === 'none' ? null : link.body()
+    if (!stream) link.finish()
     return {
-      status: response.status,
-      headers: response.headers.filter(([name]) => !NOT_RETURNED.has(name.toLowerCase())),
-      length,
-      body: response.body ? watched(response.body, finish) : null,
+      status: answer.status,
+      headers: returned(answer.headers),
+      length: length === undefined ? null : Number(length),
+      body: stream,
     }
   } catch (err) {
-    finish()
+    link.finish()
     throw err
   }
 }
@@ -82,32 +85,38 @@ export async function relayDockerRequest(
 /**
  * Relays an `Upgrade: tcp` request from a client's raw connection: writes Docker's answer to it,
  * and after a 101 moves bytes both ways until both sides ended (the client's end half-closes
- * Docker's side, so stdin ends). Closes both connections when it is over.
+ * Docker's side: stdin's end). Throws only before anything was written to the client.
  */
 export async function spliceDockerUpgrade(
-  connection: DockerConnection,
-  client: RawConnection,
-  request: Omit<DockerRequest, 'body'>,
+  ctx: ActorContext,
+  input: Opening & { request: Omit<DockerRequest, 'body'>; client: RawConnection },
 ): Promise<void> {
-  const length = declaredLength([...request.headers])
-  const reader = client.readable.getReader()
+  const { request, client } = input
+  const length = declaredLength(request.headers)
+  const { head } = framing({ ...request, body: null }, [
+    ['Connection', 'Upgrade'],
+    ['Upgrade', 'tcp'],
+    ...(length ? ([['Content-Length', String(length)]] as HeaderList) : []),
+  ])
+  const link = await openLink(ctx, input)
+  const fromClient = client.readable.getReader()
+  let answer: Answer
+  // The request's own body first; anything after it waits until Docker has switched protocols.
+  let early: Uint8Array
   try {
-    const { head } = framing({ ...request, body: null }, [
-      ['Connection', 'Upgrade'],
-      ['Upgrade', 'tcp'],
-      ...(length ? ([['Content-Length', String(length)]] as HeaderList) : []),
-    ])
-    const writer = connection.writable.getWriter()
-    await writer.write(head)
-    // The request's own body first; anything after it waits until Docker has switched protocols.
-    let extra = await copyExactly(reader, writer, length ?? 0)
-    writer.releaseLock()
-    const response = await readResponse(connection, false)
-    const out = client.writable.getWriter()
-    const switched = response.status === 101
-    await out.write(
-      httpHead(`HTTP/1.1 ${response.status} ${response.reason}`, [
-        ...endToEnd(response.headers).filter(([name]) => !NOT_RETURNED.has(name.toLowerCase())),
+    await link.send(head)
+    early = await sendExactly(fromClient, link.send, length ?? 0)
+    answer = await link.answer()
+  } catch (err) {
+    link.finish()
+    throw err
+  }
+  const switched = answer.status === 101
+  const toClient = client.writable.getWriter()
+  try {
+    await toClient.write(
+      httpHead(`HTTP/1.1 ${answer.status} ${answer.reason}`, [
+        ...returned(answer.headers),
         ...((switched
           ? [
               ['Connection', 'Upgrade'],
@@ -116,34 +125,136 @@ export async function spliceDockerUpgrade(
           : [['Connection', 'close']]) as HeaderList),
       ]),
     )
-    out.releaseLock()
-    if (!switched) {
-      if (response.body) await response.body.pipeTo(client.writable)
-      else await client.writable.close()
-      return
-    }
-    const upstream = (async () => {
-      const toDocker = connection.writable.getWriter()
-      if (extra.length > 0) await toDocker.write(extra)
-      extra = new Uint8Array(0)
-      for (;;) {
-        const next = await reader.read()
-        if (next.done) break
-        await toDocker.write(next.value)
-      }
-      await toDocker.close()
-    })()
-    const downstream = response.rest!.pipeTo(client.writable)
-    await Promise.all([upstream, downstream])
+    const downstream = pipeTo(link.body(), toClient)
+    if (switched) {
+      const upstream = (async () => {
+        if (early.length > 0) await link.send(early)
+        for (;;) {
+          const next = await fromClient.read()
+          if (next.done) break
+          await link.send(next.value)
+        }
+        await link.endInput()
+      })()
+      await Promise.all([upstream, downstream])
+    } else await downstream
+  } catch {
+    // Either side went away: both are closed below.
   } finally {
-    connection.close()
+    link.finish()
     client.close()
+  }
+}
+
+/** Docker's answer head, as the conversation read it. */
+interface Answer {
+  status: number
+  reason: string
+  headers: Map<string, string>
+  framing: BodyFraming
+}
+
+/** What the relays do with one Docker connection. */
+interface Link {
+  /** Writes request bytes (the conversation sees them first). */
+  send(bytes: Uint8Array): Promise<void>
+  /** Half-closes the connection (after an upgrade: stdin's end). */
+  endInput(): Promise<void>
+  /** Resolves with Docker's answer head. */
+  answer(): Promise<Answer>
+  /** The answer's body (after a 101: the upgraded stream), read on demand; cancelling it finishes the link. */
+  body(): ReadableStream<Uint8Array>
+  /** Ends the connection and its session, once. */
+  finish(): void
+}
+
+/** Opens a connection for one request, whose answer the conversation hands to a queue read on demand. */
+async function openLink(ctx: ActorContext, input: Opening): Promise<Link> {
+  let answer: Answer | undefined
+  const chunks: Uint8Array[] = []
+  let ended = false
+  const answers: AnswerSink = {
+    head: (status, head, framing) => {
+      answer = { status, reason: reasonOf(head), headers: head.headers, framing }
+    },
+    body: (bytes) => chunks.push(bytes),
+    end: () => {
+      ended = true
+    },
+  }
+  const opened: DockerTunnel = await openDockerTunnel(ctx, { ...input, answers, session: false })
+  const { tunnel, conversation } = opened
+  let finished = false
+  const finish = () => {
+    if (finished) return
+    finished = true
+    opened.finish()
+    tunnel.close()
+    opened.hold.release()
+  }
+  // Docker is root on the host: a request still running ends once its credential no longer opens it.
+  endWhenRefused(opened.hold, {
+    level: 'admin',
+    check: (actor) => assertDockerAccess(actor, input.serverId),
+    refused: finish,
+  })
+  const writer = tunnel.writable.getWriter()
+  const reader = tunnel.readable.getReader()
+  /** Reads Docker's next bytes into the conversation; false once the connection ended. */
+  const pump = async (): Promise<boolean> => {
+    const next = await reader.read()
+    if (next.done) {
+      if (answer?.framing === 'raw') ended = true
+      if (!ended)
+        throw badResponse(
+          answer ? 'the connection ended in the answer' : 'the connection ended before an answer',
+        )
+      return false
+    }
+    try {
+      conversation.fromDocker(next.value)
+    } catch (err) {
+      if (err instanceof FramingError) throw badResponse(err.message)
+      throw err
+    }
+    return true
+  }
+  return {
+    send: async (bytes) => {
+      conversation.fromClient(bytes)
+      await writer.write(bytes)
+    },
+    endInput: () => writer.close(),
+    answer: async () => {
+      while (!answer) await pump()
+      return answer
+    },
+    body: () =>
+      new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          try {
+            while (chunks.length === 0 && !ended) await pump()
+          } catch (err) {
+            finish()
+            controller.error(err)
+            return
+          }
+          const chunk = chunks.shift()
+          if (chunk) controller.enqueue(chunk)
+          else {
+            controller.close()
+            finish()
+          }
+        },
+        cancel: finish,
+      }),
+    finish,
   }
 }
 
 /** A request's head as written to Docker, and its body framed for it (chunked when no length was given). */
 function framing(request: DockerRequest, extra: HeaderList) {
-  const length = declaredLength([...request.headers])
+  const length = declaredLength(request.headers)
   const headers: HeaderList = [['Host', 'docker']]
   for (const [name, value] of endToEnd(request.headers)) {
     if (!NOT_FORWARDED.has(name.toLowerCase())) headers.push([name, value])
@@ -158,159 +269,62 @@ function framing(request: DockerRequest, extra: HeaderList) {
   return { head, body: length === 0 ? null : body }
 }
 
-async function sendBody(body: ReadableStream<Uint8Array>, writable: WritableStream<Uint8Array>) {
+async function pipeBody(body: ReadableStream<Uint8Array>, send: (bytes: Uint8Array) => Promise<void>) {
   const reader = body.getReader()
-  const writer = writable.getWriter()
-  try {
-    for (;;) {
-      const next = await reader.read()
-      if (next.done) return
-      await writer.write(next.value)
-    }
-  } finally {
-    writer.releaseLock()
+  for (;;) {
+    const next = await reader.read()
+    if (next.done) return
+    await send(next.value)
   }
 }
 
-/** Passes exactly `count` bytes from `reader` to `writer`; returns what it read past them. */
-async function copyExactly(
+async function pipeTo(body: ReadableStream<Uint8Array>, writer: WritableStreamDefaultWriter<Uint8Array>) {
+  await pipeBody(body, (bytes) => writer.write(bytes))
+  await writer.close()
+}
+
+/** Passes exactly `count` bytes from `reader` on; returns what it read past them. */
+async function sendExactly(
   reader: ReadableStreamDefaultReader<Uint8Array>,
-  writer: WritableStreamDefaultWriter<Uint8Array>,
+  send: (bytes: Uint8Array) => Promise<void>,
   count: number,
 ): Promise<Uint8Array> {
   let left = count
   while (left > 0) {
     const next = await reader.read()
-    if (next.done)
+    if (next.done) {
       throw new ApiError('validation_error', 'the request body ended short of its Content-Length', {
         code: 'malformed_request',
       })
+    }
     const piece = next.value
-    await writer.write(piece.subarray(0, Math.min(left, piece.length)))
+    await send(piece.subarray(0, Math.min(left, piece.length)))
     if (piece.length > left) return piece.subarray(left)
     left -= piece.length
   }
   return new Uint8Array(0)
 }
 
-/** The Content-Length `headers` declare, null when none; a malformed one is the client's 400. */
-function declaredLength(headers: Iterable<[string, string]>): number | null {
-  for (const [name, value] of headers) {
-    if (name.toLowerCase() !== 'content-length') continue
-    if (!/^\d{1,15}$/.test(value.trim())) {
-      throw new ApiError('validation_error', 'the Content-Length header is not a number', {
-        code: 'malformed_request',
-      })
-    }
-    return Number(value.trim())
-  }
-  return null
-}
-
-interface ReadResponse {
-  status: number
-  reason: string
-  headers: HeaderList
-  /** The body, or null when the response has none. */
-  body: ReadableStream<Uint8Array> | null
-  /** After a 101: the upgraded connection's bytes from Docker. */
-  rest: ReadableStream<Uint8Array> | null
-}
-
-/** Reads Docker's response head from `connection`, and hands back its body as a stream of what follows. */
-async function readResponse(connection: DockerConnection, noBody: boolean): Promise<ReadResponse> {
-  const parser = new ResponseParser(noBody)
-  const reader = connection.readable.getReader()
-  const queued: ResponseEvent[] = []
-  let head: Extract<ResponseEvent, { type: 'head' }> | undefined
-  while (!head) {
-    const next = await reader.read()
-    queued.push(...parse(() => (next.done ? parser.finish() : parser.feed(next.value))))
-    const at = queued.findIndex((event) => event.type === 'head')
-    if (at >= 0) head = queued.splice(at, 1)[0] as typeof head
-  }
-  const ended = queued.find((event) => event.type === 'end')
-  if (head!.status === 101) {
-    const first = ended?.type === 'end' ? ended.rest : new Uint8Array(0)
-    return { ...head!, body: null, rest: prepend(first, reader) }
-  }
-  if (ended && !queued.some((event) => event.type === 'body' && event.bytes.length > 0)) {
-    reader.releaseLock()
-    return { ...head!, body: null, rest: null }
-  }
-  const body = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      for (;;) {
-        const event = queued.shift()
-        if (event?.type === 'body') {
-          if (event.bytes.length === 0) continue
-          controller.enqueue(event.bytes)
-          return
-        }
-        if (event?.type === 'end') {
-          controller.close()
-          return
-        }
-        const next = await reader.read()
-        queued.push(...parse(() => (next.done ? parser.finish() : parser.feed(next.value))))
-      }
-    },
-    cancel: (reason) => reader.cancel(reason),
-  })
-  return { ...head!, body, rest: null }
-}
-
-/** Runs the parser, turning what is not HTTP into the documented 502. */
-function parse(step: () => ResponseEvent[]): ResponseEvent[] {
-  try {
-    return step()
-  } catch (err) {
-    if (!(err instanceof HttpParseError)) throw err
-    throw new ApiError('agent_error', `Docker's response could not be read: ${err.message}`, {
-      code: 'docker_bad_response',
+/** The Content-Length a request declares, null when none; a malformed one is the client's 400. */
+function declaredLength(headers: Headers): number | null {
+  const value = headers.get('content-length')
+  if (value === null) return null
+  if (!/^\d{1,15}$/.test(value.trim())) {
+    throw new ApiError('validation_error', 'the Content-Length header is not a number', {
+      code: 'malformed_request',
     })
   }
+  return Number(value.trim())
 }
 
-function prepend(
-  first: Uint8Array,
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-): ReadableStream<Uint8Array> {
-  let sent = first.length === 0
-  return new ReadableStream({
-    async pull(controller) {
-      if (!sent) {
-        sent = true
-        controller.enqueue(first)
-        return
-      }
-      const next = await reader.read()
-      if (next.done) controller.close()
-      else controller.enqueue(next.value)
-    },
-    cancel: (reason) => reader.cancel(reason),
-  })
+/** Docker's end-to-end fields, as they go back to the client. */
+function returned(headers: Map<string, string>): HeaderList {
+  return endToEnd(headers).filter(([name]) => !NOT_RETURNED.has(name))
 }
 
-/** `body`, calling `finish` once it ended, failed or was cancelled. */
-function watched(body: ReadableStream<Uint8Array>, finish: () => void): ReadableStream<Uint8Array> {
-  const reader = body.getReader()
-  return new ReadableStream({
-    async pull(controller) {
-      try {
-        const next = await reader.read()
-        if (next.done) {
-          controller.close()
-          finish()
-        } else controller.enqueue(next.value)
-      } catch (err) {
-        finish()
-        controller.error(err)
-      }
-    },
-    cancel() {
-      finish()
-      return reader.cancel()
-    },
-  })
+function reasonOf(head: MessageHead): string {
+  return head.start.split(' ').slice(2).join(' ')
 }
+
+const badResponse = (why: string) =>
+  new ApiError('agent_error', `Docker's answer could not be read: ${why}`, { code: 'docker_bad_response' })
