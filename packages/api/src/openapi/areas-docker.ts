@@ -17,7 +17,7 @@ const dockerApi = (method: string, id: string): Operation => ({
     "Docker's status, headers and body come back unchanged, streamed; a Docker error is Docker's body.",
     'Bodies stream to Docker and are not held to the API body limit.',
     '`Upgrade: tcp` (attach, exec start) answers `101 UPGRADED` on Node and then carries raw bytes;',
-    'Workers answer it `400 upgrade_unsupported`. HEAD is answered as GET is.',
+    'On Workers, workerd drops Upgrade before the worker: the call is answered as a plain one. HEAD is answered as GET is.',
     'Admins, or tokens with the docker scope for the server; Basic auth takes a token as the password.',
   ].join(' '),
   ok: {

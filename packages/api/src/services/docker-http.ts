@@ -96,7 +96,6 @@ export async function spliceDockerUpgrade(
   const { head } = framing({ ...request, body: null }, [
     ['Connection', 'Upgrade'],
     ['Upgrade', 'tcp'],
-    ...(length ? ([['Content-Length', String(length)]] as HeaderList) : []),
   ])
   const link = await openLink(ctx, input)
   const fromClient = client.readable.getReader()

@@ -28,6 +28,7 @@ function appFor(env: Env): App {
       sizedBody: (body, bytes) => body.pipeThrough(new FixedLengthStream(bytes)),
       presetHeader: () => false,
       upgradeClient,
+      // workerd drops Upgrade before the worker in wrangler dev; one that arrives is refused here.
       upgradeRaw: () => {
         throw new ApiError(
           'validation_error',
