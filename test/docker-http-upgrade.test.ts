@@ -1,10 +1,9 @@
 import { connect } from 'node:net'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { docker, removeContainers, TEST_IMAGE } from './support/docker.ts'
+import { docker, TEST_IMAGE } from './support/docker.ts'
 import { dockerRequest } from './support/docker-tunnel.ts'
-import { registerAdmin, startServerWithAgent } from './support/flows.ts'
-import { type Child, waitFor } from './support/process.ts'
-import { type ApiTarget, startApi } from './support/target.ts'
+import { type AgentHost, startAgentHost } from './support/flows.ts'
+import { waitFor } from './support/process.ts'
 
 // `Upgrade: tcp` on the HTTP Docker endpoint (attach, exec start with a hijack), spoken over a
 // raw connection as the docker CLI and Docker's SDKs do. The Node API hands the client's socket
@@ -48,47 +47,41 @@ function upgradeRequest(
   )
 }
 
+/**
+ * Runs a container named `name`, creates an exec of `cmd` in it through the endpoint, and starts
+ * it over a raw connection that asks to upgrade.
+ */
+async function upgradedExec(host: AgentHost, name: string, cmd: string[], tty: boolean) {
+  const { api, admin, serverId } = host
+  docker('run', '-d', '--name', name, TEST_IMAGE, 'sleep', '300')
+  const created = await fetch(
+    `${api.url}/api/v1/servers/${serverId}/docker-api/v1.41/containers/${name}/exec`,
+    {
+      method: 'POST',
+      headers: { Authorization: basic(admin), 'Content-Type': 'application/json' },
+      body: JSON.stringify({ Cmd: cmd, AttachStdin: tty, AttachStdout: true, AttachStderr: true, Tty: tty }),
+    },
+  )
+  expect(created.status).toBe(201)
+  const { Id } = await created.json()
+  const start = { Detach: false, Tty: tty }
+  return {
+    id: Id as string,
+    raw: rawRequest(api.url, upgradeRequest(serverId, admin, 'POST', `/v1.41/exec/${Id}/start`, start)),
+  }
+}
+
 describe('on Node', () => {
-  let api: ApiTarget
-  let admin: string
-  let serverId: string
-  let agent: Child
+  let host: AgentHost
 
   beforeAll(async () => {
-    api = await startApi({ target: 'node' })
-    admin = await registerAdmin(api.http)
-    ;({ serverId, agent } = await startServerWithAgent(api, admin, 'upgrade-host'))
+    host = await startAgentHost('upgrade-host', `t${run}-`, { target: 'node' })
   })
-
-  afterAll(async () => {
-    removeContainers(docker('ps', '-aq', '--filter', `name=t${run}-`).split('\n').filter(Boolean))
-    await agent?.stop()
-    await api?.stop()
-  })
+  afterAll(() => host?.stop())
 
   test("exec start answers 101, carries stdin both ways, and the client's end ends the process", async () => {
-    const name = `t${run}-exec`
-    docker('run', '-d', '--name', name, TEST_IMAGE, 'sleep', '300')
-    const created = await fetch(
-      `${api.url}/api/v1/servers/${serverId}/docker-api/v1.41/containers/${name}/exec`,
-      {
-        method: 'POST',
-        headers: { Authorization: basic(admin), 'Content-Type': 'application/json' },
-        body: JSON.stringify({
-          Cmd: ['cat'],
-          AttachStdin: true,
-          AttachStdout: true,
-          AttachStderr: true,
-          Tty: true,
-        }),
-      },
-    )
-    expect(created.status).toBe(201)
-    const { Id } = await created.json()
-    const raw = rawRequest(
-      api.url,
-      upgradeRequest(serverId, admin, 'POST', `/v1.41/exec/${Id}/start`, { Detach: false, Tty: true }),
-    )
+    const { api, admin, serverId } = host
+    const { id, raw } = await upgradedExec(host, `t${run}-exec`, ['cat'], true)
     const head = await raw.waitFor('\r\n\r\n')
     expect(head).toMatch(/^HTTP\/1\.1 101 UPGRADED\r\n/)
     expect(head).toMatch(/\r\nUpgrade: tcp\r\n/i)
@@ -100,7 +93,7 @@ describe('on Node', () => {
     raw.socket.end()
     await raw.ended
     const inspected = await waitFor('the exec to end', async () => {
-      const res = await fetch(`${api.url}/api/v1/servers/${serverId}/docker-api/v1.41/exec/${Id}/json`, {
+      const res = await fetch(`${api.url}/api/v1/servers/${serverId}/docker-api/v1.41/exec/${id}/json`, {
         headers: { Authorization: basic(admin) },
       })
       const body = await res.json()
@@ -110,6 +103,7 @@ describe('on Node', () => {
   })
 
   test("an attach Docker refuses is Docker's answer, and the connection closes", async () => {
+    const { api, admin, serverId } = host
     const raw = rawRequest(
       api.url,
       upgradeRequest(serverId, admin, 'POST', `/v1.41/containers/t${run}-missing/attach?stream=1&stdout=1`),
@@ -121,6 +115,7 @@ describe('on Node', () => {
   })
 
   test('an upgrade to a server whose agent is not connected is the documented 503', async () => {
+    const { api, admin } = host
     const created = await api.http.post('/servers', { token: admin, body: { name: `t${run}-offline` } })
     const raw = rawRequest(
       api.url,
@@ -138,40 +133,15 @@ describe('on Node', () => {
 })
 
 describe('on workerd', () => {
-  let api: ApiTarget
-  let admin: string
-  let serverId: string
-  let agent: Child
+  let host: AgentHost
 
   beforeAll(async () => {
-    api = await startApi({ target: 'workerd' })
-    admin = await registerAdmin(api.http)
-    ;({ serverId, agent } = await startServerWithAgent(api, admin, 'upgrade-worker'))
+    host = await startAgentHost('upgrade-worker', `t${run}-w`, { target: 'workerd' })
   })
-
-  afterAll(async () => {
-    removeContainers(docker('ps', '-aq', '--filter', `name=t${run}-w`).split('\n').filter(Boolean))
-    await agent?.stop()
-    await api?.stop()
-  })
+  afterAll(() => host?.stop())
 
   test('an exec start asking to upgrade is answered as a plain streamed response: workerd drops Upgrade', async () => {
-    const name = `t${run}-wexec`
-    docker('run', '-d', '--name', name, TEST_IMAGE, 'sleep', '300')
-    const created = await fetch(
-      `${api.url}/api/v1/servers/${serverId}/docker-api/v1.41/containers/${name}/exec`,
-      {
-        method: 'POST',
-        headers: { Authorization: basic(admin), 'Content-Type': 'application/json' },
-        body: JSON.stringify({ Cmd: ['echo', 'from a worker'], AttachStdout: true, AttachStderr: true }),
-      },
-    )
-    expect(created.status).toBe(201)
-    const { Id } = await created.json()
-    const raw = rawRequest(
-      api.url,
-      upgradeRequest(serverId, admin, 'POST', `/v1.41/exec/${Id}/start`, { Detach: false, Tty: false }),
-    )
+    const { raw } = await upgradedExec(host, `t${run}-wexec`, ['echo', 'from a worker'], false)
     const seen = await raw.waitFor('from a worker')
     raw.socket.destroy()
     expect(seen).toMatch(/^HTTP\/1\.1 200 /)

@@ -1,19 +1,19 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { tarOf } from '../packages/agent/src/testing/archives.ts'
-import { docker, removeContainers, TEST_IMAGE } from './support/docker.ts'
-import { createUser, expectErrorBody, registerAdmin, startServerWithAgent } from './support/flows.ts'
+import { docker, TEST_IMAGE } from './support/docker.ts'
+import { dockerAudit } from './support/docker-tunnel.ts'
+import { type AgentHost, createUser, expectErrorBody, startAgentHost } from './support/flows.ts'
 import type { Reply } from './support/http.ts'
-import type { Child } from './support/process.ts'
-import { type ApiTarget, startApi } from './support/target.ts'
+import type { ApiTarget } from './support/target.ts'
 
 // /servers/:id/docker-api/…: Docker's Engine API over plain HTTP, replayed here as Nextcloud
 // AppAPI's deploy daemon (lib/DeployActions/DockerActions.php) calls it to deploy an ExApp: its
 // paths, methods and bodies, with its credential as Basic auth, against the real agent and Engine.
 
+let host: AgentHost
 let api: ApiTarget
 let admin: string
 let serverId: string
-let agent: Child
 const run = Math.random().toString(36).slice(2, 7)
 /** AppAPI names an ExApp's container nc_app_<appid>, its volume nc_app_<appid>_data. */
 const appId = `t${run}-exapp`
@@ -21,13 +21,11 @@ const container = `nc_app_${appId}`
 const volume = `${container}_data`
 
 beforeAll(async () => {
-  api = await startApi()
-  admin = await registerAdmin(api.http)
-  ;({ serverId, agent } = await startServerWithAgent(api, admin, 'appapi-host'))
+  host = await startAgentHost('appapi-host', `t${run}-`)
+  ;({ api, admin, serverId } = host)
 })
 
 afterAll(async () => {
-  removeContainers(docker('ps', '-aq', '--filter', `name=t${run}-`).split('\n').filter(Boolean))
   for (const name of [volume, `t${run}-audited`]) {
     try {
       docker('volume', 'rm', '-f', name)
@@ -35,8 +33,7 @@ afterAll(async () => {
       // already gone
     }
   }
-  await agent?.stop()
-  await api?.stop()
+  await host?.stop()
 })
 
 /** AppAPI's daemon credential: a user name and, as the password, Berth's token. */
@@ -197,16 +194,10 @@ describe("AppAPI's deploy of an ExApp", () => {
     })
     expect(created.status, created.text).toBe(201)
     expect((await call('DELETE', `/v1.41/volumes/${audited}`)).status).toBe(204)
-    const entries = await api.http.get('/audit?action=DOCKER', { token: admin })
-    expect(entries.status, entries.text).toBe(200)
-    const actions = entries.body.entries.map((e: { action: string; status: number; target: string }) => [
-      e.action,
-      e.status,
-      e.target,
-    ])
+    const { actions, text } = await dockerAudit(api.http, admin)
     expect(actions).toContainEqual(['DOCKER POST /v1.41/volumes/create', 201, serverId])
     expect(actions).toContainEqual([`DOCKER DELETE /v1.41/volumes/${audited}`, 204, serverId])
-    expect(entries.text).not.toMatch(/hunter2|from=/)
+    expect(text).not.toMatch(/hunter2|from=/)
   })
 })
 
