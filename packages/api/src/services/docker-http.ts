@@ -126,7 +126,8 @@ export async function spliceDockerUpgrade(
     )
     const downstream = pipeTo(link.body(), toClient)
     if (switched) {
-      const upstream = (async () => {
+      // Not awaited: once Docker ended the connection, what the client still sends has nowhere to go.
+      void (async () => {
         if (early.length > 0) await link.send(early)
         for (;;) {
           const next = await fromClient.read()
@@ -134,9 +135,9 @@ export async function spliceDockerUpgrade(
           await link.send(next.value)
         }
         await link.endInput()
-      })()
-      await Promise.all([upstream, downstream])
-    } else await downstream
+      })().catch(() => {})
+    }
+    await downstream
   } catch {
     // Either side went away: both are closed below.
   } finally {

@@ -75,8 +75,9 @@ export function rawConnection(socket: Duplex, head: Buffer): RawConnection {
   return {
     readable,
     writable,
+    // What was written before goes out first.
     close: () => {
-      if (socket.writableEnded) socket.once('finish', () => socket.destroy())
+      if (socket.writableEnded && !socket.writableFinished) socket.once('finish', () => socket.destroy())
       else socket.destroy()
     },
   }
