@@ -12,6 +12,9 @@ command -v git >/dev/null 2>&1 || need+=(git)
 # An ssh server for the tests of deploys over ssh with an app's deploy key.
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+# A network namespace with its own firewall stands for a host behind NAT.
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v iptables >/dev/null 2>&1 || need+=(iptables)
 # Python's pty module gives the CLI's tests a real terminal.
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 # Test images need a static busybox: the image has no libc.

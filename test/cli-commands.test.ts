@@ -212,6 +212,24 @@ describe('tokens and users', () => {
     expect((await berth(['whoami'], withIt)).code).toBe(3)
   })
 
+  test('tokens create --scope docker --server takes the server by name and shows its id', async () => {
+    const created = await json('tokens', 'create', name('dock'), '--scope', 'docker', '--server', serverName)
+    expect(created.token).toMatchObject({ scopes: ['docker'], docker_servers: [serverId] })
+    const listed = (await json('tokens', 'ls')).tokens.find((t: { id: string }) => t.id === created.token.id)
+    expect(listed.docker_servers).toEqual([serverId])
+    const table = await berth(['tokens', 'ls'], as)
+    expect(table.stdout).toMatch(new RegExp(`${name('dock')}.*${serverId}`))
+  })
+
+  test('tokens create with --scope docker and no --server, or --server alone, is a usage error', async () => {
+    const bare = await berth(['tokens', 'create', name('bare'), '--scope', 'docker'], as)
+    expect(bare.code).toBe(2)
+    expect(bare.stderr).toMatch(/^berth: --scope docker needs the --server it opens\n/)
+    const alone = await berth(['tokens', 'create', name('alone'), '--server', serverName], as)
+    expect(alone.code).toBe(2)
+    expect(alone.stderr).toMatch(/^berth: --server goes with --scope docker\n/)
+  })
+
   test('users create with a password from stdin, ls and rm by email', async () => {
     const email = `${name('ana')}@example.com`
     const created = await json('users', 'create', email, '--role', 'viewer', '--password-stdin').catch(

@@ -127,3 +127,27 @@ describe('audit log', () => {
     expect(await seriousViolations(narrow)).toEqual([])
   })
 })
+
+// Last: the server it makes would be one more entry in the audit log's counts above.
+describe('docker tokens', () => {
+  test("an admin's docker token opens Docker on the servers ticked, shown by name", async () => {
+    const server = await api.http.post('/servers', { token: admin, body: { name: 'dash-docker' } })
+    expect(server.status, server.text).toBe(201)
+    // The form lists the servers there were when the page opened.
+    await visit('/servers', 'Servers')
+    await visit('/tokens', 'API tokens')
+    await page.getByLabel('Name').fill('compose')
+    await page.getByLabel('docker', { exact: true }).check()
+    await page.getByRole('group', { name: 'Servers it opens Docker on' }).getByLabel('dash-docker').check()
+    await page.getByRole('button', { name: 'Create token' }).click()
+    const value = await page.getByLabel('Token value', { exact: true }).inputValue()
+    const me = await api.http.get('/auth/me', { token: value })
+    expect(me.body.auth).toMatchObject({
+      scopes: ['read', 'docker'],
+      docker_servers: [server.body.server.id],
+    })
+    const row = page.getByRole('row', { name: /compose/ })
+    await expect.poll(() => row.textContent()).toContain('dash-docker')
+    expect(await seriousViolations(page)).toEqual([])
+  })
+})

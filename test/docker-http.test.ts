@@ -14,6 +14,8 @@ let host: AgentHost
 let api: ApiTarget
 let admin: string
 let serverId: string
+/** The token AppAPI's daemon is configured with: the docker scope on this server. */
+let appToken: string
 const run = Math.random().toString(36).slice(2, 7)
 /** AppAPI names an ExApp's container nc_app_<appid>, its volume nc_app_<appid>_data. */
 const appId = `t${run}-exapp`
@@ -23,6 +25,7 @@ const volume = `${container}_data`
 beforeAll(async () => {
   host = await startAgentHost('appapi-host', `t${run}-`)
   ;({ api, admin, serverId } = host)
+  appToken = await mintToken(['docker'], [serverId])
 })
 
 afterAll(async () => {
@@ -36,6 +39,17 @@ afterAll(async () => {
   await host?.stop()
 })
 
+async function mintToken(scopes: string[], servers: string[]): Promise<string> {
+  const body = {
+    name: `appapi-${run}-${scopes.join('-')}`,
+    scopes,
+    ...(servers.length ? { docker_servers: servers } : {}),
+  }
+  const minted = await api.http.post('/tokens', { token: admin, body })
+  expect(minted.status, minted.text).toBe(201)
+  return minted.body.token.value
+}
+
 /** AppAPI's daemon credential: a user name and, as the password, Berth's token. */
 const basic = (token: string, user = 'appapi') => `Basic ${btoa(`${user}:${token}`)}`
 
@@ -45,7 +59,7 @@ async function call(
   path: string,
   opts: { json?: unknown; raw?: Uint8Array; type?: string; auth?: string; server?: string } = {},
 ): Promise<Reply & { bytes: Uint8Array }> {
-  const headers: Record<string, string> = { Authorization: opts.auth ?? basic(admin) }
+  const headers: Record<string, string> = { Authorization: opts.auth ?? basic(appToken) }
   let body: BodyInit | undefined
   if (opts.json !== undefined) {
     body = JSON.stringify(opts.json)
@@ -104,7 +118,7 @@ describe("AppAPI's deploy of an ExApp", () => {
     expect(ping.headers.get('x-request-id')).toMatch(/^req_/)
     const head = await fetch(`${api.url}/api/v1/servers/${serverId}/docker-api/_ping`, {
       method: 'HEAD',
-      headers: { Authorization: basic(admin) },
+      headers: { Authorization: basic(appToken) },
     })
     expect(head.status).toBe(200)
     expect(head.headers.get('ostype')).toBe('linux')
@@ -210,20 +224,33 @@ describe('who may call it', () => {
     }
   })
 
-  test('a member is refused with 403, an unknown server is a 404', async () => {
+  test('a member, or a token without the docker scope for the server, is refused with 403', async () => {
     const member = await createUser(api.http, admin, 'member')
-    const refused = await call('GET', '/v1.41/_ping', { auth: basic(member.token) })
-    expectErrorBody(refused, 403, 'forbidden')
-    expect(refused.body.code).toBe('docker_forbidden')
-    const unknown = await call('GET', '/v1.41/_ping', { server: 'srv_unknown' })
+    const elsewhere = await api.http.post('/servers', { token: admin, body: { name: `t${run}-elsewhere` } })
+    const refusedTo = [
+      member.token,
+      await mintToken(['read', 'write'], []),
+      await mintToken(['docker'], [elsewhere.body.server.id]),
+    ]
+    for (const token of refusedTo) {
+      const refused = await call('GET', '/v1.41/_ping', { auth: basic(token) })
+      expectErrorBody(refused, 403, 'forbidden')
+      expect(refused.body.code).toBe('docker_forbidden')
+    }
+  })
+
+  test('an unknown server is a 404', async () => {
+    const unknown = await call('GET', '/v1.41/_ping', { server: 'srv_unknown', auth: basic(admin) })
     expectErrorBody(unknown, 404, 'not_found')
   })
 
   test('a server whose agent is not connected is a 503 at once', async () => {
     const created = await api.http.post('/servers', { token: admin, body: { name: `t${run}-offline` } })
+    const offline: string = created.body.server.id
     const res = await call('POST', `/v1.41/containers/create?name=t${run}-never`, {
-      server: created.body.server.id,
+      server: offline,
       json: { Image: TEST_IMAGE },
+      auth: basic(await mintToken(['docker'], [offline])),
     })
     expectErrorBody(res, 503, 'agent_offline')
   })

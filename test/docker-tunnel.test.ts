@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { docker, removeContainers, TEST_IMAGE } from './support/docker.ts'
-import { dockerAudit, dockerRequest, openTunnel } from './support/docker-tunnel.ts'
+import { dockerAudit, dockerRequest, openTunnel, tunnelRefusal } from './support/docker-tunnel.ts'
 import { createUser, expectErrorBody, registerAdmin, startServerWithAgent } from './support/flows.ts'
 import type { Child } from './support/process.ts'
 import { type ApiTarget, startApi } from './support/target.ts'
@@ -28,15 +28,7 @@ afterAll(async () => {
 })
 
 /** The refusal of an upgrade, as the API's error body. */
-async function refused(token: string, server = serverId) {
-  const err = await openTunnel(api.url, server, token).then(
-    () => null,
-    (e: Error) => e,
-  )
-  const match = /^HTTP (\d+): (.*)$/s.exec(err?.message ?? '')
-  expect(match, String(err)).not.toBeNull()
-  return { status: Number(match?.[1]), body: JSON.parse(match?.[2] ?? '{}') }
-}
+const refused = (token: string, server = serverId) => tunnelRefusal(api.url, server, token)
 
 describe('a Docker connection', () => {
   test("carries a client's requests to the host's Docker and its answers back, kept alive", async () => {

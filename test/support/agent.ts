@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import { type Child, spawnNode } from './process.ts'
+import { type Child, spawnProcess } from './process.ts'
 
 export const AGENT_BUNDLE = 'packages/agent/dist/berth-agent.mjs'
 
@@ -12,11 +12,16 @@ export function startAgentProcess(opts: {
   env?: Record<string, string>
   /** The host's Caddy (test/support/caddy.ts); without it the agent is told there is none. */
   caddy?: { agentEnv: Record<string, string> }
+  /** A network namespace to run it in (`ip netns exec`), as a host behind NAT. */
+  netns?: string
 }): Child {
   const args = [AGENT_BUNDLE, '--api', opts.api, '--state', join(opts.stateDir, 'agent.json')]
   if (opts.token) args.push('--token', opts.token)
   if (opts.name) args.push('--name', opts.name)
-  return spawnNode(args, {
+  const [command, ...argv] = opts.netns
+    ? ['ip', 'netns', 'exec', opts.netns, process.execPath, ...args]
+    : [process.execPath, ...args]
+  return spawnProcess(command ?? process.execPath, argv, {
     BERTH_API_URL: undefined,
     BERTH_AGENT_TOKEN: undefined,
     // Off unless given, so no test agent drives a Caddy it was not given (a host's own on :2019).

@@ -67,6 +67,20 @@ export async function openTunnel(apiUrl: string, serverId: string, token: string
   }
 }
 
+/** The refusal of a tunnel's upgrade: its status and the API's error body. */
+export async function tunnelRefusal(apiUrl: string, serverId: string, token: string) {
+  const err = await openTunnel(apiUrl, serverId, token).then(
+    (tunnel) => {
+      tunnel.close()
+      return null
+    },
+    (e: Error) => e,
+  )
+  const match = /^HTTP (\d+): (.*)$/s.exec(err?.message ?? '')
+  if (!match) throw new Error(`the tunnel was not refused: ${String(err)}`)
+  return { status: Number(match[1]), body: JSON.parse(match[2] ?? '{}') }
+}
+
 /** An HTTP/1.1 request as a Docker client writes it. */
 export function dockerRequest(method: string, path: string, body?: unknown): string {
   const json = body === undefined ? '' : JSON.stringify(body)

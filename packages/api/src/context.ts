@@ -125,6 +125,8 @@ export type Actor =
       role: Role
       tokenId: string
       scopes: Scope[]
+      /** The servers the token may open Docker on, with the docker scope. */
+      dockerServers: string[]
       /** Unix ms, or null for a token that does not expire. */
       expiresAt: number | null
     }

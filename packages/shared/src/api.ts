@@ -8,8 +8,11 @@ import { plainText } from './text.ts'
 
 export const ROLES = ['admin', 'member', 'viewer'] as const
 export type Role = (typeof ROLES)[number]
-export const SCOPES = ['read', 'write', 'admin'] as const
+/** `read` < `write` < `admin` are levels, each implying the ones before it; `docker` is a grant of its own. */
+export const SCOPES = ['read', 'write', 'admin', 'docker'] as const
 export type Scope = (typeof SCOPES)[number]
+/** How many servers one token may open Docker on. */
+export const MAX_DOCKER_SERVERS = 100
 
 const email = z.string().trim().toLowerCase().pipe(z.email().max(254))
 const password = z.string().min(8, 'at least 8 characters').max(256)
@@ -40,10 +43,27 @@ export const updateUserBody = z
 export const createTokenBody = z
   .object({
     name: plainText(z.string().trim().min(1).max(100)),
-    scopes: z.array(z.enum(SCOPES)).min(1).max(3).default(['read']),
+    scopes: z.array(z.enum(SCOPES)).min(1).max(SCOPES.length).default(['read']),
+    /** The servers a `docker` token may open Docker on. */
+    docker_servers: z.array(z.string().min(1).max(64)).min(1).max(MAX_DOCKER_SERVERS).optional(),
     expires_in_days: z.number().int().min(1).max(3650).optional(),
   })
   .strict()
+  .superRefine((body, issues) => {
+    const docker = body.scopes.includes('docker')
+    if (docker && !body.docker_servers)
+      issues.addIssue({
+        code: 'custom',
+        path: ['docker_servers'],
+        message: 'the docker scope needs the servers it opens',
+      })
+    if (!docker && body.docker_servers)
+      issues.addIssue({
+        code: 'custom',
+        path: ['docker_servers'],
+        message: 'only a token with the docker scope names servers',
+      })
+  })
 
 export const createServerBody = z
   .object({
@@ -134,6 +154,8 @@ export const apiTokenView = z.object({
   id: z.string(),
   name: z.string(),
   scopes: z.array(z.enum(SCOPES)),
+  /** The servers the token may open Docker on (with the docker scope); empty without it. */
+  docker_servers: z.array(z.string()),
   prefix: z.string(),
   expires_at: isoTime.nullable(),
   last_used_at: isoTime.nullable(),

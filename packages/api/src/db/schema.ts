@@ -8,6 +8,7 @@ import {
   type LogLine,
   type ProxyInfo,
   type PublishedPort,
+  type Scope,
 } from '@berth/shared'
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
 
@@ -42,7 +43,9 @@ export const apiTokens = sqliteTable(
     name: text('name').notNull(),
     tokenHash: text('token_hash').notNull().unique(),
     prefix: text('prefix').notNull(),
-    scopes: text('scopes', { mode: 'json' }).$type<('read' | 'write' | 'admin')[]>().notNull(),
+    scopes: text('scopes', { mode: 'json' }).$type<Scope[]>().notNull(),
+    /** The servers a token with the docker scope may open Docker on; ids of deleted servers grant nothing. */
+    dockerServers: text('docker_servers', { mode: 'json' }).$type<string[]>().notNull().default([]),
     expiresAt: integer('expires_at'),
     lastUsedAt: integer('last_used_at'),
     createdAt: integer('created_at').notNull(),

@@ -78,7 +78,12 @@ export const authArea: Area = {
           user: userView,
           auth: z.union([
             z.object({ type: z.literal('session') }),
-            z.object({ type: z.literal('token'), token_id: z.string(), scopes: z.array(z.enum(SCOPES)) }),
+            z.object({
+              type: z.literal('token'),
+              token_id: z.string(),
+              scopes: z.array(z.enum(SCOPES)),
+              docker_servers: z.array(z.string()),
+            }),
           ]),
         }),
       ),
@@ -135,6 +140,8 @@ export const tokenArea: Area = {
     'POST /tokens': {
       id: 'createToken',
       summary: 'Create an API token',
+      description:
+        'The `docker` scope opens Docker on the servers named in `docker_servers`, while the owner is an admin; only an admin grants it, a token only on servers it opens itself.',
       ok: json(
         201,
         'The token; `value` is shown only here',

@@ -31,7 +31,12 @@ export const authRoutes = new Hono<AppEnv>()
     const user = await getUser(ctx, ctx.actor.userId)
     const via =
       ctx.actor.type === 'token'
-        ? { type: 'token', token_id: ctx.actor.tokenId, scopes: ctx.actor.scopes }
+        ? {
+            type: 'token',
+            token_id: ctx.actor.tokenId,
+            scopes: ctx.actor.scopes,
+            docker_servers: ctx.actor.dockerServers,
+          }
         : { type: 'session' }
     return c.json({ user, auth: via }, 200)
   })

@@ -98,6 +98,7 @@ export async function authenticateBearer(ctx: ServiceContext, bearer: string): P
       role: row.role,
       tokenId: row.token.id,
       scopes: row.token.scopes,
+      dockerServers: row.token.dockerServers,
       expiresAt: row.token.expiresAt,
     }
     return remember(bearer, actor, now, row.token.expiresAt)
@@ -178,8 +179,13 @@ export function assertNoLastingGrant(actor: Actor, what: string): void {
   )
 }
 
+/** The highest level among a token's scopes; `docker` is not a level, and every token may read. */
 export function maxScope(scopes: Scope[]): Level {
-  return scopes.reduce<Level>((best, s) => (LEVELS[s] > LEVELS[best] ? s : best), 'read')
+  return scopes.reduce<Level>((best, s) => (isLevel(s) && LEVELS[s] > LEVELS[best] ? s : best), 'read')
+}
+
+export function isLevel(scope: Scope): scope is Level {
+  return Object.hasOwn(LEVELS, scope)
 }
 
 function minLevel(a: Level, b: Level): Level {

@@ -1,15 +1,16 @@
 import type { ApiToken, createTokenBody } from '@berth/shared'
 import { newId } from '@berth/shared'
-import { and, desc, eq, lt } from 'drizzle-orm'
+import { and, desc, eq, inArray, lt } from 'drizzle-orm'
 import type { z } from 'zod'
 import type { ActorContext } from '../context.ts'
-import { apiTokens } from '../db/schema.ts'
+import { apiTokens, servers } from '../db/schema.ts'
 import { ApiError, notFound } from '../errors.ts'
 import { newSecretToken, sha256Hex } from '../lib/crypto.ts'
 import { decodeCursor, toPage } from '../lib/pagination.ts'
 import { DAY_MS, iso, isoOrNull } from '../lib/time.ts'
-import { actorLevel, levelAtLeast, maxScope, roleLevel } from './auth.ts'
+import { actorLevel, isLevel, levelAtLeast, maxScope, roleLevel } from './auth.ts'
 import { recheckClients } from './clients.ts'
+import { assertMayGrantDocker } from './docker-access.ts'
 
 type TokenRow = typeof apiTokens.$inferSelect
 
@@ -18,6 +19,7 @@ function toTokenView(row: TokenRow): ApiToken {
     id: row.id,
     name: row.name,
     scopes: row.scopes,
+    docker_servers: row.dockerServers,
     prefix: row.prefix,
     expires_at: isoOrNull(row.expiresAt),
     last_used_at: isoOrNull(row.lastUsedAt),
@@ -35,7 +37,8 @@ export async function createToken(
 ): Promise<{ token: ApiToken; value: string }> {
   const { actor } = ctx
   const scopes = [...new Set(input.scopes)]
-  const over = scopes.filter((s) => !levelAtLeast(actorLevel(actor), s))
+  const dockerServers = [...new Set(input.docker_servers ?? [])]
+  const over = scopes.filter(isLevel).filter((s) => !levelAtLeast(actorLevel(actor), s))
   if (over.length > 0) {
     const byRole = !levelAtLeast(roleLevel(actor.role), maxScope(over))
     throw new ApiError(
@@ -45,6 +48,10 @@ export async function createToken(
         : `this token cannot grant ${over.join(', ')}`,
       { code: byRole ? 'scope_exceeds_role' : 'scope_exceeds_token', details: { scopes: over } },
     )
+  }
+  if (scopes.includes('docker')) {
+    assertMayGrantDocker(actor, dockerServers)
+    await assertServersExist(ctx, dockerServers)
   }
   const now = ctx.clock.now()
   const expiresAt = input.expires_in_days ? now + input.expires_in_days * DAY_MS : null
@@ -70,12 +77,22 @@ export async function createToken(
     tokenHash: await sha256Hex(value),
     prefix: value.slice(0, 14),
     scopes,
+    dockerServers,
     expiresAt,
     lastUsedAt: null,
     createdAt: now,
   }
   await ctx.db.insert(apiTokens).values(row)
   return { token: toTokenView(row), value }
+}
+
+async function assertServersExist(ctx: ActorContext, ids: string[]): Promise<void> {
+  const found = await ctx.db.select({ id: servers.id }).from(servers).where(inArray(servers.id, ids))
+  const unknown = ids.filter((id) => !found.some((s) => s.id === id))
+  if (unknown.length === 0) return
+  throw new ApiError('validation_error', 'the request body is not valid', {
+    details: unknown.map((id) => ({ path: 'docker_servers', message: `there is no server ${id}` })),
+  })
 }
 
 export async function listTokens(ctx: ActorContext, page: { cursor?: string; limit: number }) {

@@ -3,9 +3,10 @@ import type { Scope } from '@berth/shared'
 import { integer, option, options, positionals } from '../args.ts'
 import { type Command, UsageError } from '../command.ts'
 import { paint, printTable, show } from '../output.ts'
+import { serverId } from '../refs.ts'
 
 // The API's list, not imported: @berth/shared would bring zod's schemas into the CLI's start-up.
-const SCOPES = ['read', 'write', 'admin'] as const satisfies readonly Scope[]
+const SCOPES = ['read', 'write', 'admin', 'docker'] as const satisfies readonly Scope[]
 
 const ls: Command = {
   name: 'tokens ls',
@@ -25,6 +26,7 @@ const ls: Command = {
           ['name', (t) => t.name],
           ['id', (t) => t.id],
           ['scopes', (t) => t.scopes],
+          ['docker on', (t) => (t.docker_servers.length > 0 ? t.docker_servers : null)],
           ['prefix', (t) => t.prefix],
           ['expires', (t) => t.expires_at ?? 'never'],
           ['last used', (t) => t.last_used_at ?? 'never'],
@@ -42,9 +44,19 @@ const create: Command = {
   examples: [
     'berth tokens create ci --scope read --scope write',
     'berth tokens create nightly --expires-in-days 30 --json',
+    'berth tokens create compose --scope read --scope docker --server web-1',
   ],
   options: {
-    scope: { type: 'string', multiple: true, description: 'read, write or admin (default read)' },
+    scope: {
+      type: 'string',
+      multiple: true,
+      description: 'read, write or admin (default read); docker opens Docker on the --server ones',
+    },
+    server: {
+      type: 'string',
+      multiple: true,
+      description: 'with --scope docker: a server (name or id) the token opens Docker on; repeatable',
+    },
     'expires-in-days': { type: 'string', description: 'how long it is valid (default: until removed)' },
   },
   async run(ctx, args) {
@@ -52,13 +64,18 @@ const create: Command = {
     const scopes = options(args, 'scope')
     const wrong = scopes.find((s) => !(SCOPES as readonly string[]).includes(s))
     if (wrong) throw new UsageError(`--scope must be one of ${SCOPES.join(', ')}, not ${wrong}`)
+    const servers = options(args, 'server')
+    const docker = scopes.includes('docker')
+    if (docker && servers.length === 0) throw new UsageError('--scope docker needs the --server it opens')
+    if (!docker && servers.length > 0) throw new UsageError('--server goes with --scope docker')
     const days = option(args, 'expires-in-days')
+    const client = await ctx.client()
     const json = {
       name: name!,
       ...(scopes.length > 0 ? { scopes: scopes as Scope[] } : {}),
+      ...(docker ? { docker_servers: await Promise.all(servers.map((ref) => serverId(client, ref))) } : {}),
       ...(days ? { expires_in_days: integer(days, '--expires-in-days') } : {}),
     }
-    const client = await ctx.client()
     const created = await unwrap(client.api.tokens.$post({ json }))
     show(ctx, created, () => {
       ctx.stdout.write(
