@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes sure the tests have what they need: a running Docker Engine, git, sshd, python3, a static
+# Makes sure the tests have what they need: a running Docker Engine, docker-compose, git, sshd, python3, a static
 # busybox, and the busybox test image. Starts dockerd when it is installed but not running; installs
 # Debian's packages when running as root on Debian; otherwise says what is missing and fails.
 set -euo pipefail
@@ -12,6 +12,8 @@ command -v git >/dev/null 2>&1 || need+=(git)
 # An ssh server for the tests of deploys over ssh with an app's deploy key.
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+# Compose v1, Debian's: the tests run it through `berth docker --socket`.
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 # A network namespace with its own firewall stands for a host behind NAT.
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)

@@ -12,6 +12,7 @@ import {
 import { loadAll, loadCommand, registry } from './commands/index.ts'
 import { nodeFetch } from './fetch/index.ts'
 import { commandHelp, GLOBAL_OPTIONS, listHelp, usageLine } from './help.ts'
+import { errorLine, oneLine } from './output.ts'
 import { resolveProfile } from './profiles.ts'
 
 // The entry of `berth`: finds the command in argv, parses its options, runs it and turns what it
@@ -97,14 +98,11 @@ function failure(err: unknown, command: Command | undefined, signal: AbortSignal
     return [EXIT.usage, `berth: ${err.message}${usage}`]
   }
   if (err instanceof BerthError) {
-    const where = err.body.request_id ? `, request ${err.body.request_id}` : ''
     const code = err.status === 401 ? EXIT.auth : err.status === 404 ? EXIT.notFound : EXIT.failed
-    return [code, `berth: ${oneLine(err.message)} (${err.code}${where})`]
+    return [code, errorLine(err.body)]
   }
   return [EXIT.failed, `berth: ${oneLine(err instanceof Error ? err.message : String(err))}`]
 }
-
-const oneLine = (text: string) => text.replace(/\s*\n\s*/g, ' ')
 
 export async function main(argv: string[]): Promise<ExitCode> {
   const controller = new AbortController()

@@ -1,3 +1,4 @@
+import type { ErrorBody } from '@berth/client'
 import type { CommandContext } from './command.ts'
 
 export type Out = Pick<CommandContext, 'json' | 'color' | 'stdout'>
@@ -69,3 +70,11 @@ export function bytes(n: number | null | undefined): string {
   }
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`
 }
+
+/** An error body as the one line `berth` prints on stderr: `berth: message (code, request req_…)`. */
+export function errorLine(body: ErrorBody): string {
+  const where = body.request_id ? `, request ${body.request_id}` : ''
+  return `berth: ${oneLine(body.message)} (${body.code}${where})`
+}
+
+export const oneLine = (text: string) => text.replace(/\s*\n\s*/g, ' ')

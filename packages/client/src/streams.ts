@@ -75,7 +75,7 @@ export interface Terminal {
 }
 
 /** The part of a WebSocket a terminal uses: the platform's, or the `ws` package's. */
-interface SocketLike {
+export interface SocketLike {
   readonly readyState: number
   send(data: string): void
   close(code?: number, reason?: string): void
@@ -105,21 +105,40 @@ export async function openTerminal(
   path: string,
   options: TerminalOptions = {},
 ): Promise<Terminal> {
+  return terminalOver(await openWebSocket(client, path, { ...options, protocol: TERMINAL_PROTOCOL }))
+}
+
+export interface WebSocketOptions extends TerminalOptions {
+  /** The subprotocol the endpoint speaks (the bearer one is added beside it with `auth: 'protocol'`). */
+  protocol: string
+  /** What the socket is, for the error when nothing answers: `the <what> could not open`. */
+  what?: string
+}
+
+/**
+ * Opens a WebSocket of the API at `path` with the client's token; resolves with it once it is
+ * open, or throws the API's refusal (its error body) or `unreachable` when nothing answered.
+ */
+export async function openWebSocket(
+  client: Endpoint,
+  path: string,
+  options: WebSocketOptions,
+): Promise<SocketLike> {
   const Impl = options.WebSocket ?? (globalThis.WebSocket as unknown as WebSocketClass | undefined)
   if (!Impl) throw new TypeError('no WebSocket here: pass one (e.g. the ws package) as options.WebSocket')
   const auth = options.auth ?? (Impl === (globalThis.WebSocket as unknown) ? 'protocol' : 'header')
   const url = apiUrl(client, path, options.query)
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:'
-  const protocols = [TERMINAL_PROTOCOL]
+  const protocols = [options.protocol]
   if (client.token && auth === 'protocol') protocols.push(`bearer.${client.token}`)
   const headers = client.token && auth === 'header' ? { Authorization: `Bearer ${client.token}` } : {}
   const socket = new Impl(url.toString(), protocols, { headers })
-  await opened(socket)
-  return terminalOver(socket)
+  await opened(socket, options.what ?? 'terminal')
+  return socket
 }
 
 /** Waits for `open`; a refused upgrade is the API's error body when the socket shows it (`ws` does). */
-function opened(socket: SocketLike): Promise<void> {
+function opened(socket: SocketLike, what: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const refused = (
       socket as { once?: (e: string, cb: (req: { destroy(): void }, res: NodeReply) => void) => void }
@@ -133,7 +152,7 @@ function opened(socket: SocketLike): Promise<void> {
     socket.addEventListener('open', () => resolve())
     socket.addEventListener('error', (event: { message?: string }) =>
       reject(
-        localError('unreachable', `the terminal could not open: ${event.message ?? 'connection failed'}`),
+        localError('unreachable', `the ${what} could not open: ${event.message ?? 'connection failed'}`),
       ),
     )
   })

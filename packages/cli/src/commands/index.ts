@@ -14,6 +14,7 @@ const servers: CommandModule = () => import('./servers.ts')
 const tokens: CommandModule = () => import('./tokens.ts')
 const users: CommandModule = () => import('./users.ts')
 const deploy: CommandModule = () => import('./deploy.ts')
+const docker: CommandModule = () => import('./docker.ts')
 const exec: CommandModule = () => import('./exec.ts')
 const logs: CommandModule = () => import('./logs.ts')
 
@@ -60,6 +61,7 @@ export const registry: Record<string, CommandModule> = {
   'containers logs': logs,
   exec,
   'containers exec': exec,
+  docker,
 }
 
 /** The command of a name, from its file. */

@@ -204,7 +204,14 @@ export class AgentHub extends DurableObject<Env> implements AgentHubRpc {
     input: ReadableStream<Uint8Array>,
   ): Promise<Outcome<{ handle: string; body: ReadableStream<Uint8Array> }>> {
     return settle(() => {
-      const tunnel = this.connected(serverId).tunnel(op)
+      let tunnel: AgentTunnel
+      try {
+        tunnel = this.connected(serverId).tunnel(op)
+      } catch (err) {
+        // Cancelled, or the worker's call waits on the stream it passed until it times out.
+        input.cancel().catch(() => {})
+        throw err
+      }
       const handle = newId('call')
       this.tunnels.set(handle, tunnel)
       const close = () => {
