@@ -37,7 +37,7 @@ if [ $# -eq 0 ]; then
     --reporter=default --reporter=json --outputFile.json="$workerd_report" \
     test/errors.test.ts test/openapi.test.ts test/dashboard.test.ts test/dashboard-people.test.ts test/dashboard-servers.test.ts test/dashboard-container.test.ts test/dashboard-apps.test.ts test/auth.test.ts test/tokens-docker.test.ts test/security-auth.test.ts test/servers.test.ts test/containers.test.ts \
     test/host-objects.test.ts test/containers-all.test.ts \
-    test/docker-tunnel.test.ts test/apps.test.ts test/apps-sources.test.ts test/domains.test.ts test/domains-https.test.ts test/domains-traffic.test.ts test/apps-raw-ports.test.ts test/deployments.test.ts test/deployments-outages.test.ts \
+    test/docker-tunnel.test.ts test/docker-http.test.ts test/apps.test.ts test/apps-sources.test.ts test/domains.test.ts test/domains-https.test.ts test/domains-traffic.test.ts test/apps-raw-ports.test.ts test/deployments.test.ts test/deployments-outages.test.ts \
     test/webhooks.test.ts test/files.test.ts test/git.test.ts test/exec.test.ts test/cli-exec.test.ts test/cli-deploy.test.ts test/docker-cli.test.ts test/docker-compose.test.ts \
     test/realtime.test.ts test/realtime-servers.test.ts test/streams.test.ts test/follows.test.ts test/security-*.test.ts || status=$?
   # Alone: it waits for the agent's socket to go quiet, which Docker events from other suites'

@@ -1,5 +1,7 @@
 import { DOCKER_TUNNEL_WINDOW_BYTES } from '@berth/shared'
+import { expect } from 'vitest'
 import WebSocket from 'ws'
+import type { Client } from './http.ts'
 import { waitFor } from './process.ts'
 
 /** A Docker connection through `GET /servers/:id/docker`, as a client of the tunnel sees it. */
@@ -86,4 +88,14 @@ export function dockerRequest(method: string, path: string, body?: unknown): str
   if (body !== undefined)
     head.push('Content-Type: application/json', `Content-Length: ${Buffer.byteLength(json)}`)
   return `${head.join('\r\n')}\r\n\r\n${json}`
+}
+
+/** The Docker calls in the audit log as `[action, status, target]`, and the entries' text (to check what it leaves out). */
+export async function dockerAudit(http: Client, admin: string) {
+  const entries = await http.get('/audit?action=DOCKER', { token: admin })
+  expect(entries.status, entries.text).toBe(200)
+  const actions: any[][] = entries.body.entries.map(
+    (e: { action: string; status: number; target: string }) => [e.action, e.status, e.target],
+  )
+  return { actions, text: entries.text }
 }

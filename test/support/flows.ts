@@ -4,7 +4,7 @@ import os from 'node:os'
 import { join } from 'node:path'
 import { expect } from 'vitest'
 import { startAgentProcess } from './agent.ts'
-import { removeContainers } from './docker.ts'
+import { docker, removeContainers } from './docker.ts'
 import type { Client, Reply } from './http.ts'
 import { type Child, waitFor } from './process.ts'
 import { type ApiTarget, startApi, type TargetOptions } from './target.ts'
@@ -97,6 +97,40 @@ export async function runSeenContainer(
     return res.status === 200
   })
   return id
+}
+
+/** An API with its admin and one server whose agent is online. */
+export interface AgentHost {
+  api: ApiTarget
+  admin: string
+  serverId: string
+  agent: Child
+  /** Removes the containers whose names start with the host's prefix, stops the agent and the API. */
+  stop(): Promise<void>
+}
+
+/** Starts an AgentHost: the server is named `name`; the test names its containers `<prefix>…`. */
+export async function startAgentHost(
+  name: string,
+  prefix: string,
+  options: TargetOptions = {},
+): Promise<AgentHost> {
+  const api = await startApi(options)
+  let agent: Child | undefined
+  const stop = async () => {
+    removeContainers(docker('ps', '-aq', '--filter', `name=${prefix}`).split('\n').filter(Boolean))
+    await agent?.stop()
+    await api.stop()
+  }
+  try {
+    const admin = await registerAdmin(api.http)
+    const started = await startServerWithAgent(api, admin, name)
+    agent = started.agent
+    return { api, admin, serverId: started.serverId, agent, stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
 }
 
 /** An API with its admin, one server whose agent is online, and one container the API has seen. */

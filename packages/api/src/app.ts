@@ -11,6 +11,7 @@ import { cliRoutes } from './routes/cli.ts'
 import { allContainerRoutes, containerRoutes } from './routes/containers.ts'
 import { deploymentRoutes } from './routes/deployments.ts'
 import { dockerRoutes } from './routes/docker.ts'
+import { dockerApiRoutes } from './routes/docker-api.ts'
 import { execRoutes } from './routes/exec.ts'
 import { fileRoutes } from './routes/files.ts'
 import { gitRoutes } from './routes/git.ts'
@@ -28,6 +29,8 @@ export type { AgentEvents, Hub } from './hub/hub.ts'
 
 /** Requests that carry an upload (an app's tarball, files for a container): a larger body limit. */
 const UPLOAD_PATH = /^\/api\/v1\/(apps\/[^/]+\/deploy|servers\/[^/]+\/containers\/[^/]+\/files)$/
+/** Requests to a server's Docker: their bodies stream to Docker, which sets its own limits. */
+const DOCKER_API_PATH = /^\/api\/v1\/servers\/[^/]+\/docker-api\//
 
 /** Builds the whole API from its dependencies; knows nothing of the runtime it is served on. */
 export function createApp(deps: Deps) {
@@ -47,6 +50,7 @@ export function createApp(deps: Deps) {
     .route('/servers/:sid/containers', execRoutes)
     .route('/servers/:sid', hostObjectRoutes)
     .route('/servers/:sid', dockerRoutes)
+    .route('/servers/:sid', dockerApiRoutes)
     .route('/apps', appRoutes)
     .route('/deployments', deploymentRoutes)
     .route('/webhooks', webhookRoutes)
@@ -96,7 +100,11 @@ export function createApp(deps: Deps) {
   }
   const bodies = limit(deps.config.maxBodyBytes)
   const uploads = limit(deps.config.maxUploadBytes)
-  app.use((c, next) => (UPLOAD_PATH.test(c.req.path) ? uploads(c, next) : bodies(c, next)))
+  app.use((c, next) => {
+    const path = c.req.path
+    if (DOCKER_API_PATH.test(path)) return next()
+    return UPLOAD_PATH.test(path) ? uploads(c, next) : bodies(c, next)
+  })
   app.use(audit)
   app.onError(renderError)
   app.notFound((c) => renderError(new ApiError('not_found', `no route for ${c.req.method} ${c.req.path}`), c))

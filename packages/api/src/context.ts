@@ -52,6 +52,16 @@ export interface ClientSocket {
   buffered(): number
 }
 
+/** A connection's bytes both ways: a client's raw socket after an upgrade, or a tunnel to a host's socket. */
+export interface RawConnection {
+  /** What the other end sends; it ends when that end stops sending (a half-close). */
+  readonly readable: ReadableStream<Uint8Array>
+  /** What goes to the other end; closing it half-closes the connection. */
+  readonly writable: WritableStream<Uint8Array>
+  /** Ends the connection both ways at once. */
+  close(): void
+}
+
 /** What a route does with a client's WebSocket once it is open. */
 export interface ClientSocketHandlers {
   message(text: string): void
@@ -81,6 +91,13 @@ export interface Deps {
     protocol: string | null,
     open: (socket: ClientSocket) => ClientSocketHandlers,
   ): Response | Promise<Response>
+  /**
+   * Takes over the raw connection of an HTTP upgrade request other than a WebSocket (Docker's
+   * `Upgrade: tcp`): `open` gets the client's bytes after the request head and a sink to its
+   * socket, and may resolve with a response for the runtime to write there instead. Throws a
+   * validation_error (`upgrade_unsupported`) where the runtime cannot hand one over (Workers).
+   */
+  upgradeRaw(c: Context, open: (client: RawConnection) => Promise<Response | undefined>): Response
   /** The bundled agent, served for the ready-to-paste install commands; null when the runtime has none. */
   agentBundle(): Promise<Uint8Array | null>
   /** The bundled `berth` CLI, served at /cli/download; null when the runtime has none. */

@@ -139,32 +139,58 @@ export const bearerFromProtocol: MiddlewareHandler<AppEnv> = async (c, next) => 
 }
 
 /** The access each requireAuth middleware demands, read back by the OpenAPI document. */
-const demanded = new WeakMap<MiddlewareHandler, { level: Level; selfService: boolean }>()
+const demanded = new WeakMap<MiddlewareHandler, { level: Level; selfService: boolean; basic: boolean }>()
 
 /** What `handler` demands, if it is a requireAuth middleware. */
 export function accessOf(handler: unknown) {
   return demanded.get(handler as MiddlewareHandler)
 }
 
-/** Requires a user or API token, and at least `level` access (see assertLevel). */
-export function requireAuth(level: Level, opts: { selfService?: boolean } = {}): MiddlewareHandler<AppEnv> {
+/**
+ * Requires a user or API token, and at least `level` access (see assertLevel). With `basic`, an
+ * API token may also come as the password of `Authorization: Basic` (any user name), as clients
+ * that only take a user and password send it; its 401 then asks for Basic.
+ */
+export function requireAuth(
+  level: Level,
+  opts: { selfService?: boolean; basic?: boolean } = {},
+): MiddlewareHandler<AppEnv> {
+  const challenge = { 'WWW-Authenticate': opts.basic ? 'Basic realm="berth"' : 'Bearer' }
   const handler: MiddlewareHandler<AppEnv> = async (c, next) => {
     let actor = c.get('actor')
     if (!actor) {
-      const token = bearerToken(c)
-      if (!token)
-        throw new ApiError('auth_error', 'a valid bearer token is required', {
-          headers: { 'WWW-Authenticate': 'Bearer' },
-        })
-      actor = await authenticateBearer(serviceContext(c), token)
+      const token = bearerToken(c) ?? (opts.basic ? basicPassword(c) : null)
+      if (!token) throw new ApiError('auth_error', 'a valid bearer token is required', { headers: challenge })
+      try {
+        actor = await authenticateBearer(serviceContext(c), token)
+      } catch (err) {
+        // The refusal asks for the scheme this route takes.
+        if (opts.basic && err instanceof ApiError && err.kind === 'auth_error')
+          Object.assign(err.headers, challenge)
+        throw err
+      }
       c.set('actor', actor)
       c.set('bearer', token)
     }
-    assertLevel(actor, { needed: level, ...opts })
+    assertLevel(actor, { needed: level, selfService: opts.selfService })
     await next()
   }
-  demanded.set(handler, { level, selfService: opts.selfService ?? false })
+  demanded.set(handler, { level, selfService: opts.selfService ?? false, basic: opts.basic ?? false })
   return handler
+}
+
+/** The password of an `Authorization: Basic` header, or null when there is none that decodes. */
+function basicPassword(c: Context): string | null {
+  const encoded = c.req.header('Authorization')?.match(/^Basic\s+([A-Za-z0-9+/]+={0,2})$/i)?.[1]
+  if (!encoded) return null
+  let decoded: string
+  try {
+    decoded = atob(encoded)
+  } catch {
+    return null
+  }
+  const colon = decoded.indexOf(':')
+  return colon >= 0 && colon < decoded.length - 1 ? decoded.slice(colon + 1) : null
 }
 
 export function validationError(error: z.ZodError, where: string): ApiError {

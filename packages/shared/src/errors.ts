@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   malformed_request: 'validation_error',
   unsupported_content_type: 'validation_error',
   upgrade_required: 'validation_error',
+  upgrade_unsupported: 'validation_error',
   unknown_channel: 'validation_error',
   upload_required: 'validation_error',
   missing_delivery_id: 'validation_error',
@@ -69,6 +70,7 @@ export const ERROR_CODES = {
   too_many_sockets: 'rate_limited',
   too_many_streams: 'rate_limited',
   reader_stalled: 'timeout',
+  docker_bad_response: 'agent_error',
 } as const satisfies Record<string, ErrorKind>
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -1,5 +1,6 @@
 import {
   type BodyFraming,
+  type BodySink,
   declaredFraming,
   FramingError,
   MessageFramer,
@@ -16,6 +17,12 @@ export interface DockerCall {
 }
 
 type Waiting = Omit<DockerCall, 'status' | 'durationMs'> & { started: number }
+
+/** Docker's answers as a reader of them sees them: each final head, then its body and its end. */
+export interface AnswerSink extends BodySink {
+  /** `framing` is how the body follows: `raw` runs until the connection ends (or is the upgraded stream after a 101). */
+  head(status: number, head: MessageHead, framing: BodyFraming): void
+}
 
 /** Bytes of requests that may wait for the answer to the one before; a client that sends more is not one this follows. */
 const MAX_HELD_BYTES = 4 * 1024 * 1024
@@ -34,13 +41,26 @@ export class DockerConversation {
   private finished = false
   private readonly requests: MessageFramer
   private readonly responses: MessageFramer
+  /** The answer being read is an interim one (100 Continue): its end is not the answer's. */
+  private interim = false
 
-  constructor(private readonly onCall: (call: DockerCall) => void) {
+  /** `answers`, when given, hears Docker's answers as they are read. */
+  constructor(
+    private readonly onCall: (call: DockerCall) => void,
+    private readonly answers?: AnswerSink,
+  ) {
     this.requests = new MessageFramer(
       (head) => this.request(head),
       () => this.waiting.length === 0 || this.finished,
     )
-    this.responses = new MessageFramer((head) => this.response(head))
+    const sink: BodySink | undefined = answers && {
+      body: (bytes) => answers.body(bytes),
+      end: () => {
+        if (this.interim) this.interim = false
+        else answers.end()
+      },
+    }
+    this.responses = new MessageFramer((head) => this.response(head), undefined, sink)
   }
 
   /** The connection was hijacked: both ways carry a stream of their own now. */
@@ -87,7 +107,10 @@ export class DockerConversation {
     if (!match) throw new FramingError('a status line that is not HTTP/1.1')
     const status = Number(match[1])
     // 100 Continue and the like come before the answer itself.
-    if (status >= 100 && status < 200 && status !== 101) return 'none'
+    if (status >= 100 && status < 200 && status !== 101) {
+      this.interim = true
+      return 'none'
+    }
     const call = this.waiting.shift()
     if (!call) throw new FramingError('an answer to no request')
     this.report(call, status)
@@ -97,6 +120,7 @@ export class DockerConversation {
     else if (method === 'HEAD' || status === 204 || status === 304) framing = 'none'
     // No length and no chunks: Docker hijacked the connection (attach, exec start without Upgrade).
     else framing = declaredFraming(head) ?? 'raw'
+    this.answers?.head(status, head, framing)
     if (framing === 'raw') this.requests.goRaw()
     else this.requests.resume()
     return framing

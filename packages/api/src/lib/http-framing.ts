@@ -1,6 +1,6 @@
 // Follows the HTTP/1.1 messages in one direction of a connection without holding their bodies:
 // where each head starts, and how long the body after it is. The Docker tunnel uses it to see the
-// calls that pass through, for the audit log.
+// calls that pass through, for the audit log; the HTTP Docker endpoint also takes the bodies out.
 
 /** Bytes a message head may take; one longer is not something this follows. */
 const MAX_HEAD_BYTES = 64 * 1024
@@ -24,6 +24,14 @@ type State =
   | { at: 'trailer' }
   | { at: 'raw' }
 
+/** Where a framer hands on the bodies it follows, for a reader that wants them. */
+export interface BodySink {
+  /** Bytes of the current message's body, unchunked; after a `raw` head, everything that follows. */
+  body(bytes: Uint8Array): void
+  /** The current message is complete (a `raw` one never is: it ends with the connection). */
+  end(): void
+}
+
 /** A message this cannot follow: the caller ends the connection rather than pass what it cannot see. */
 export class FramingError extends Error {}
 
@@ -38,6 +46,7 @@ export class MessageFramer {
   constructor(
     private readonly onHead: (head: MessageHead) => BodyFraming,
     private readonly mayStart: () => boolean = () => true,
+    private readonly sink?: BodySink,
   ) {}
 
   get raw(): boolean {
@@ -57,7 +66,10 @@ export class MessageFramer {
 
   /** Takes the next bytes of the direction; throws a FramingError for bytes that are not HTTP/1.1. */
   feed(bytes: Uint8Array): void {
-    if (this.state.at === 'raw') return
+    if (this.state.at === 'raw') {
+      if (bytes.length > 0) this.sink?.body(bytes)
+      return
+    }
     this.pending = this.pending.length === 0 ? bytes : concat(this.pending, bytes)
     this.run()
   }
@@ -75,6 +87,7 @@ export class MessageFramer {
       if (used === 0) break
       at += used
     }
+    if (this.state.at === 'raw' && at < data.length) this.sink?.body(data.subarray(at))
     this.pending = this.state.at === 'raw' ? new Uint8Array(0) : data.subarray(at)
     if (this.state.at === 'head' && this.pending.length > MAX_HEAD_BYTES) {
       throw new FramingError('a message head longer than 64 KiB')
@@ -90,11 +103,14 @@ export class MessageFramer {
         const end = indexOf(data, CRLF_CRLF, at)
         if (end < 0) return 0
         this.state = this.bodyState(this.onHead(parseHead(latin1(data, at, end))))
+        if (this.state.at === 'head') this.sink?.end()
         return end + 4 - at
       }
       case 'length': {
         const used = Math.min(state.left, data.length - at)
+        this.sink?.body(data.subarray(at, at + used))
         this.state = state.left === used ? { at: 'head' } : { at: 'length', left: state.left - used }
+        if (this.state.at === 'head') this.sink?.end()
         return used
       }
       case 'chunk-size': {
@@ -111,6 +127,7 @@ export class MessageFramer {
       }
       case 'chunk-data': {
         const used = Math.min(state.left, data.length - at)
+        this.sink?.body(data.subarray(at, at + used))
         this.state = state.left === used ? { at: 'chunk-end' } : { at: 'chunk-data', left: state.left - used }
         return used
       }
@@ -124,7 +141,10 @@ export class MessageFramer {
         const end = indexOf(data, CRLF, at)
         if (end < 0) return 0
         // The empty line ends the trailer, and the message.
-        if (end === at) this.state = { at: 'head' }
+        if (end === at) {
+          this.state = { at: 'head' }
+          this.sink?.end()
+        }
         return end + 2 - at
       }
       case 'raw':
@@ -161,6 +181,61 @@ export function declaredFraming(head: MessageHead): 'chunked' | { length: number
 
 const CRLF = new Uint8Array([13, 10])
 const CRLF_CRLF = new Uint8Array([13, 10, 13, 10])
+
+/** Header fields in the order they go out, names as written. */
+export type HeaderList = [name: string, value: string][]
+
+/** What a proxy never passes on (RFC 9110 section 7.6.1), besides what Connection names. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+])
+
+/** The end-to-end fields of `headers`: hop-by-hop ones and those its Connection field names dropped. */
+export function endToEnd(headers: Iterable<[string, string]>): HeaderList {
+  const list = [...headers]
+  const named = new Set(HOP_BY_HOP)
+  for (const [name, value] of list) {
+    if (name.toLowerCase() !== 'connection') continue
+    for (const token of value.split(',')) named.add(token.trim().toLowerCase())
+  }
+  return list.filter(([name]) => !named.has(name.toLowerCase()))
+}
+
+const encoder = new TextEncoder()
+
+/** A message's head as bytes: its start line (request or status line), fields, blank line. */
+export function httpHead(startLine: string, headers: HeaderList): Uint8Array {
+  const lines = [startLine]
+  for (const [name, value] of headers) lines.push(`${name}: ${value}`)
+  if (lines.some((line) => /[\r\n]/.test(line))) throw new FramingError('a head line holds a line break')
+  lines.push('', '')
+  return encoder.encode(lines.join('\r\n'))
+}
+
+const LAST_CHUNK = encoder.encode('0\r\n\r\n')
+
+/** Frames a body of unknown length as chunked transfer coding. */
+export function chunkedEncoder(): TransformStream<Uint8Array, Uint8Array> {
+  return new TransformStream({
+    transform(bytes, controller) {
+      if (bytes.length === 0) return
+      controller.enqueue(encoder.encode(`${bytes.length.toString(16)}\r\n`))
+      controller.enqueue(bytes)
+      controller.enqueue(CRLF)
+    },
+    flush(controller) {
+      controller.enqueue(LAST_CHUNK)
+    },
+  })
+}
 
 function parseHead(text: string): MessageHead {
   const [start = '', ...lines] = text.split('\r\n')

@@ -163,7 +163,7 @@ function operationFor(
   let needs = ''
   if (access) {
     errors.push('auth_error', 'forbidden')
-    security = [{ bearer: [access.level] }]
+    security = [{ bearer: [access.level] }, ...(access.basic ? [{ basic: [] }] : [])]
     needs = access.selfService
       ? `Any role; a token needs the \`${access.level}\` scope.`
       : `Needs \`${access.level}\` access.`
@@ -235,6 +235,12 @@ export function buildDocument(routes: readonly RouterRoute[], areas: Area[] = AR
           scheme: 'bearer',
           description:
             'A session token from `POST /auth/login` or an API token (`berth_pat_…`); the scopes listed are the access an operation needs (`read`, `write`, `admin`).',
+        },
+        basic: {
+          type: 'http',
+          scheme: 'basic',
+          description:
+            'An API token as the password, any user name: for clients that only take a user and password.',
         },
         agentToken: {
           type: 'http',

@@ -1,6 +1,6 @@
 import type { Actor, ActorContext } from '../context.ts'
 import type { AgentTunnel } from '../hub/hub.ts'
-import { DockerConversation } from '../lib/docker-calls.ts'
+import { type AnswerSink, DockerConversation } from '../lib/docker-calls.ts'
 import { log } from '../lib/log.ts'
 import { recordAudit } from './audit.ts'
 import { type ClientHold, holdClient } from './clients.ts'
@@ -25,10 +25,20 @@ const READING = new Set(['GET', 'HEAD', 'OPTIONS'])
  * Opens a connection to a server's Docker socket through its agent, for a client that speaks
  * Docker's API. Refused unless the actor may open Docker there; the session and each call that
  * changes something (method and path: never the query, headers or body) go to the audit log.
+ * `answers` hears Docker's answers as the conversation reads them (the HTTP endpoint relays
+ * them); `session: false` writes no session entry, for a connection that carries one request
+ * which the audit log has as a request already.
  */
 export async function openDockerTunnel(
   ctx: ActorContext,
-  input: { serverId: string; bearer: string; requestId: string; ip: string | null },
+  input: {
+    serverId: string
+    bearer: string
+    requestId: string
+    ip: string | null
+    answers?: AnswerSink
+    session?: boolean
+  },
 ): Promise<DockerTunnel> {
   const { serverId, requestId, ip } = input
   assertDockerAccess(ctx.actor, serverId)
@@ -51,10 +61,10 @@ export async function openDockerTunnel(
       requestId,
       ip,
     }).catch((err) => log.error(`audit write failed request_id=${requestId}`, err))
-  void audit('GET /servers/:id/docker', 101, 0)
+  if (input.session !== false) void audit('GET /servers/:id/docker', 101, 0)
   const conversation = new DockerConversation(({ method, path, status, durationMs }) => {
     if (!READING.has(method)) void audit(`DOCKER ${method} ${path}`, status, durationMs)
-  })
+  }, input.answers)
   return { serverId, tunnel, hold, conversation, finish: () => conversation.finish() }
 }
 

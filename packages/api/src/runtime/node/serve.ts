@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { fileURLToPath } from 'node:url'
@@ -18,6 +18,7 @@ import { sweepSilentServers } from '../../services/servers.ts'
 import type { NodeConfig } from './config.ts'
 import { openDatabase } from './db.ts'
 import { NodeHub, type UpgradeEnv } from './hub.ts'
+import { upgradeRaw, writeResponse } from './raw-upgrade.ts'
 import { webAssets } from './web.ts'
 
 export const AGENT_BUNDLE = fileURLToPath(new URL('../../../../agent/dist/berth-agent.mjs', import.meta.url))
@@ -70,6 +71,7 @@ export async function startNodeApi(config: NodeConfig): Promise<RunningApi> {
       return true
     },
     upgradeClient: (c, protocol, open) => upgradeClient(clients, c, protocol, open),
+    upgradeRaw,
   }
   const app = createApp(deps)
 
@@ -139,7 +141,10 @@ async function handleUpgrade(
   let response: Response
   try {
     response = await fetch(
-      new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, { headers }),
+      new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, {
+        method: req.method,
+        headers,
+      }),
       env,
     )
   } catch (err) {
@@ -147,13 +152,7 @@ async function handleUpgrade(
     response = new Response(null, { status: 500 })
   }
   if (env.upgraded || socket.destroyed) return
-  const body = Buffer.from(await response.arrayBuffer())
-  const lines = [`HTTP/1.1 ${response.status} ${STATUS_CODES[response.status] ?? ''}`]
-  response.headers.forEach((value, key) => {
-    if (key !== 'content-length' && key !== 'connection') lines.push(`${key}: ${value}`)
-  })
-  lines.push(`Content-Length: ${body.length}`, 'Connection: close', '', '')
-  socket.end(Buffer.concat([Buffer.from(lines.join('\r\n')), body]))
+  await writeResponse(socket, response)
 }
 
 /** The largest frame a client may send (a terminal's keystrokes, a paste). */

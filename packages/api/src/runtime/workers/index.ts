@@ -28,6 +28,14 @@ function appFor(env: Env): App {
       sizedBody: (body, bytes) => body.pipeThrough(new FixedLengthStream(bytes)),
       presetHeader: () => false,
       upgradeClient,
+      // workerd drops Upgrade before the worker in wrangler dev; one that arrives is refused here.
+      upgradeRaw: () => {
+        throw new ApiError(
+          'validation_error',
+          'Workers cannot hand a raw connection over: send this request without Upgrade, or reach Docker through the docker WebSocket',
+          { code: 'upgrade_unsupported' },
+        )
+      },
     })
     apps.set(env, app)
   }
