@@ -111,3 +111,32 @@ describe('live updates', () => {
     await expect.poll(() => created.count(), { timeout: 10_000 }).toBe(2)
   })
 })
+
+describe('a network that changes under the page', () => {
+  test('a read the browser cut off is asked again; a write is not', async () => {
+    const page = await dashboard.open('/servers')
+    await signInInBrowser(page, ADMIN.email, ADMIN.password)
+    // Cut off as Chromium does when an interface changes (ERR_NETWORK_CHANGED): no answer at all.
+    let cut = 0
+    await page.route('**/api/v1/tokens*', async (route) => {
+      if (route.request().method() === 'GET' && cut++ === 0) return route.abort('failed')
+      await route.continue()
+    })
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Tokens' }).click()
+    await page.getByRole('heading', { name: 'API tokens', level: 1 }).waitFor()
+    // Asked again after the cut: the list comes, and no error is shown.
+    await expect.poll(() => cut).toBe(2)
+    await page.getByText('No tokens yet.').waitFor()
+    expect(await page.getByText('could not be reached').count()).toBe(0)
+
+    await page.route('**/api/v1/tokens', (route) =>
+      route.request().method() === 'POST' ? route.abort('failed') : route.continue(),
+    )
+    await page.getByLabel('Name').fill('never made')
+    await page.getByRole('button', { name: 'Create token' }).click()
+    await page.getByText('could not be reached').waitFor()
+    const token = await login(api.http, ADMIN.email, ADMIN.password)
+    const tokens = await api.http.get('/tokens', { token })
+    expect(tokens.body.tokens.map((t: { name: string }) => t.name)).not.toContain('never made')
+  })
+})
