@@ -37,15 +37,19 @@ export function dockerSession({
   let fromClient = 0
   let creditDue = 0
 
-  const end = (code: number, reason: string) => {
-    if (!open) return
+  /** Ends the session on this side, once: the hold, the audit of unanswered calls, the tunnel. */
+  const stop = (): boolean => {
+    if (!open) return false
     open = false
     hold.release()
     opened.finish()
     tunnel.close()
     writer.releaseLock()
     wakeSender?.()
-    socket.close(code, reason)
+    return true
+  }
+  const end = (code: number, reason: string) => {
+    if (stop()) socket.close(code, reason)
   }
   const fail = (err: ApiError, code: number, reason: string) => {
     if (!open) return
@@ -145,12 +149,7 @@ export function dockerSession({
       }
     },
     closed() {
-      if (!open) return
-      open = false
-      hold.release()
-      opened.finish()
-      tunnel.close()
-      wakeSender?.()
+      stop()
     },
   }
   return { handlers, done }
